@@ -84,14 +84,12 @@ impl Action {
         use Role::*;
         match self {
             Action::ViewAreaTree => true,
-            Action::ViewRoster | Action::EditResident => matches!(
-                role,
-                Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader
-            ),
-            Action::ViewResident | Action::SearchResidents => matches!(
-                role,
-                Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer
-            ),
+            Action::ViewRoster | Action::EditResident => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader)
+            }
+            Action::ViewResident | Action::SearchResidents => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer)
+            }
             Action::ImportResidents | Action::ExportResidents => {
                 matches!(role, Commander | StreetOfficer | CommunityWorker)
             }

@@ -16,12 +16,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        code: &'static str,
-        field: &'static str,
-        zh: impl Into<String>,
-        en: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: &'static str, field: &'static str, zh: impl Into<String>, en: impl Into<String>) -> Self {
         FieldError { code, field, zh: zh.into(), en: en.into() }
     }
 

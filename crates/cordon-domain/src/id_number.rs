@@ -47,11 +47,7 @@ fn err(code: &'static str, zh: &str, en: &str) -> FieldError {
 
 /// The check character for the first 17 digits (which must be ASCII digits).
 pub fn check_char(first17: &[u8]) -> char {
-    let sum: u32 = first17
-        .iter()
-        .zip(WEIGHTS.iter())
-        .map(|(d, w)| u32::from(d.saturating_sub(b'0')) * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(WEIGHTS.iter()).map(|(d, w)| u32::from(d.saturating_sub(b'0')) * w).sum();
     CHECK[(sum % 11) as usize]
 }
 
@@ -87,18 +83,10 @@ impl IdNumber {
         }
         let b = s.as_bytes();
         if b[..17].contains(&b'X') {
-            return Err(err(
-                "id_number_chars",
-                "只有末位可以是X",
-                "only the last character may be X",
-            ));
+            return Err(err("id_number_chars", "只有末位可以是X", "only the last character may be X"));
         }
         if b[0] == b'0' || &s[0..2] < "11" || &s[0..2] > "82" {
-            return Err(err(
-                "id_number_region",
-                "身份证号的地区码无效",
-                "ID number has an invalid region code",
-            ));
+            return Err(err("id_number_region", "身份证号的地区码无效", "ID number has an invalid region code"));
         }
         let date = NaiveDate::parse_from_str(&s[6..14], "%Y%m%d").ok();
         match date {
@@ -112,11 +100,7 @@ impl IdNumber {
             }
         }
         if check_char(&b[..17]) != b[17] as char {
-            return Err(err(
-                "id_number_checksum",
-                "身份证号校验位错误",
-                "ID number check digit is wrong",
-            ));
+            return Err(err("id_number_checksum", "身份证号校验位错误", "ID number check digit is wrong"));
         }
         Ok(IdNumber(s))
     }
@@ -182,12 +166,7 @@ mod tests {
     use proptest::prelude::*;
 
     // Public GB 11643 examples and hand-computed vectors.
-    const VALID: &[&str] = &[
-        "11010519491231002X",
-        "440524194001010015",
-        "141102198507150013",
-        "141102199001010018",
-    ];
+    const VALID: &[&str] = &["11010519491231002X", "440524194001010015", "141102198507150013", "141102199001010018"];
 
     #[test]
     fn valid_vectors() {

@@ -15,7 +15,12 @@ impl PersonName {
             return Err(FieldError::new("name_missing", "name", "姓名不能为空", "name is required"));
         }
         if s.chars().count() > 40 {
-            return Err(FieldError::new("name_length", "name", "姓名过长（最多40字）", "name is too long (40 characters at most)"));
+            return Err(FieldError::new(
+                "name_length",
+                "name",
+                "姓名过长（最多40字）",
+                "name is too long (40 characters at most)",
+            ));
         }
         if s.chars().any(|c| c.is_control() || c.is_ascii_digit()) {
             return Err(FieldError::new("name_chars", "name", "姓名含有无效字符", "name contains invalid characters"));

@@ -127,10 +127,17 @@ pub enum Correction {
     /// Back (or registered by mistake as moved out).
     Returned,
     /// Mark or unmark as temporary resident / visiting relative.
-    SetTemporary { temporary: bool },
+    SetTemporary {
+        temporary: bool,
+    },
     /// New mobile number, or none.
-    SetPhone { phone: Option<Phone> },
-    SetFlags { bedridden: bool, no_smartphone: bool },
+    SetPhone {
+        phone: Option<Phone>,
+    },
+    SetFlags {
+        bedridden: bool,
+        no_smartphone: bool,
+    },
 }
 
 impl Correction {

@@ -95,12 +95,7 @@ impl Role {
 
     pub fn parse(s: &str) -> Result<Role, FieldError> {
         Role::ALL.into_iter().find(|r| r.code() == s.trim()).ok_or_else(|| {
-            FieldError::new(
-                "role_unknown",
-                "role",
-                format!("未知角色：{s}"),
-                format!("unknown role: {s}"),
-            )
+            FieldError::new("role_unknown", "role", format!("未知角色：{s}"), format!("unknown role: {s}"))
         })
     }
 

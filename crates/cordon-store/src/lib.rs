@@ -205,7 +205,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
     /// Bearer tokens for devices and API clients; only the hash is stored.
-    async fn create_api_token(&self, token_hash: &str, user_id: i64, label: &str, created_at: DateTime<Utc>) -> Result<()>;
+    async fn create_api_token(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        label: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>>;
 
     /// Login throttling, shared by every app instance.

@@ -28,11 +28,5 @@ pub async fn principal_for(store: &dyn Store, user: &User) -> Result<Principal> 
             (grid.buildings.clone(), format!("{community} / {}", grid.name))
         }
     };
-    Ok(Principal {
-        user_id: user.id,
-        username: user.username.clone(),
-        role: user.role,
-        roots,
-        scope_label: label,
-    })
+    Ok(Principal { user_id: user.id, username: user.username.clone(), role: user.role, roots, scope_label: label })
 }

@@ -1,0 +1,46 @@
+//! Migrations: embedded SQL files, tracked in `schema_migrations`, applied in one
+//! transaction that holds an advisory lock, so that instances started together apply
+//! each migration exactly once and a failed migration leaves nothing behind.
+
+use crate::PgStore;
+use crate::error::Db;
+use cordon_store::StoreError;
+
+/// (version, name, SQL), in order. Never edit one that has shipped: add the next.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "registry", include_str!("../migrations/0001_registry.sql"))];
+
+/// Serialises migrations of one schema across every connection to the server; other
+/// schemas (parallel tests) do not wait for each other.
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('cordon.migrate'), hashtext(coalesce(current_schema(), '')))";
+
+pub(crate) async fn migrate(store: &PgStore) -> Result<(), StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.db()?;
+    tx.execute(LOCK, &[]).await.db()?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    bigint PRIMARY KEY,
+             name       text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .db()?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .db()?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .db()?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await.db()?;
+        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[version, name]).await.db()?;
+        tracing::info!(version, name, "applied migration");
+    }
+    tx.commit().await.db()
+}

@@ -1,0 +1,98 @@
+//! The audit log: appended inside the transaction of the change it records, read newest
+//! first with optional filters and keyset paging (`before_id`).
+
+use crate::rows::{OrBackend, parse_role, parse_ts, ts};
+use cordon_domain::audit::{AuditEntry, AuditRecord};
+use cordon_store::{AuditFilter, Result};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+/// Appends one entry; called inside the caller's transaction.
+pub(crate) fn insert(conn: &Connection, e: &AuditEntry) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO audit_log (at, actor_id, actor, role, action, target_kind, target, request_id, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .db()?;
+    stmt.execute(rusqlite::params![
+        ts(e.at),
+        e.actor_id,
+        e.actor,
+        e.role.map(|r| r.code()),
+        e.action,
+        e.target_kind,
+        e.target,
+        e.request_id,
+        e.detail,
+    ])
+    .db()?;
+    Ok(())
+}
+
+pub(crate) fn log(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    let mut conds: Vec<&str> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let mut push = |cond: &'static str, v: Value| {
+        params.push(v);
+        conds.push(cond);
+    };
+    if let Some(v) = &f.actor {
+        push("actor = ?", Value::Text(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        push("action = ?", Value::Text(v.clone()));
+    }
+    if let Some(v) = &f.target_kind {
+        push("target_kind = ?", Value::Text(v.clone()));
+    }
+    if let Some(v) = &f.target {
+        push("target = ?", Value::Text(v.clone()));
+    }
+    if let Some(v) = f.before_id {
+        push("id < ?", Value::Integer(v));
+    }
+    let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    params.push(Value::Integer(i64::from(f.limit)));
+    let sql = format!(
+        "SELECT id, at, actor_id, actor, role, action, target_kind, target, request_id, detail \
+         FROM audit_log {filter} ORDER BY id DESC LIMIT ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let raw = stmt
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, String>(8)?,
+                row.get::<_, String>(9)?,
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    raw.into_iter()
+        .map(|(id, at, actor_id, actor, role, action, target_kind, target, request_id, detail)| {
+            Ok(AuditRecord {
+                id,
+                entry: AuditEntry {
+                    at: parse_ts(&at, "audit entry", &id)?,
+                    actor_id,
+                    actor,
+                    role: parse_role(role, "audit entry", &id)?,
+                    action,
+                    target_kind,
+                    target,
+                    request_id,
+                    detail,
+                },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,42 @@
+//! Schema migrations: SQL files embedded at build time and applied in version order,
+//! each in its own transaction together with its row in `schema_migrations`.
+//!
+//! A migration, once released, is never edited: a change is a new file with the next
+//! version number.
+
+use crate::rows::{OrBackend, ts};
+use chrono::Utc;
+use cordon_store::Result;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+/// (version, SQL) in the order they apply.
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_registry.sql")), (2, include_str!("../migrations/0002_accounts_audit.sql"))];
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .db()?;
+    for (version, sql) in MIGRATIONS {
+        // IMMEDIATE: the check and the apply happen under the write lock, so a second
+        // process migrating at the same moment waits and then finds the version applied.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+        let applied = tx
+            .query_row("SELECT 1 FROM schema_migrations WHERE version = ?1", [version], |_| Ok(()))
+            .optional()
+            .db()?
+            .is_some();
+        if !applied {
+            tx.execute_batch(sql).db()?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                rusqlite::params![version, ts(Utc::now())],
+            )
+            .db()?;
+            tracing::info!(version, "applied SQLite migration");
+        }
+        tx.commit().db()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Backend-specific checks. The behaviour every backend shares is tested by the
+//! conformance suite (`cordon-store::conformance`, run from `crates/cordon/tests/it`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use cordon_domain::synth::{GenParams, generate};
+
+async fn fresh() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("cordon.db")).unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+#[tokio::test]
+async fn pragmas_and_migration_record() {
+    let (store, _dir) = fresh().await;
+    store.migrate().await.unwrap();
+    let (mode, versions) = store
+        .read(|c| {
+            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).db()?;
+            let versions: Vec<i64> = c
+                .prepare("SELECT version FROM schema_migrations ORDER BY version")
+                .db()?
+                .query_map([], |r| r.get(0))
+                .db()?
+                .collect::<rusqlite::Result<_>>()
+                .db()?;
+            Ok((mode, versions))
+        })
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(versions, vec![1, 2]);
+    let writer_fk =
+        store.with_writer(|c| c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).db()).await.unwrap();
+    assert_eq!(writer_fk, 1);
+}
+
+#[tokio::test]
+async fn readers_cannot_write() {
+    let (store, _dir) = fresh().await;
+    let err = store.read(|c| c.execute("DELETE FROM users", []).db()).await.unwrap_err();
+    assert_eq!(err.code(), "database_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_reads_and_writes() {
+    let (store, _dir) = fresh().await;
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.record_login_failure("alice", chrono::Utc::now()).await.unwrap();
+            store.login_failures_since("alice", chrono::DateTime::UNIX_EPOCH).await.unwrap() + i
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.login_failures_since("alice", chrono::DateTime::UNIX_EPOCH).await.unwrap(), 32);
+}
+
+/// Plans for the hot queries use the indexes (run after ANALYZE, as in production).
+#[tokio::test]
+async fn query_plans_use_indexes() {
+    let (store, _dir) = fresh().await;
+    let mut batches = Vec::new();
+    generate::<()>(&GenParams::new(20_000, 3), |b| {
+        batches.push(b);
+        Ok(())
+    })
+    .unwrap();
+    for b in &batches {
+        store.load_batch(b).await.unwrap();
+    }
+    store.finish_load().await.unwrap();
+    let plans = store
+        .read(|c| {
+            let plan = |sql: &str| -> Result<String> {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).db()?;
+                let rows: Vec<String> = stmt.query_map([], |r| r.get(3)).db()?.collect::<rusqlite::Result<_>>().db()?;
+                Ok(rows.join(" | "))
+            };
+            let district = "r.unit_code >= '141102' AND r.unit_code < '141102:'";
+            let community = "r.unit_code >= '141102001001' AND r.unit_code < '141102001001:'";
+            Ok(vec![
+                plan(&registry::COUNTS_SQL.replace("?1", "'141102'").replace("?2", "'141102:'"))?,
+                plan(&registry::search_sql("r.name >= '王' AND r.name < '玌'", community).replace('?', "50"))?,
+                plan(&registry::search_sql("r.name >= '王' AND r.name < '玌'", district).replace('?', "50"))?,
+                plan(&registry::search_sql("r.phone = '13800000000'", district).replace('?', "50"))?,
+            ])
+        })
+        .await
+        .unwrap();
+    for p in &plans {
+        println!("{p}");
+    }
+    assert!(plans[0].contains("COVERING INDEX residents_unit_status"), "{}", plans[0]);
+    assert!(
+        plans[1].contains("COVERING INDEX residents_name") || plans[1].contains("residents_unit_status"),
+        "{}",
+        plans[1]
+    );
+    assert!(plans[2].contains("COVERING INDEX residents_name"), "{}", plans[2]);
+    assert!(plans[3].contains("residents_phone"), "{}", plans[3]);
+}
+
+/// Generates and loads the default 430,000-resident district and prints the time.
+/// `cargo test -p cordon-sqlite --release -- --ignored --nocapture load_430k`
+#[tokio::test]
+#[ignore = "slow: a measurement, not a check"]
+async fn load_430k() {
+    let (store, dir) = fresh().await;
+    let started = std::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
+    // Generation and loading overlap: the generator runs on its own thread.
+    let generator = std::thread::spawn(move || {
+        generate(&GenParams::new(430_000, 1), |b| tx.blocking_send(b).map_err(|_| ())).unwrap()
+    });
+    let mut loaded = 0usize;
+    while let Some(b) = rx.recv().await {
+        loaded += b.residents.len();
+        store.load_batch(&b).await.unwrap();
+    }
+    let summary = generator.join().unwrap();
+    let loaded_at = started.elapsed();
+    store.finish_load().await.unwrap();
+    let total = started.elapsed();
+    assert_eq!(loaded as u64, summary.residents);
+    println!(
+        "generated+loaded {loaded} residents, {} households in {:.2?}; finish_load {:.2?}; total {:.2?}",
+        summary.households,
+        loaded_at,
+        total - loaded_at,
+        total
+    );
+    let t = std::time::Instant::now();
+    let district = cordon_domain::area::AreaCode::parse("141102").unwrap();
+    let s = store.area_summary(&district).await.unwrap().unwrap();
+    println!("district summary {:?} in {:.2?}", (s.households, s.residents), t.elapsed());
+    let t = std::time::Instant::now();
+    let kids = store.children(&district).await.unwrap();
+    println!("district children ({}) in {:.2?}", kids.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    let q = ResidentQuery::NamePrefix("王".into());
+    let found = store.search_residents(std::slice::from_ref(&district), &q, 50).await.unwrap();
+    println!("name search ({}) in {:.2?}", found.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    let all = store.residents_under(&[district]).await.unwrap();
+    println!("residents_under(district) ({}) in {:.2?}", all.len(), t.elapsed());
+    if let Ok(keep) = std::env::var("CORDON_KEEP_DB") {
+        drop(store);
+        std::fs::copy(dir.path().join("cordon.db"), keep).unwrap();
+    }
+}

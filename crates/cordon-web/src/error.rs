@@ -1,0 +1,213 @@
+//! The web layer's one error type and its mapping to HTTP.
+//!
+//! Handlers return `Result<_, AppError>`. `into_response` only marks the response with
+//! the error; the request middleware (which knows the request id, the language and
+//! whether the caller wants JSON) renders it as the `{code, message}` envelope for
+//! `/api` or as a page with a toast carrying the request id, so a screenshot matches a
+//! log line.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cordon_domain::error::{Denied, FieldError};
+use cordon_sheets::SheetError;
+use cordon_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated,
+    Denied(Denied),
+    Field(FieldError),
+    NotFound(&'static str),
+    Csrf,
+    Throttled,
+    Store(StoreError),
+    Sheet(SheetError),
+    BadRequest {
+        code: &'static str,
+        zh: String,
+        en: String,
+    },
+    /// A request refused by the framework before a handler ran (see `from_rejection`).
+    Rejected {
+        status: StatusCode,
+        code: &'static str,
+        zh: String,
+        en: String,
+    },
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Store(e)
+    }
+}
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        AppError::Field(e)
+    }
+}
+impl From<Denied> for AppError {
+    fn from(e: Denied) -> Self {
+        AppError::Denied(e)
+    }
+}
+impl From<SheetError> for AppError {
+    fn from(e: SheetError) -> Self {
+        match e {
+            SheetError::Forbidden(d) => AppError::Denied(d),
+            SheetError::Store(s) => AppError::Store(s),
+            other => AppError::Sheet(other),
+        }
+    }
+}
+
+/// The JSON error envelope of the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code, e.g. `id_number_checksum`, `forbidden_scope`.
+    pub code: String,
+    /// Message in the caller's language.
+    pub message: String,
+    pub message_zh: String,
+    pub message_en: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub request_id: String,
+}
+
+impl AppError {
+    /// Wraps a framework rejection (plain-text body) in Cordon's error shape.
+    pub fn from_rejection(status: StatusCode, detail: String) -> AppError {
+        let (code, zh, en) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "upload_too_large",
+                format!("上传内容过大（上限{}MB）", cordon_sheets::MAX_UPLOAD_BYTES / (1024 * 1024)),
+                format!("the upload is too large (limit {} MB)", cordon_sheets::MAX_UPLOAD_BYTES / (1024 * 1024)),
+            ),
+            StatusCode::NOT_FOUND => ("not_found", "页面不存在".to_string(), "no such page".to_string()),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "不支持该请求方法".to_string(), "method not allowed".to_string())
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "请求的内容类型不受支持".to_string(),
+                format!("unsupported content type: {detail}"),
+            ),
+            _ => ("bad_request", format!("请求格式错误：{detail}"), format!("malformed request: {detail}")),
+        };
+        AppError::Rejected { status, code, zh, en }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Rejected { status, .. } => *status,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Denied(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Field(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            AppError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
+            AppError::Store(StoreError::Backend(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Sheet(SheetError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Sheet(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn code(&self) -> String {
+        match self {
+            AppError::Unauthenticated => "unauthenticated".into(),
+            AppError::Denied(d) => d.code.into(),
+            AppError::Field(f) => f.code.into(),
+            AppError::NotFound(_) => "not_found".into(),
+            AppError::Csrf => "csrf_invalid".into(),
+            AppError::Throttled => "login_throttled".into(),
+            AppError::Store(s) => s.code().into(),
+            AppError::Sheet(s) => s.code().into(),
+            AppError::BadRequest { code, .. } | AppError::Rejected { code, .. } => (*code).into(),
+        }
+    }
+
+    pub fn field(&self) -> Option<String> {
+        match self {
+            AppError::Field(f) => Some(f.field.to_string()),
+            _ => None,
+        }
+    }
+
+    /// (中文, English)
+    pub fn messages(&self) -> (String, String) {
+        match self {
+            AppError::Unauthenticated => ("请先登录".into(), "please log in".into()),
+            AppError::Denied(d) => (d.zh.clone(), d.en.clone()),
+            AppError::Field(f) => (format!("{}：{}", field_zh(f.field), f.zh), format!("{}: {}", f.field, f.en)),
+            AppError::NotFound(what) => (format!("未找到（{what}）"), format!("not found ({what})")),
+            AppError::Csrf => (
+                "表单已过期或来源无效，请刷新页面后重试".into(),
+                "the form has expired or did not come from this site; reload the page and try again".into(),
+            ),
+            AppError::Throttled => {
+                ("登录失败次数过多，请15分钟后再试".into(), "too many failed logins; try again in 15 minutes".into())
+            }
+            AppError::Store(StoreError::Conflict { code, .. }) => match *code {
+                "id_number_exists" => ("身份证号已登记".into(), "this ID number is already registered".into()),
+                "username_taken" => ("用户名已被使用".into(), "username already taken".into()),
+                other => (format!("数据冲突（{other}）"), format!("conflict ({other})")),
+            },
+            AppError::Store(StoreError::NotFound(what)) => (format!("未找到（{what}）"), format!("not found ({what})")),
+            AppError::Store(StoreError::Backend(_)) => {
+                ("服务器内部错误，请稍后重试".into(), "internal error; please try again later".into())
+            }
+            AppError::Sheet(s) => (s.zh(), s.en()),
+            AppError::BadRequest { zh, en, .. } | AppError::Rejected { zh, en, .. } => (zh.clone(), en.clone()),
+        }
+    }
+
+    pub fn body(&self, request_id: &str, lang: crate::i18n::Lang) -> ErrorBody {
+        let (zh, en) = self.messages();
+        ErrorBody {
+            code: self.code(),
+            message: lang.pick(&zh, &en).to_string(),
+            message_zh: zh,
+            message_en: en,
+            field: self.field(),
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+/// Chinese names of input fields, for messages.
+pub fn field_zh(field: &str) -> &str {
+    match field {
+        "id_number" => "身份证号",
+        "phone" => "手机号",
+        "name" => "姓名",
+        "room" => "房号",
+        "area_code" | "unit" => "区域编码",
+        "scope" => "管辖范围",
+        "role" => "角色",
+        "username" => "用户名",
+        "password" => "密码",
+        "q" => "查询",
+        "file" => "文件",
+        other => other,
+    }
+}
+
+/// Marker put on an error response for the middleware to render.
+#[derive(Debug, Clone)]
+pub struct ErrorMark(pub std::sync::Arc<AppError>);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Store(StoreError::Backend(msg)) = &self {
+            tracing::error!(error = %msg, "store failure");
+        }
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(ErrorMark(std::sync::Arc::new(self)));
+        resp
+    }
+}

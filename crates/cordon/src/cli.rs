@@ -1,0 +1,332 @@
+//! Command-line parsing and the commands themselves.
+
+use crate::{bench, demo, settings};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use cordon_domain::area::AreaCode;
+use cordon_domain::authz::Principal;
+use cordon_domain::role::{Role, UserScope};
+use cordon_domain::synth::{self, GenParams};
+use cordon_store::{NewUser, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "cordon", version, about = "区级疫情防控指挥平台 — district outbreak-response command system")]
+struct Cli {
+    /// Database: `sqlite://PATH`, a file path (SQLite) or `postgres://…`.
+    #[arg(long, global = true, env = "CORDON_DATABASE_URL")]
+    db: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply database migrations (run once per deployment, before `serve`).
+    Migrate,
+    /// Generate a synthetic district into the database.
+    Generate {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Import records from a file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Export records to a file.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Issue a bearer token for a device or API client.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Serve the web UI and API.
+    Serve {
+        #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Mark cookies Secure (behind HTTPS).
+        #[arg(long, env = "CORDON_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// The demo: a generated district in ./cordon-demo.db, one login per role, served.
+    Demo {
+        #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[arg(long, default_value_t = 20_000)]
+        population: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Create the demo database and accounts, print them, and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Benchmarks that print JSON figures.
+    Bench {
+        #[command(subcommand)]
+        scenario: bench::Scenario,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// Residents from .xlsx or .csv (columns 姓名, 身份证号, 手机号, 小区, 楼栋, 单元, 房号 …).
+    Residents {
+        file: PathBuf,
+        /// Import the valid rows even if some are bad (default: import nothing then).
+        #[arg(long)]
+        valid_rows_only: bool,
+        /// Area the import is limited to (default: the district).
+        #[arg(long, default_value = synth::DISTRICT_CODE)]
+        scope: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    Residents {
+        #[arg(long)]
+        area: String,
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user: `--scope` is an area code, or a grid id for a grid worker.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Print a new bearer token for USERNAME (shown once; only its hash is stored).
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "device")]
+        label: String,
+    },
+}
+
+pub async fn main() -> Result<()> {
+    settings::init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            store.migrate().await?;
+            eprintln!("migrations applied ({})", store.backend());
+        }
+        Command::Generate { population, seed } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            store.migrate().await?;
+            let s = generate(store.as_ref(), population, seed).await?;
+            eprintln!(
+                "generated {} residents, {} households, {} areas, {} grids",
+                s.residents, s.households, s.areas, s.grids
+            );
+        }
+        Command::Import { what: ImportWhat::Residents { file, valid_rows_only, scope } } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = file.to_string_lossy();
+            let format = cordon_sheets::Format::from_file_name(&name).context("the file must end in .xlsx or .csv")?;
+            let mode = if valid_rows_only {
+                cordon_sheets::ImportMode::ValidRowsOnly
+            } else {
+                cordon_sheets::ImportMode::AllOrNothing
+            };
+            let who = cli_principal(&scope)?;
+            let report =
+                cordon_sheets::import_residents(store.as_ref(), &who, &bytes, format, mode, "cli", chrono::Utc::now())
+                    .await?;
+            for e in &report.errors {
+                eprintln!("第{}行 row {} [{}] {}: {} / {}", e.row, e.row, e.code, e.column, e.zh, e.en);
+            }
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.committed {
+                bail!("nothing imported: {} bad rows (use --valid-rows-only to import the rest)", report.errors.len());
+            }
+        }
+        Command::Export { what: ExportWhat::Residents { area, format, out } } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            let area = AreaCode::parse(&area).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+            let format = match format.as_str() {
+                "xlsx" => cordon_sheets::Format::Xlsx,
+                "csv" => cordon_sheets::Format::Csv,
+                other => bail!("unknown format {other}: use xlsx or csv"),
+            };
+            let who = cli_principal(&area.lineage().first().map(|c| c.to_string()).unwrap_or_default())?;
+            let bytes =
+                cordon_sheets::export_residents(store.as_ref(), &who, &area, format, "cli", chrono::Utc::now()).await?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+        }
+        Command::User { cmd: UserCmd::Add { username, role, scope, display_name, password_stdin } } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                s.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                rpassword::prompt_password("password: ")?
+            };
+            let user = add_user(store.as_ref(), &username, &role, &scope, display_name.as_deref(), &password).await?;
+            eprintln!("user {} ({}) created with id {}", user.username, user.role.code(), user.id);
+        }
+        Command::User { cmd: UserCmd::List } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            for u in store.users().await? {
+                println!("{}\t{}\t{}\t{:?}", u.id, u.username, u.role.code(), u.scope);
+            }
+        }
+        Command::Token { cmd: TokenCmd::Add { username, label } } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            let user = store.user_by_username(&username).await?.context("no such user")?;
+            let token = cordon_web::auth::new_token();
+            store.create_api_token(&cordon_web::auth::token_hash(&token), user.id, &label, chrono::Utc::now()).await?;
+            println!("{token}");
+        }
+        Command::Serve { listen, secure_cookies } => {
+            let store = open_store(&db_url(&cli.db)?).await?;
+            serve(store, &listen, cordon_web::WebSettings { secure_cookies }).await?;
+        }
+        Command::Demo { listen, population, seed, no_serve } => {
+            let url = cli.db.clone().unwrap_or_else(|| "./cordon-demo.db".to_string());
+            let store = demo::prepare(&url, population, seed).await?;
+            if !no_serve {
+                serve(store, &listen, cordon_web::WebSettings::default()).await?;
+            }
+        }
+        Command::Bench { scenario } => bench::run(scenario, cli.db.as_deref()).await?,
+    }
+    Ok(())
+}
+
+fn db_url(db: &Option<String>) -> Result<String> {
+    db.clone().context("no database: pass --db URL or set CORDON_DATABASE_URL (sqlite://cordon.db or postgres://…)")
+}
+
+/// The one place that maps a URL to a backend.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = cordon_postgres::PgStore::connect(url).context("connecting to PostgreSQL")?;
+        Ok(Arc::new(s))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let s = cordon_sqlite::SqliteStore::open(path).with_context(|| format!("opening SQLite database {path}"))?;
+        Ok(Arc::new(s))
+    }
+}
+
+/// The operator at the command line acts with district-wide rights within `scope`.
+fn cli_principal(scope: &str) -> Result<Principal> {
+    let root = AreaCode::parse(scope).map_err(|e| anyhow::anyhow!("--scope: {} / {}", e.zh, e.en))?;
+    Ok(Principal {
+        user_id: 0,
+        username: "cli".into(),
+        role: Role::Commander,
+        roots: vec![root],
+        scope_label: scope.into(),
+    })
+}
+
+pub async fn add_user(
+    store: &dyn Store,
+    username: &str,
+    role: &str,
+    scope: &str,
+    display_name: Option<&str>,
+    password: &str,
+) -> Result<cordon_store::User> {
+    let role = Role::parse(role).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+    let scope = if role == Role::GridWorker {
+        let id: i64 = scope.parse().context("a grid worker's --scope is a grid id")?;
+        store.grid(id).await?.context("no such grid")?;
+        UserScope::Grid(id)
+    } else {
+        let code = AreaCode::parse(scope).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+        store.area(&code).await?.with_context(|| format!("no area with code {code}"))?;
+        UserScope::Area(code)
+    };
+    scope.check_for(role).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+    if password.chars().count() < 8 {
+        bail!("密码至少8位 / the password needs at least 8 characters");
+    }
+    let hash = cordon_web::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{:?}", e))?;
+    let user = store
+        .create_user(&NewUser {
+            username: username.to_string(),
+            display_name: display_name.unwrap_or(username).to_string(),
+            role,
+            scope,
+            password_hash: hash,
+            created_at: chrono::Utc::now(),
+        })
+        .await?;
+    Ok(user)
+}
+
+/// Generates and loads a district with a progress bar; batches go to the store as they come.
+pub async fn generate(store: &dyn Store, population: u64, seed: u64) -> Result<synth::Summary> {
+    let bar = ProgressBar::new(population);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("生成居民 generating");
+    // Generation is CPU work; loading is IO: a bounded channel lets them overlap.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<synth::Batch>(4);
+    let params = GenParams::new(population, seed);
+    let producer = tokio::task::spawn_blocking(move || synth::generate(&params, |b| tx.blocking_send(b)));
+    while let Some(batch) = rx.recv().await {
+        store.load_batch(&batch).await?;
+        bar.inc(batch.residents.len() as u64);
+    }
+    let summary = producer.await?.map_err(|_| anyhow::anyhow!("generator stopped"))?;
+    store.finish_load().await?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+pub async fn serve(store: Arc<dyn Store>, listen: &str, settings: cordon_web::WebSettings) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend(), "serving");
+    eprintln!("Cordon 已启动 / serving on http://{addr}");
+    let state = cordon_web::AppState::new(store, settings);
+    cordon_web::serve(listener, state, settings::shutdown_signal()).await?;
+    Ok(())
+}

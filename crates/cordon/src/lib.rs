@@ -1,0 +1,12 @@
+//! The `cordon` crate: the command line, the demo, the benchmarks, and the one place
+//! that picks a storage backend from a database URL ([`open_store`]). `main.rs` only calls
+//! [`cli::main`]; integration tests drive the same functions.
+//!
+//! Architecture Invariant: no other crate names `cordon_sqlite` or `cordon_postgres`.
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod settings;
+
+pub use cli::{add_user, generate, open_store, serve};

@@ -1,0 +1,85 @@
+//! A real Cordon server for tests: a fresh SQLite file with a small generated district,
+//! the demo's thirteen accounts, a bearer token per role, served on port 0, shut down on
+//! drop.
+
+use cordon_domain::area::{AreaCode, AreaLevel};
+use cordon_domain::role::Role;
+use cordon_store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub tokens: HashMap<Role, String>,
+    /// The demo's building (inside every demo account's scope).
+    pub building: AreaCode,
+    /// A building in the second street: outside every scope but the district's.
+    pub other_building: AreaCode,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn first_child(store: &dyn Store, code: &AreaCode) -> AreaCode {
+    store.children(code).await.unwrap().into_iter().next().expect("a child area").area.code
+}
+
+pub async fn first_building_under(store: &dyn Store, root: &AreaCode) -> AreaCode {
+    let mut c = root.clone();
+    while c.level() != AreaLevel::Building {
+        c = first_child(store, &c).await;
+    }
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let store = cordon::demo::prepare(path.to_str().unwrap(), 900, 5).await.unwrap();
+    let mut tokens = HashMap::new();
+    for role in Role::ALL {
+        let user = store.user_by_username(role.code()).await.unwrap().unwrap();
+        let token = cordon_web::auth::new_token();
+        store
+            .create_api_token(&cordon_web::auth::token_hash(&token), user.id, "test", chrono::Utc::now())
+            .await
+            .unwrap();
+        tokens.insert(role, token);
+    }
+    let district = AreaCode::parse("141102").unwrap();
+    let building = first_building_under(store.as_ref(), &district).await;
+    let streets = store.children(&district).await.unwrap();
+    let other_building = first_building_under(store.as_ref(), &streets[1].area.code).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = cordon_web::AppState::new(store.clone(), cordon_web::WebSettings::default());
+    tokio::spawn(cordon_web::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { url, store, tokens, building, other_building, client, shutdown: Some(tx), _dir: dir }
+}
+
+impl TestApp {
+    pub fn get(&self, role: Role, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.tokens[&role])
+    }
+    pub fn post(&self, role: Role, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.url)).bearer_auth(&self.tokens[&role])
+    }
+    /// Some active resident of `building`.
+    pub async fn resident_in(&self, building: &AreaCode) -> cordon_domain::registry::Resident {
+        let roster = self.store.building_roster(building).await.unwrap();
+        roster.into_iter().flat_map(|h| h.members).next().expect("a resident")
+    }
+}

@@ -1,0 +1,16 @@
+//! The conformance suite against SQLite: each case gets a fresh, migrated database file
+//! in its own temporary directory, removed when the case ends.
+
+use cordon_sqlite::SqliteStore;
+use cordon_store::Store;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub async fn make() -> Option<(Arc<dyn Store>, TempDir)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("cordon.db")).expect("open SQLite store");
+    store.migrate().await.expect("migrate");
+    Some((Arc::new(store), dir))
+}
+
+cordon_store::conformance_tests!(make);
