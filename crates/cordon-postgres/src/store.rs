@@ -17,7 +17,7 @@ use cordon_domain::phone::Phone;
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident};
 use cordon_domain::synth::Batch;
 use cordon_store::{
-    AreaSummary, AuditFilter, NewUser, ResidentQuery, RosterHousehold, Session, Store, StoreError, UnitPath, User,
+    AreaSummary, AuditFilter, NewUser, ResidentQuery, RosterHousehold, Session, RegistryStore, StoreError, UnitPath, User,
 };
 use std::collections::HashMap;
 use tokio_postgres::GenericClient;
@@ -178,7 +178,7 @@ const SUMMARY: &str = "SELECT a.code, a.name, c.households, c.residents FROM are
                          WHERE r.unit_code >= a.code AND r.unit_code < a.code || ':' AND r.status = 'active') c";
 
 #[async_trait]
-impl Store for PgStore {
+impl RegistryStore for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }

@@ -1,6 +1,7 @@
 //! Import and export against an in-memory store that implements just what this crate
 //! calls. The same behaviour is tested against SQLite in `crates/cordon/tests/it/sheets.rs`.
 
+use cordon_store::prelude::*;
 use super::*;
 use async_trait::async_trait;
 use chrono::TimeZone;
@@ -46,7 +47,7 @@ impl Mem {
 }
 
 #[async_trait]
-impl Store for Mem {
+impl RegistryStore for Mem {
     fn backend(&self) -> &'static str {
         "memory"
     }

@@ -19,6 +19,7 @@ mod migrate;
 mod registry;
 mod rows;
 
+use cordon_store::prelude::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
@@ -27,7 +28,7 @@ use cordon_domain::id_number::IdNumber;
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident};
 use cordon_domain::synth::Batch;
 use cordon_store::{
-    AreaSummary, AuditFilter, NewUser, ResidentQuery, Result, RosterHousehold, Session, Store, StoreError, UnitPath,
+    AreaSummary, AuditFilter, NewUser, ResidentQuery, Result, RosterHousehold, Session, StoreError, UnitPath,
     User,
 };
 use rows::OrBackend;
@@ -176,7 +177,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl RegistryStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }

@@ -135,8 +135,21 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// Everything a backend provides: one trait per capability, so that each capability's
+/// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
+/// bring the capability traits into scope with `use cordon_store::prelude::*`.
+pub trait Store: RegistryStore {}
+
+impl<T: RegistryStore> Store for T {}
+
+/// The traits a caller needs in scope to call store methods.
+pub mod prelude {
+    pub use crate::{RegistryStore, Store};
+}
+
+/// The population register, accounts, sessions and audit (SPEC §1, §13).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait RegistryStore: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 

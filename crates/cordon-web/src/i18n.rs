@@ -137,8 +137,15 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("common.no", "否", "no"),
 ];
 
+/// Every message table: the shell's, then one per capability module.
+pub const TABLES: &[&[(&str, &str, &str)]] = &[MESSAGES];
+
+fn lookup(key: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    TABLES.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key)
+}
+
 pub fn text(lang: Lang, key: &str) -> String {
-    match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+    match lookup(key) {
         Some((_, zh, en)) => lang.pick(zh, en).to_string(),
         None => key.to_string(),
     }
@@ -157,16 +164,17 @@ mod tests {
                 let after = &rest[i + 3..];
                 let end = after.find('"').unwrap_or(0);
                 let key = &after[..end];
-                if !MESSAGES.iter().any(|(k, _, _)| *k == key) {
+                if lookup(key).is_none() {
                     missing.push(format!("{name}: {key}"));
                 }
                 rest = &after[end..];
             }
         }
         assert!(missing.is_empty(), "untranslated keys: {missing:?}");
-        let mut keys: Vec<_> = MESSAGES.iter().map(|(k, _, _)| k).collect();
+        let mut keys: Vec<_> = TABLES.iter().flat_map(|t| t.iter()).map(|(k, _, _)| k).collect();
+        let total = keys.len();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), MESSAGES.len(), "duplicate keys");
+        assert_eq!(keys.len(), total, "duplicate keys");
     }
 }

@@ -333,7 +333,7 @@ async fn area_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, AppEr
             json!({"code": c.area.code, "name": c.area.name, "residents": c.residents, "households": c.households, "href": href})
         })
         .collect();
-    let grids: Vec<_> = if code.level() <= AreaLevel::Community {
+    let grids: Vec<_> = if code.level() == AreaLevel::Community {
         ctx.store
             .grids_under(&code)
             .await?

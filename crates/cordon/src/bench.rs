@@ -1,6 +1,7 @@
 //! `cordon bench <scenario>`: benchmarks that print JSON figures. They measure; they never
 //! assert (the machines are noisy).
 
+use cordon_store::prelude::*;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use cordon_domain::synth::{self, GenParams};

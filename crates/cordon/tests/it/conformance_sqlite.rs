@@ -1,6 +1,7 @@
 //! The conformance suite against SQLite: each case gets a fresh, migrated database file
 //! in its own temporary directory, removed when the case ends.
 
+use cordon_store::prelude::*;
 use cordon_sqlite::SqliteStore;
 use cordon_store::Store;
 use std::sync::Arc;
