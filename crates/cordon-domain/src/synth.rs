@@ -251,6 +251,10 @@ struct Gen {
 impl Gen {
     fn person_name(&mut self, male: bool) -> PersonName {
         let surname = *weighted(&mut self.rng, SURNAMES);
+        self.name_with_surname(male, surname)
+    }
+
+    fn name_with_surname(&mut self, male: bool, surname: &str) -> PersonName {
         let chars = if male { MALE_CHARS } else { FEMALE_CHARS };
         let mut name = surname.to_string();
         name.push_str(pick(&mut self.rng, chars));
@@ -294,7 +298,10 @@ impl Gen {
         Phone::parse(&format!("{prefix}{rest:08}")).ok()
     }
 
-    fn resident(&mut self, household: &Household, adult: bool) -> Resident {
+    /// A member of `household`. The head (first member, an adult) carries the family
+    /// surname; most other members share it (children, parents), spouses usually keep their own.
+    fn resident(&mut self, household: &Household, head: bool, family: &str) -> Resident {
+        let adult = head;
         let male = self.rng.random_bool(0.51);
         let age = self.age(adult);
         let id_number = self.id_number(age, male);
@@ -312,7 +319,11 @@ impl Gen {
             household_id: household.id,
             unit: household.unit.clone(),
             room: household.room.clone(),
-            name: self.person_name(male),
+            name: if head || self.rng.random_bool(0.6) {
+                self.name_with_surname(male, family)
+            } else {
+                self.person_name(male)
+            },
             id_number,
             phone,
             flags,
@@ -425,8 +436,9 @@ pub fn generate<E>(params: &GenParams, mut sink: impl FnMut(Batch) -> Result<(),
                             };
                             g.next_household += 1;
                             let size = (weighted_index(&mut g.rng, HOUSEHOLD_SIZES) as u64 + 1).min(target - people);
+                            let family = *weighted(&mut g.rng, SURNAMES);
                             for m in 0..size {
-                                let r = g.resident(&household, m == 0);
+                                let r = g.resident(&household, m == 0, family);
                                 if leader.is_none() && r.phone.is_some() && r.age(g.as_of) >= 25 && r.age(g.as_of) < 70
                                 {
                                     leader = Some(r.id);
