@@ -340,6 +340,11 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() {
     assert_eq!(after2, after);
 }
 
+/// The CSRF token of the first form on a page.
+fn form_csrf(html: &str) -> String {
+    html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn login_sessions_csrf_and_throttling() {
     let app = spawn_app().await;
@@ -347,7 +352,7 @@ async fn login_sessions_csrf_and_throttling() {
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let login_page = jar.get(format!("{}/login", app.url)).send().await.unwrap();
     let html = login_page.text().await.unwrap();
-    let csrf = html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = form_csrf(&html);
 
     // Wrong password, then the right one.
     let bad = jar
@@ -358,7 +363,7 @@ async fn login_sessions_csrf_and_throttling() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     let html = bad.text().await.unwrap();
-    let csrf = html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = form_csrf(&html);
     let ok = jar
         .post(format!("{}/login", app.url))
         .form(&[("username", "commander"), ("password", "cordon-commander"), ("_csrf", &csrf), ("next", "/areas")])
@@ -399,7 +404,7 @@ async fn login_sessions_csrf_and_throttling() {
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for i in 0..6 {
         let html = fresh.get(format!("{}/login", app.url)).send().await.unwrap().text().await.unwrap();
-        let csrf = html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let csrf = form_csrf(&html);
         let pw = if i < 5 { "wrong-password" } else { "cordon-tracer" };
         let resp = fresh
             .post(format!("{}/login", app.url))
