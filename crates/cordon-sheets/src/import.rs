@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::registry::NewResident;
 use cordon_domain::{Action, IdNumber, Principal, authorize};
-use cordon_store::{Store, StoreError};
+use cordon_store::{RegistryStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -75,7 +75,7 @@ pub struct ImportReport {
 /// [`ImportMode::AllOrNothing`] — nothing is. File-level problems (not an xlsx, no
 /// headers, too large, …) are errors; row-level ones are in the report.
 pub async fn import_residents(
-    store: &dyn Store,
+    store: &dyn RegistryStore,
     who: &Principal,
     bytes: &[u8],
     format: Format,

@@ -8,7 +8,7 @@ use cordon_domain::area::{Area, AreaCode, AreaLevel};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::registry::{Resident, ResidentStatus};
 use cordon_domain::{Action, Principal, authorize};
-use cordon_store::{Store, UnitPath};
+use cordon_store::{RegistryStore, UnitPath};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -193,7 +193,7 @@ fn write_csv(rows: &[ExportRow]) -> Result<Vec<u8>, SheetError> {
 /// The audit entry (`residents.export`, the area, the count) is written before the file
 /// is handed back: an export that cannot be audited does not happen.
 pub async fn export_residents(
-    store: &dyn Store,
+    store: &dyn RegistryStore,
     who: &Principal,
     root: &AreaCode,
     format: Format,

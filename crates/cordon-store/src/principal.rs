@@ -1,12 +1,12 @@
 //! Resolving a stored user into a [`Principal`]: the scope becomes area roots.
 
-use crate::{Result, Store, StoreError, User};
+use crate::{RegistryStore, Result, StoreError, User};
 use cordon_domain::authz::Principal;
 use cordon_domain::role::UserScope;
 
 /// Resolves the user's scope: an area scope is one root; a grid scope is the grid's
 /// buildings. The label names the scope by its areas' names.
-pub async fn principal_for(store: &dyn Store, user: &User) -> Result<Principal> {
+pub async fn principal_for(store: &dyn RegistryStore, user: &User) -> Result<Principal> {
     let (roots, label) = match &user.scope {
         UserScope::Area(code) => {
             let mut names = Vec::new();
