@@ -51,10 +51,42 @@ pub enum Action {
     ImportResidents,
     ExportResidents,
     ViewAudit,
+    // ---- mass testing (issue 3) ----
+    /// Create test rounds and sampling sites.
+    ManageRounds,
+    /// Scan tubes and people into samples (the sampler's page and device API).
+    SampleResidents,
+    /// Receive boxes and tubes at the lab, enter results.
+    LabResults,
+    /// Coverage counts per area (no personal data).
+    ViewCoverage,
+    /// Missed lists with names and phone numbers, reports to the community.
+    ViewMissed,
+    /// Door-knock tasks and their outcomes, exemptions.
+    DoorKnock,
+    /// Positive-pool alerts and the chase timeline.
+    ViewChase,
+    // ---- health codes, checkpoints, passes (issue 4) ----
+    /// A resident's health code: colour, reasons and QR.
+    ViewCode,
+    /// Printable code cards for a building (masked names).
+    PrintCodeCards,
+    /// Switch the district's active policy profile.
+    ManagePolicy,
+    /// Designate risk zones.
+    ManageZones,
+    /// Create checkpoints and venues, assign guards.
+    ManageCheckpoints,
+    /// Scan codes and passes at a checkpoint (assigned guards).
+    ScanCheckpoint,
+    /// Record check-ins at a venue and read who was there.
+    VenueCheckin,
+    /// Issue, revoke and export passes.
+    IssuePass,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 23] = [
         Action::ViewAreaTree,
         Action::ViewRoster,
         Action::ViewResident,
@@ -63,6 +95,21 @@ impl Action {
         Action::ImportResidents,
         Action::ExportResidents,
         Action::ViewAudit,
+        Action::ManageRounds,
+        Action::SampleResidents,
+        Action::LabResults,
+        Action::ViewCoverage,
+        Action::ViewMissed,
+        Action::DoorKnock,
+        Action::ViewChase,
+        Action::ViewCode,
+        Action::PrintCodeCards,
+        Action::ManagePolicy,
+        Action::ManageZones,
+        Action::ManageCheckpoints,
+        Action::ScanCheckpoint,
+        Action::VenueCheckin,
+        Action::IssuePass,
     ];
 
     pub fn code(self) -> &'static str {
@@ -75,6 +122,21 @@ impl Action {
             Action::ImportResidents => "import_residents",
             Action::ExportResidents => "export_residents",
             Action::ViewAudit => "view_audit",
+            Action::ManageRounds => "manage_rounds",
+            Action::SampleResidents => "sample_residents",
+            Action::LabResults => "lab_results",
+            Action::ViewCoverage => "view_coverage",
+            Action::ViewMissed => "view_missed",
+            Action::DoorKnock => "door_knock",
+            Action::ViewChase => "view_chase",
+            Action::ViewCode => "view_code",
+            Action::PrintCodeCards => "print_code_cards",
+            Action::ManagePolicy => "manage_policy",
+            Action::ManageZones => "manage_zones",
+            Action::ManageCheckpoints => "manage_checkpoints",
+            Action::ScanCheckpoint => "scan_checkpoint",
+            Action::VenueCheckin => "venue_checkin",
+            Action::IssuePass => "issue_pass",
         }
     }
 
@@ -94,6 +156,25 @@ impl Action {
                 matches!(role, Commander | StreetOfficer | CommunityWorker)
             }
             Action::ViewAudit => matches!(role, Commander),
+            Action::ManageRounds => matches!(role, Commander),
+            Action::SampleResidents => matches!(role, Sampler),
+            Action::LabResults => matches!(role, LabTech),
+            Action::ViewCoverage => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer)
+            }
+            Action::ViewMissed => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader)
+            }
+            Action::DoorKnock => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | Volunteer),
+            Action::ViewChase => matches!(role, Commander | Tracer),
+            Action::ViewCode => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer),
+            Action::PrintCodeCards => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader),
+            Action::ManagePolicy => matches!(role, Commander),
+            Action::ManageZones => matches!(role, Commander),
+            Action::ManageCheckpoints => matches!(role, Commander | StreetOfficer | CommunityWorker),
+            Action::ScanCheckpoint => matches!(role, Commander | CheckpointGuard),
+            Action::VenueCheckin => matches!(role, Commander | StreetOfficer | CommunityWorker | Tracer | Volunteer | Sampler),
+            Action::IssuePass => matches!(role, Commander | StreetOfficer | CommunityWorker),
         }
     }
 }

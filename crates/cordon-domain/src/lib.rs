@@ -10,13 +10,19 @@
 pub mod area;
 pub mod audit;
 pub mod authz;
+pub mod colour;
 pub mod error;
 pub mod id_number;
 pub mod name;
+pub mod pass;
 pub mod phone;
+pub mod policy;
 pub mod registry;
 pub mod role;
 pub mod synth;
+pub mod token;
+pub mod zone;
+pub mod testing;
 
 pub use area::{Area, AreaCode, AreaLevel};
 

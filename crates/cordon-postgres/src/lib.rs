@@ -10,11 +10,13 @@
 //! keep a per-instance cache of anything another instance can change.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod codes;
 mod error;
 mod load;
 mod migrate;
 mod rows;
 mod store;
+mod testing;
 
 use cordon_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

@@ -21,11 +21,13 @@ mod columns;
 mod error;
 mod import;
 mod read;
+mod table;
 mod validate;
 mod write;
 
 pub use error::{RowError, SheetError};
 pub use import::{ImportMode, ImportReport, import_residents};
+pub use table::{Table, read_table};
 pub use write::{ExportRow, export_residents, export_rows, unit_paths, write_rows};
 
 use serde::{Deserialize, Serialize};

@@ -15,9 +15,13 @@
 
 mod accounts;
 mod audit;
+mod codes;
 mod migrate;
 mod registry;
 mod rows;
+mod testing;
+
+pub use testing::baseline_insert_rows_per_s;
 
 use cordon_store::prelude::*;
 use async_trait::async_trait;

@@ -10,8 +10,12 @@ use cordon_store::Result;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// (version, SQL) in the order they apply.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_registry.sql")), (2, include_str!("../migrations/0002_accounts_audit.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_registry.sql")),
+    (2, include_str!("../migrations/0002_accounts_audit.sql")),
+    (3, include_str!("../migrations/0003_testing.sql")),
+    (4, include_str!("../migrations/0004_codes.sql")),
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -31,7 +31,9 @@ async fn pragmas_and_migration_record() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(versions, vec![1, 2]);
+    let expected: Vec<i64> = crate::migrate::MIGRATIONS.iter().map(|(v, _)| *v).collect();
+    assert_eq!(versions, expected, "every embedded migration is recorded, in order");
+    assert!(expected.windows(2).all(|w| w[1] == w[0] + 1), "versions are consecutive");
     let writer_fk =
         store.with_writer(|c| c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).db()).await.unwrap();
     assert_eq!(writer_fk, 1);

@@ -8,10 +8,16 @@
 //! audit record commit together or not at all.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod codes;
 pub mod conformance;
+pub mod conformance_testing;
+pub mod conformance_codes;
 mod principal;
+pub mod testing;
 
 pub use principal::principal_for;
+pub use testing::TestingStore;
+pub use codes::CodesStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -138,13 +144,13 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore {}
+pub trait Store: RegistryStore + CodesStore + TestingStore {}
 
-impl<T: RegistryStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{RegistryStore, Store};
+    pub use crate::{CodesStore, RegistryStore, Store, TestingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).

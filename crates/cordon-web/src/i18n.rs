@@ -138,7 +138,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
 ];
 
 /// Every message table: the shell's, then one per capability module.
-pub const TABLES: &[&[(&str, &str, &str)]] = &[MESSAGES];
+pub const TABLES: &[&[(&str, &str, &str)]] = &[MESSAGES, crate::codes::MESSAGES, crate::testing::MESSAGES];
 
 fn lookup(key: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
     TABLES.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key)

@@ -9,10 +9,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod codes;
+pub mod codes_api;
 pub mod error;
 pub mod i18n;
 mod pages;
 pub mod templates;
+pub mod testing;
+pub mod testing_api;
 
 use axum::Router;
 use axum::body::Body;
@@ -33,6 +37,8 @@ use tracing::Instrument;
 pub struct WebSettings {
     /// Mark cookies `Secure` (set when served behind HTTPS).
     pub secure_cookies: bool,
+    /// Tube barcode template of mass testing (`None`: two letters and ten digits).
+    pub tube_pattern: Option<cordon_domain::testing::BarcodePattern>,
 }
 
 #[derive(Clone)]
@@ -69,7 +75,11 @@ pub struct RequestMeta {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::routes())
+        .merge(codes::routes())
+        .merge(testing::routes())
         .nest("/api", api::routes())
+        .nest("/api", codes_api::routes())
+        .nest("/api", testing_api::routes())
         .layer(DefaultBodyLimit::max(cordon_sheets::MAX_UPLOAD_BYTES + 64 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)

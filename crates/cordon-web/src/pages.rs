@@ -61,6 +61,26 @@ fn page(ctx: &Ctx, here: &str, extra: serde_json::Value) -> Value {
     if Action::ImportResidents.allowed(p.role) {
         push("/import".into(), "nav.import");
     }
+    // ---- health codes (issue 4) ----
+    if Action::ScanCheckpoint.allowed(p.role) || Action::ManageCheckpoints.allowed(p.role) {
+        push("/checkpoints".into(), "nav.codes.checkpoints");
+    }
+    if Action::ManageZones.allowed(p.role) {
+        push("/zones".into(), "nav.codes.zones");
+    }
+    if Action::VenueCheckin.allowed(p.role) {
+        push("/venues".into(), "nav.codes.venues");
+    }
+    if Action::IssuePass.allowed(p.role) {
+        push("/passes".into(), "nav.codes.passes");
+    }
+    if Action::ManagePolicy.allowed(p.role) {
+        push("/codes/policy".into(), "nav.codes.policy");
+    }
+    // ---- mass testing (issue 3) ----
+    if crate::testing::any_testing(p.role) {
+        push("/testing".into(), "nav.testing");
+    }
     if Action::ViewAudit.allowed(p.role) {
         push("/audit".into(), "nav.audit");
     }
@@ -297,7 +317,7 @@ async fn areas_root(ctx: Ctx) -> Result<Response, AppError> {
     Ok(render(&ctx, "roots.html", "/areas", json!({"roots": rows}))?.into_response())
 }
 
-fn render(ctx: &Ctx, tpl: &str, here: &str, extra: serde_json::Value) -> Result<Html<String>, AppError> {
+pub(crate) fn render(ctx: &Ctx, tpl: &str, here: &str, extra: serde_json::Value) -> Result<Html<String>, AppError> {
     let t = crate::templates::environment_cached()
         .get_template(tpl)
         .map_err(|e| AppError::Store(cordon_store::StoreError::Backend(format!("template: {e}"))))?;
@@ -351,6 +371,8 @@ async fn area_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, AppEr
         "grids": grids,
         "crumbs": crumbs(&ctx, &code).await?,
         "can_export": authorize(&ctx.principal, Action::ExportResidents, Some(&code)).is_ok(),
+        "zones": crate::codes::zone_badges(&ctx, &code).await?,
+        "can_designate": crate::codes::can_designate(&ctx, &code),
     });
     Ok(render(&ctx, "area.html", "/areas", extra)?.into_response())
 }
@@ -444,6 +466,9 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
         "all_units": all_units,
         "can_edit": Action::EditResident.allowed(ctx.principal.role),
         "can_export": authorize(&ctx.principal, Action::ExportResidents, Some(&code)).is_ok(),
+        "zones": crate::codes::zone_badges(&ctx, &code).await?,
+        "can_designate": crate::codes::can_designate(&ctx, &code),
+        "can_print_cards": authorize(&ctx.principal, Action::PrintCodeCards, Some(&code)).is_ok(),
     });
     Ok(render(&ctx, "roster.html", &format!("/buildings/{code}"), extra)?.into_response())
 }

@@ -15,6 +15,23 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("import.html", include_str!("../templates/import.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("testing/index.html", include_str!("../templates/testing/index.html")),
+    ("testing/scan.html", include_str!("../templates/testing/scan.html")),
+    ("testing/lab.html", include_str!("../templates/testing/lab.html")),
+    ("testing/coverage.html", include_str!("../templates/testing/coverage.html")),
+    ("testing/missed.html", include_str!("../templates/testing/missed.html")),
+    ("testing/tasks.html", include_str!("../templates/testing/tasks.html")),
+    ("testing/alerts.html", include_str!("../templates/testing/alerts.html")),
+    ("codes/policy.html", include_str!("../templates/codes/policy.html")),
+    ("codes/zones.html", include_str!("../templates/codes/zones.html")),
+    ("codes/code.html", include_str!("../templates/codes/code.html")),
+    ("codes/cards.html", include_str!("../templates/codes/cards.html")),
+    ("codes/checkpoints.html", include_str!("../templates/codes/checkpoints.html")),
+    ("codes/scan.html", include_str!("../templates/codes/scan.html")),
+    ("codes/venues.html", include_str!("../templates/codes/venues.html")),
+    ("codes/venue.html", include_str!("../templates/codes/venue.html")),
+    ("codes/passes.html", include_str!("../templates/codes/passes.html")),
+    ("codes/pass.html", include_str!("../templates/codes/pass.html")),
 ];
 
 pub const APP_CSS: &str = include_str!("../static/app.css");

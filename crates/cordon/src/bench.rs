@@ -31,6 +31,49 @@ pub enum Scenario {
         #[arg(long)]
         json: bool,
     },
+    /// Checkpoint scans over HTTP vs a trivial handler on the same server; raw token
+    /// verifications per second per core.
+    Verify {
+        #[arg(long, default_value_t = 5_000)]
+        population: u64,
+        #[arg(long, default_value_t = 5_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sample scans posted over HTTP in device batches vs raw batched rusqlite inserts.
+    Ingest {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 300_000)]
+        scans: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One building's missed list and the district coverage table, 90% sampled.
+    Missed {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 300)]
+        buildings: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A positive pool's result with every chase effect committed.
+    Chase {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 300)]
+        pools: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A store made for one benchmark run and removed afterwards.
@@ -76,6 +119,16 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
     let (out, compact) = match scenario {
         Scenario::Generate { population, seed, json } => (bench_generate(db, population, seed).await?, json),
         Scenario::Import { population, seed, json } => (bench_import(db, population, seed).await?, json),
+        Scenario::Ingest { population, scans, batch, concurrency, json } => {
+            (crate::bench_testing::ingest(db, population, scans, batch, concurrency).await?, json)
+        }
+        Scenario::Missed { population, buildings, json } => {
+            (crate::bench_testing::missed(db, population, buildings).await?, json)
+        }
+        Scenario::Chase { population, pools, json } => (crate::bench_testing::chase(db, population, pools).await?, json),
+        Scenario::Verify { population, requests, concurrency, json } => {
+            (crate::bench_codes::verify(db, population, requests, concurrency).await?, json)
+        }
     };
     if compact {
         println!("{}", serde_json::to_string(&out)?);

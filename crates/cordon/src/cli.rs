@@ -20,6 +20,10 @@ struct Cli {
     /// Database: `sqlite://PATH`, a file path (SQLite) or `postgres://…`.
     #[arg(long, global = true, env = "CORDON_DATABASE_URL")]
     db: Option<String>,
+    /// Settings file (TOML); `./cordon.toml` is read when present. Flags and `CORDON_*`
+    /// variables override it.
+    #[arg(long, global = true, env = "CORDON_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,16 +61,18 @@ enum Command {
     },
     /// Serve the web UI and API.
     Serve {
-        #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CORDON_LISTEN")]
+        listen: Option<String>,
         /// Mark cookies Secure (behind HTTPS).
         #[arg(long, env = "CORDON_SECURE_COOKIES")]
         secure_cookies: bool,
     },
     /// The demo: a generated district in ./cordon-demo.db, one login per role, served.
     Demo {
-        #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CORDON_LISTEN")]
+        listen: Option<String>,
         #[arg(long, default_value_t = 20_000)]
         population: u64,
         #[arg(long, default_value_t = 1)]
@@ -74,6 +80,16 @@ enum Command {
         /// Create the demo database and accounts, print them, and exit without serving.
         #[arg(long)]
         no_serve: bool,
+    },
+    /// District signing keys of the health codes.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Policy profiles.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
     },
     /// Benchmarks that print JSON figures.
     Bench {
@@ -129,6 +145,22 @@ enum UserCmd {
 }
 
 #[derive(Subcommand)]
+enum KeysCmd {
+    /// Add a new signing key; the old one stays valid until its tokens expire.
+    Rotate,
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key at once (compromised): its tokens are refused from now on.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Check a policy file; a problem is reported with its line and reason.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum TokenCmd {
     /// Print a new bearer token for USERNAME (shown once; only its hash is stored).
     Add {
@@ -142,14 +174,20 @@ enum TokenCmd {
 pub async fn main() -> Result<()> {
     settings::init_tracing();
     let cli = Cli::parse();
+    let file = settings::FileSettings::load(cli.config.as_deref())?;
+    // Precedence: flag > CORDON_* variable (both resolved by clap) > file > default.
+    let db = cli.db.clone().or_else(|| file.database_url.clone());
+    let listen_or = |listen: Option<String>| {
+        listen.or_else(|| file.listen.clone()).unwrap_or_else(|| settings::DEFAULT_LISTEN.to_string())
+    };
     match cli.command {
         Command::Migrate => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             store.migrate().await?;
             eprintln!("migrations applied ({})", store.backend());
         }
         Command::Generate { population, seed } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             store.migrate().await?;
             let s = generate(store.as_ref(), population, seed).await?;
             eprintln!(
@@ -158,7 +196,7 @@ pub async fn main() -> Result<()> {
             );
         }
         Command::Import { what: ImportWhat::Residents { file, valid_rows_only, scope } } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let name = file.to_string_lossy();
             let format = cordon_sheets::Format::from_file_name(&name).context("the file must end in .xlsx or .csv")?;
@@ -180,7 +218,7 @@ pub async fn main() -> Result<()> {
             }
         }
         Command::Export { what: ExportWhat::Residents { area, format, out } } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             let area = AreaCode::parse(&area).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
             let format = match format.as_str() {
                 "xlsx" => cordon_sheets::Format::Xlsx,
@@ -194,7 +232,7 @@ pub async fn main() -> Result<()> {
             eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
         }
         Command::User { cmd: UserCmd::Add { username, role, scope, display_name, password_stdin } } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             let password = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -206,30 +244,46 @@ pub async fn main() -> Result<()> {
             eprintln!("user {} ({}) created with id {}", user.username, user.role.code(), user.id);
         }
         Command::User { cmd: UserCmd::List } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             for u in store.users().await? {
                 println!("{}\t{}\t{}\t{:?}", u.id, u.username, u.role.code(), u.scope);
             }
         }
         Command::Token { cmd: TokenCmd::Add { username, label } } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
+            let store = open_store(&db_url(&db)?).await?;
             let user = store.user_by_username(&username).await?.context("no such user")?;
             let token = cordon_web::auth::new_token();
             store.create_api_token(&cordon_web::auth::token_hash(&token), user.id, &label, chrono::Utc::now()).await?;
             println!("{token}");
         }
         Command::Serve { listen, secure_cookies } => {
-            let store = open_store(&db_url(&cli.db)?).await?;
-            serve(store, &listen, cordon_web::WebSettings { secure_cookies }).await?;
+            let store = open_store(&db_url(&db)?).await?;
+            let secure_cookies = secure_cookies || file.secure_cookies.unwrap_or(false);
+            serve(store, &listen_or(listen), cordon_web::WebSettings { secure_cookies, ..Default::default() }).await?;
         }
         Command::Demo { listen, population, seed, no_serve } => {
-            let url = cli.db.clone().unwrap_or_else(|| "./cordon-demo.db".to_string());
+            let url = db.clone().unwrap_or_else(|| "./cordon-demo.db".to_string());
             let store = demo::prepare(&url, population, seed).await?;
             if !no_serve {
-                serve(store, &listen, cordon_web::WebSettings::default()).await?;
+                serve(store, &listen_or(listen), cordon_web::WebSettings::default()).await?;
             }
         }
-        Command::Bench { scenario } => bench::run(scenario, cli.db.as_deref()).await?,
+        Command::Keys { cmd } => {
+            let store = open_store(&db_url(&db)?).await?;
+            match cmd {
+                KeysCmd::Rotate => {
+                    let id = crate::codes_cli::rotate(store.as_ref()).await?;
+                    eprintln!("new signing key {id}; older keys verify until their tokens expire");
+                }
+                KeysCmd::List => crate::codes_cli::list(store.as_ref()).await?,
+                KeysCmd::Revoke { id } => {
+                    crate::codes_cli::revoke(store.as_ref(), id).await?;
+                    eprintln!("signing key {id} revoked");
+                }
+            }
+        }
+        Command::Policy { cmd: PolicyCmd::Check { file } } => crate::codes_cli::check_policy(&file)?,
+        Command::Bench { scenario } => bench::run(scenario, db.as_deref()).await?,
     }
     Ok(())
 }
@@ -241,7 +295,13 @@ fn db_url(db: &Option<String>) -> Result<String> {
 /// The one place that maps a URL to a backend.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = cordon_postgres::PgStore::connect(url).context("connecting to PostgreSQL")?;
+        // CORDON_PG_SCHEMA puts every connection in one schema (tests run several servers
+        // on one fresh schema; a deployment may keep Cordon out of `public`).
+        let s = match std::env::var("CORDON_PG_SCHEMA").ok().filter(|s| !s.is_empty()) {
+            Some(schema) => cordon_postgres::PgStore::connect_in_schema(url, &schema),
+            None => cordon_postgres::PgStore::connect(url),
+        }
+        .context("connecting to PostgreSQL")?;
         Ok(Arc::new(s))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);

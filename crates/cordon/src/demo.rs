@@ -29,6 +29,7 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
             started.elapsed().as_secs_f64()
         );
     }
+    crate::demo_testing::seed(store.as_ref(), &district).await?;
     let scopes = demo_scopes(store.as_ref(), &district).await?;
     println!("\n演示账号 / demo accounts ({url}):");
     println!("  {:<22} {:<24} {}", "username 用户名", "password 密码", "role 角色 · scope 范围");
@@ -49,6 +50,7 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
         }
         println!("  {:<22} {:<24} {} · {}", username, password, role.zh(), scope);
     }
+    crate::codes_cli::demo_data(store.as_ref(), &scopes.compound, &scopes.community).await?;
     println!();
     Ok(store)
 }

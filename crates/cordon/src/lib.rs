@@ -5,8 +5,12 @@
 //! Architecture Invariant: no other crate names `cordon_sqlite` or `cordon_postgres`.
 
 pub mod bench;
+pub mod bench_codes;
+pub mod bench_testing;
+pub mod codes_cli;
 pub mod cli;
 pub mod demo;
+pub mod demo_testing;
 pub mod settings;
 
 pub use cli::{add_user, generate, open_store, serve};

@@ -20,6 +20,13 @@ pub struct SchemaGuard {
     schema: String,
 }
 
+impl SchemaGuard {
+    /// The schema's name (so a test can point real server processes at it).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+}
+
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
         let (url, schema) = (url(), std::mem::take(&mut self.schema));
@@ -59,3 +66,5 @@ pub async fn make_or_skip() -> Option<(Arc<dyn Store>, SchemaGuard)> {
 }
 
 cordon_store::conformance_tests!(make_or_skip);
+cordon_store::testing_conformance_tests!(make_or_skip);
+cordon_store::codes_conformance_tests!(make_or_skip);

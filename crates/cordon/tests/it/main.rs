@@ -1,5 +1,7 @@
 mod app;
+mod codes;
 mod conformance_pg;
 mod conformance_sqlite;
 mod http;
 mod sheets;
+mod testing;

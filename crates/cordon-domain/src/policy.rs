@@ -1,0 +1,424 @@
+//! Policy profiles: the rules of a district's response (code colours, quarantine regimes
+//! and their test days, zone clocks, pool sizes, token lifetime) as data, in TOML.
+//!
+//! Owns the profile format, its parsing (a malformed file is rejected with the line and
+//! the reason) and the two profiles Cordon ships, embedded so the binary carries them.
+//! Must never read files or the clock: callers hand in the text and `now`.
+
+use crate::error::FieldError;
+use crate::zone::ZoneLevel;
+use serde::{Deserialize, Serialize};
+
+/// The default profile's name.
+pub const DEFAULT_PROFILE: &str = "protocol-9";
+
+/// The profiles shipped in the binary: (name, TOML source).
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("protocol-9", include_str!("../../../policies/protocol-9.toml")),
+    ("measures-20", include_str!("../../../policies/measures-20.toml")),
+];
+
+/// What can put a colour on a code. A profile lists which of these make a code red and
+/// which make it yellow; anything not listed has no effect on the colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A confirmed or asymptomatic case.
+    Case,
+    /// A close contact (密接).
+    CloseContact,
+    /// A secondary contact (次密接).
+    SecondaryContact,
+    /// Member of a positive pool awaiting the individual result.
+    PoolPositive,
+    /// Under a centralised quarantine order that no contact class explains.
+    CentralisedQuarantine,
+    /// Under home quarantine or home control (居家隔离/居家管控).
+    HomeQuarantine,
+    /// Lives in a high-risk zone.
+    ZoneHigh,
+    /// Lives in a medium-risk zone.
+    ZoneMedium,
+    /// Missed the last mandatory testing round(s), without an exemption.
+    MissedRound,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 9] = [
+        Trigger::Case,
+        Trigger::CloseContact,
+        Trigger::SecondaryContact,
+        Trigger::PoolPositive,
+        Trigger::CentralisedQuarantine,
+        Trigger::HomeQuarantine,
+        Trigger::ZoneHigh,
+        Trigger::ZoneMedium,
+        Trigger::MissedRound,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Trigger::Case => "case",
+            Trigger::CloseContact => "close_contact",
+            Trigger::SecondaryContact => "secondary_contact",
+            Trigger::PoolPositive => "pool_positive",
+            Trigger::CentralisedQuarantine => "centralised_quarantine",
+            Trigger::HomeQuarantine => "home_quarantine",
+            Trigger::ZoneHigh => "zone_high",
+            Trigger::ZoneMedium => "zone_medium",
+            Trigger::MissedRound => "missed_round",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColourRules {
+    pub red: Vec<Trigger>,
+    pub yellow: Vec<Trigger>,
+    /// Mandatory rounds missed (without exemption) that trigger [`Trigger::MissedRound`].
+    pub missed_rounds_for_yellow: u32,
+}
+
+/// A quarantine regime: centralised days then home days, each with its test days
+/// (1-based days of that phase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regime {
+    pub centralised_days: u32,
+    pub centralised_test_days: Vec<u32>,
+    pub home_days: u32,
+    pub home_test_days: Vec<u32>,
+}
+
+/// Zone clocks: days without a new infection before a zone steps down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneRules {
+    /// Whether medium-risk zones exist at all under this profile.
+    pub medium_zones: bool,
+    pub high_clear_days: u32,
+    /// Where a high zone goes after `high_clear_days`: `medium` or `low`.
+    pub high_steps_to: ZoneLevel,
+    /// A medium zone that came down from high: more days before low.
+    #[serde(default)]
+    pub medium_after_high_clear_days: Option<u32>,
+    /// A medium zone from the start: days before low.
+    #[serde(default)]
+    pub medium_clear_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingRules {
+    pub pool_size: u32,
+    pub pool_sizes: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRules {
+    pub token_valid_days: u32,
+}
+
+/// A parsed, checked policy profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub colours: ColourRules,
+    pub close_contact: Regime,
+    /// `None`: the profile does not trace secondary contacts.
+    #[serde(default)]
+    pub secondary_contact: Option<Regime>,
+    pub zones: ZoneRules,
+    pub testing: TestingRules,
+    pub codes: CodeRules,
+}
+
+/// Why a profile was rejected: the 1-based line and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ProfileError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl ProfileError {
+    pub fn field_error(&self) -> FieldError {
+        FieldError::new(
+            "policy_invalid",
+            "policy",
+            format!("策略文件第{}行有误：{}", self.line, self.reason),
+            format!("policy file, line {}: {}", self.line, self.reason),
+        )
+    }
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.get(..offset.min(src.len())).map_or(1, |s| s.matches('\n').count() + 1)
+}
+
+/// The line where `key` is assigned (`key =` at the start of a line) inside the table
+/// `[table]` (or at top level when `table` is empty), for errors the parser cannot place.
+fn line_of_key(src: &str, table: &str, key: &str) -> usize {
+    let mut in_table = table.is_empty();
+    let mut table_line = 1;
+    for (i, raw) in src.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            in_table = line.trim_matches(|c| c == '[' || c == ']').trim() == table;
+            if in_table {
+                table_line = i + 1;
+            }
+            continue;
+        }
+        if in_table && (key.is_empty() || line.split('=').next().is_some_and(|k| k.trim() == key)) {
+            return if key.is_empty() { table_line } else { i + 1 };
+        }
+    }
+    table_line
+}
+
+impl Profile {
+    /// Parses and checks a profile. Syntax and type errors carry the parser's position;
+    /// rule errors (a zero, a contradiction) the line of the offending key.
+    pub fn parse(src: &str) -> Result<Profile, ProfileError> {
+        let p: Profile = toml::from_str(src).map_err(|e| ProfileError {
+            line: e.span().map_or(1, |s| line_of(src, s.start)),
+            reason: e.message().trim().to_string(),
+        })?;
+        p.check(src)?;
+        Ok(p)
+    }
+
+    fn check(&self, src: &str) -> Result<(), ProfileError> {
+        let err =
+            |table: &str, key: &str, reason: String| Err(ProfileError { line: line_of_key(src, table, key), reason });
+        if self.name.trim().is_empty() || self.name.len() > 64 {
+            return err("", "name", "name must be 1 to 64 characters".into());
+        }
+        let c = &self.colours;
+        if let Some(t) = c.red.iter().find(|t| c.yellow.contains(t)) {
+            return err("colours", "yellow", format!("trigger `{}` is listed as both red and yellow", t.code()));
+        }
+        // Orders of severity the colour engine relies on: adding a risk must never lighten
+        // a code, so a stronger form of a risk may not map to a lighter colour.
+        let rank = |t: Trigger| {
+            if c.red.contains(&t) {
+                2
+            } else if c.yellow.contains(&t) {
+                1
+            } else {
+                0
+            }
+        };
+        for (stronger, weaker) in [
+            (Trigger::CloseContact, Trigger::SecondaryContact),
+            (Trigger::ZoneHigh, Trigger::ZoneMedium),
+            (Trigger::Case, Trigger::CloseContact),
+        ] {
+            if rank(stronger) < rank(weaker) {
+                return err(
+                    "colours",
+                    "red",
+                    format!("`{}` must be at least as severe as `{}`", stronger.code(), weaker.code()),
+                );
+            }
+        }
+        if c.missed_rounds_for_yellow == 0 {
+            return err("colours", "missed_rounds_for_yellow", "must be at least 1".into());
+        }
+        if self.secondary_contact.is_none() && rank(Trigger::SecondaryContact) > 0 {
+            return err(
+                "colours",
+                "yellow",
+                "secondary contacts are coloured but the profile has no [secondary_contact] regime".into(),
+            );
+        }
+        if !self.zones.medium_zones && rank(Trigger::ZoneMedium) > 0 {
+            return err("colours", "yellow", "medium zones are coloured but zones.medium_zones is false".into());
+        }
+        for (table, r) in
+            [("close_contact", Some(&self.close_contact)), ("secondary_contact", self.secondary_contact.as_ref())]
+        {
+            let Some(r) = r else { continue };
+            if r.centralised_days + r.home_days == 0 {
+                return err(table, "", "a regime needs at least one day of quarantine".into());
+            }
+            if let Some(d) = r.centralised_test_days.iter().find(|d| **d == 0 || **d > r.centralised_days) {
+                return err(
+                    table,
+                    "centralised_test_days",
+                    format!("test day {d} is outside 1..={}", r.centralised_days),
+                );
+            }
+            if let Some(d) = r.home_test_days.iter().find(|d| **d == 0 || **d > r.home_days) {
+                return err(table, "home_test_days", format!("test day {d} is outside 1..={}", r.home_days));
+            }
+        }
+        let z = &self.zones;
+        if z.high_clear_days == 0 {
+            return err("zones", "high_clear_days", "must be at least 1".into());
+        }
+        match (z.medium_zones, z.high_steps_to) {
+            (_, ZoneLevel::High) => {
+                return err("zones", "high_steps_to", "a high zone must step down to medium or low".into());
+            }
+            (false, ZoneLevel::Medium) => {
+                return err(
+                    "zones",
+                    "high_steps_to",
+                    "medium zones are disabled, so high must step down to low".into(),
+                );
+            }
+            (true, _) if z.medium_clear_days.is_none_or(|d| d == 0) => {
+                return err("zones", "medium_clear_days", "required (at least 1) when medium zones exist".into());
+            }
+            (true, ZoneLevel::Medium) if z.medium_after_high_clear_days.is_none_or(|d| d == 0) => {
+                return err(
+                    "zones",
+                    "medium_after_high_clear_days",
+                    "required (at least 1) when high steps down to medium".into(),
+                );
+            }
+            _ => {}
+        }
+        let t = &self.testing;
+        if t.pool_sizes.is_empty() || t.pool_sizes.contains(&0) || !t.pool_sizes.contains(&t.pool_size) {
+            return err("testing", "pool_size", "pool_size must be one of pool_sizes, all at least 1".into());
+        }
+        if self.codes.token_valid_days == 0 || self.codes.token_valid_days > 366 {
+            return err("codes", "token_valid_days", "must be between 1 and 366".into());
+        }
+        Ok(())
+    }
+
+    /// A shipped profile by name.
+    pub fn shipped(name: &str) -> Option<Result<Profile, ProfileError>> {
+        SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, src)| Profile::parse(src))
+    }
+
+    /// The colour a trigger gives under this profile, if any.
+    pub fn colour_of(&self, t: Trigger) -> Option<crate::colour::Colour> {
+        use crate::colour::Colour;
+        if self.colours.red.contains(&t) {
+            Some(Colour::Red)
+        } else if self.colours.yellow.contains(&t) {
+            Some(Colour::Yellow)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a zone of this level may be designated under this profile.
+    pub fn allows_zone(&self, level: ZoneLevel) -> bool {
+        level != ZoneLevel::Medium || self.zones.medium_zones
+    }
+
+    /// Where a zone goes next under the zone clock: `(next level, days without a new
+    /// infection needed)`. `came_from_high` tells a stepped-down medium zone from one that
+    /// was medium from the start. `None` for low (the rest of the district).
+    pub fn zone_step(&self, level: ZoneLevel, came_from_high: bool) -> Option<(ZoneLevel, u32)> {
+        let z = &self.zones;
+        match level {
+            ZoneLevel::High => Some((z.high_steps_to, z.high_clear_days)),
+            ZoneLevel::Medium if came_from_high => z.medium_after_high_clear_days.map(|d| (ZoneLevel::Low, d)),
+            ZoneLevel::Medium => z.medium_clear_days.map(|d| (ZoneLevel::Low, d)),
+            ZoneLevel::Low => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::colour::Colour;
+
+    fn shipped(name: &str) -> Profile {
+        Profile::shipped(name).unwrap().unwrap()
+    }
+
+    #[test]
+    fn protocol_9_is_the_spec() {
+        let p = shipped("protocol-9");
+        assert_eq!(p.name, "protocol-9");
+        assert_eq!(p.colours.red, vec![Trigger::Case, Trigger::CloseContact]);
+        for t in [
+            Trigger::PoolPositive,
+            Trigger::SecondaryContact,
+            Trigger::ZoneHigh,
+            Trigger::ZoneMedium,
+            Trigger::HomeQuarantine,
+            Trigger::MissedRound,
+        ] {
+            assert_eq!(p.colour_of(t), Some(Colour::Yellow), "{t:?}");
+        }
+        assert_eq!(p.colours.missed_rounds_for_yellow, 1);
+        let cc = &p.close_contact;
+        assert_eq!((cc.centralised_days, cc.home_days), (7, 3));
+        assert_eq!(cc.centralised_test_days, vec![1, 2, 3, 5, 7]);
+        assert_eq!(cc.home_test_days, vec![3]);
+        let sc = p.secondary_contact.as_ref().unwrap();
+        assert_eq!((sc.centralised_days, sc.home_days), (0, 7));
+        assert_eq!(sc.home_test_days, vec![1, 4, 7]);
+        assert_eq!(p.zone_step(ZoneLevel::High, false), Some((ZoneLevel::Medium, 7)));
+        assert_eq!(p.zone_step(ZoneLevel::Medium, true), Some((ZoneLevel::Low, 3)));
+        assert_eq!(p.zone_step(ZoneLevel::Medium, false), Some((ZoneLevel::Low, 7)));
+        assert_eq!(p.zone_step(ZoneLevel::Low, false), None);
+        assert!(p.allows_zone(ZoneLevel::Medium));
+        assert_eq!(p.testing.pool_size, 10);
+    }
+
+    #[test]
+    fn measures_20_is_the_spec() {
+        let p = shipped("measures-20");
+        let cc = &p.close_contact;
+        assert_eq!((cc.centralised_days, cc.home_days), (5, 3));
+        assert!(p.secondary_contact.is_none());
+        assert_eq!(p.colour_of(Trigger::SecondaryContact), None);
+        assert_eq!(p.colour_of(Trigger::ZoneMedium), None);
+        assert!(!p.allows_zone(ZoneLevel::Medium));
+        assert_eq!(p.zone_step(ZoneLevel::High, false), Some((ZoneLevel::Low, 5)));
+        assert_eq!(p.testing.pool_size, 10);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let src = SHIPPED[0].1.replace("high_clear_days = 7", "high_clear_days = seven");
+        let e = Profile::parse(&src).unwrap_err();
+        let want = src.lines().position(|l| l.contains("seven")).unwrap() + 1;
+        assert_eq!(e.line, want, "{e}");
+        assert!(!e.reason.is_empty());
+    }
+
+    #[test]
+    fn unknown_trigger_and_key_name_the_line() {
+        let src = SHIPPED[0].1.replace("\"missed_round\",", "\"sneezed\",");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, src.lines().position(|l| l.contains("sneezed")).unwrap() + 1, "{e}");
+        let src = SHIPPED[0].1.replace("pool_size = 10", "pool_size = 10\npool_colour = 3");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, src.lines().position(|l| l.contains("pool_colour")).unwrap() + 1, "{e}");
+    }
+
+    #[test]
+    fn rule_errors_name_the_line() {
+        let src = SHIPPED[0].1.replace("home_test_days = [1, 4, 7]", "home_test_days = [1, 4, 8]");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, src.lines().position(|l| l.contains("[1, 4, 8]")).unwrap() + 1, "{e}");
+        let src = SHIPPED[1].1.replace("\"zone_high\",", "\"zone_high\", \"zone_medium\",");
+        let e = Profile::parse(&src).unwrap_err();
+        assert!(e.reason.contains("medium"), "{e}");
+        let src = SHIPPED[0]
+            .1
+            .replace("  \"zone_medium\",\n", "")
+            .replace("red = [\"case\", \"close_contact\"]", "red = [\"case\", \"close_contact\", \"zone_medium\"]");
+        let e = Profile::parse(&src).unwrap_err();
+        assert!(e.reason.contains("zone_high"), "{e}");
+        assert_eq!(e.field_error().code, "policy_invalid");
+        assert!(e.field_error().zh.contains(&format!("第{}行", e.line)));
+    }
+}

@@ -1,0 +1,625 @@
+//! Conformance cases of [`crate::TestingStore`]: what every backend must do with rounds,
+//! tubes, scans, results, coverage and door-knocking. Expected values come from the
+//! generated district by brute force, never from a backend's output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::Store;
+use crate::conformance::{audit_entry, code, load_district, t};
+use crate::testing::*;
+use cordon_domain::area::{AreaCode, AreaLevel};
+use cordon_domain::registry::{Resident, ResidentStatus};
+use cordon_domain::testing::{
+    BarcodePattern, DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, TestResult, TubeBarcode, TubeState,
+};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Runs every testing conformance case as its own `#[tokio::test]`; `$make` as for
+/// [`crate::conformance_tests!`].
+#[macro_export]
+macro_rules! testing_conformance_tests {
+    ($make:path) => {
+        $crate::testing_conformance_tests!(@cases $make;
+            testing_rounds_and_sites,
+            testing_ingest_rules_and_idempotence,
+            testing_coverage_matches_brute_force,
+            testing_results_and_chase,
+            testing_door_knocking_and_exemptions,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let Some((store, _guard)) = $make().await else { return };
+                $crate::conformance_testing::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+pub fn tube(n: u32) -> TubeBarcode {
+    BarcodePattern::default().parse(&format!("TB{n:010}")).unwrap()
+}
+
+async fn new_round(store: &dyn Store, area: &AreaCode, pool: u32) -> i64 {
+    let r = NewRound {
+        area: area.clone(),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
+        mandatory: true,
+        pool: PoolCapacity::new(pool).unwrap(),
+    };
+    store.create_round(&r, &audit_entry(1, "cmd", "round.create", "round", "new")).await.unwrap().id
+}
+
+fn sample(cid: &str, tb: &TubeBarcode, r: &Resident, s: i64) -> ScanItem {
+    ScanItem::Sample {
+        client_id: cid.into(),
+        tube: tb.clone(),
+        person: ScanPerson::IdNumber(r.id_number.clone()),
+        at: t(s),
+    }
+}
+
+async fn ingest(store: &dyn Store, round: i64, batch: &str, items: Vec<ScanItem>) -> BatchReport {
+    let b = ScanBatch { batch_id: batch.into(), round_id: round, user_id: 7, items };
+    store.ingest_scans(b, &audit_entry(2, "sampler", "scans.ingest", "round", &round.to_string())).await.unwrap()
+}
+
+fn active(rs: &[Resident]) -> Vec<&Resident> {
+    rs.iter().filter(|r| r.status == ResidentStatus::Active).collect()
+}
+
+pub async fn testing_rounds_and_sites(store: &dyn Store) {
+    let d = load_district(store).await;
+    let id = new_round(store, &d.district(), 10).await;
+    let r = store.round(id).await.unwrap().unwrap();
+    assert_eq!((r.area.clone(), r.pool.get(), r.mandatory), (d.district(), 10, true));
+    let id2 = new_round(store, &d.district(), 20).await;
+    assert_eq!(store.rounds(10).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), vec![id2, id]);
+    assert_eq!(store.round(id2 + 100).await.unwrap(), None);
+
+    let communities = d.level(AreaLevel::Community);
+    let site = store
+        .create_site(
+            &NewSite {
+                name: "一号检测点".into(),
+                address: "社区广场".into(),
+                hours: "07:00-11:30".into(),
+                areas: vec![communities[0].code.clone()],
+            },
+            &audit_entry(3, "cmd", "site.create", "site", "new"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(site.areas, vec![communities[0].code.clone()]);
+    let building = d.level(AreaLevel::Building).into_iter().find(|b| communities[0].code.contains(&b.code)).unwrap();
+    // Found from below (a building of the community) and from above (the district).
+    assert_eq!(store.sites(&building.code).await.unwrap(), vec![site.clone()]);
+    assert_eq!(store.sites(&d.district()).await.unwrap(), vec![site.clone()]);
+    assert!(store.sites(&communities[1].code).await.unwrap().is_empty());
+}
+
+pub async fn testing_ingest_rules_and_idempotence(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 5).await;
+    let other = new_round(store, &d.district(), 5).await;
+    let people = active(&d.residents);
+    let (t1, t2, t3) = (tube(1), tube(2), tube(3));
+
+    // Five people fill a 5-tube, which seals itself; the sixth is refused.
+    let mut items: Vec<ScanItem> = (0..6).map(|i| sample(&format!("c{i}"), &t1, people[i], i as i64)).collect();
+    items.insert(
+        0,
+        ScanItem::Open {
+            client_id: "open".into(),
+            tube: t1.clone(),
+            capacity: PoolCapacity::new(5).unwrap(),
+            at: t(0),
+        },
+    );
+    let rep = ingest(store, round, "batch-1", items.clone()).await;
+    assert!(!rep.replayed);
+    assert_eq!(rep.accepted, 5);
+    let codes: Vec<&str> = rep.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(codes, vec!["ok", "ok", "ok", "ok", "ok", "ok", "tube_not_open"]);
+    assert_eq!(rep.outcomes[5].count, 5);
+    assert!(rep.outcomes[5].sealed);
+    assert_eq!(rep.outcomes[1].masked_name.as_deref(), Some(people[0].name.masked().as_str()));
+    assert_eq!(rep.outcomes[1].resident_id, Some(people[0].id));
+    let tb = store.tube(&t1).await.unwrap().unwrap();
+    assert_eq!((tb.state, tb.count, tb.capacity.get(), tb.round_id), (TubeState::Sealed, 5, 5, round));
+    assert!(tb.sealed_at.is_some() && tb.sealed_by == Some(7));
+    assert_eq!(store.tube_members(tb.id).await.unwrap().len(), 5);
+
+    // The same batch again: nothing changes, counted once.
+    let again = ingest(store, round, "batch-1", items.clone()).await;
+    assert!(again.replayed);
+    assert_eq!(again.accepted, 5);
+    assert_eq!(store.tube(&t1).await.unwrap().unwrap().count, 5);
+    let cov = store.coverage(round, &d.district()).await.unwrap();
+    assert_eq!(cov.sampled, 5);
+
+    // The same entries in a new batch (a device that lost the first answer): replayed, no
+    // duplicates.
+    let resend = ingest(store, round, "batch-1b", items[1..6].to_vec()).await;
+    assert_eq!(resend.accepted, 0);
+    assert!(resend.outcomes.iter().all(|o| o.code == "replayed"), "{:?}", resend.outcomes);
+
+    // Duplicates, strangers, visitors, other rounds, undo.
+    let stranger = crate::conformance::fresh_id_number(1);
+    let rep = ingest(
+        store,
+        round,
+        "batch-2",
+        vec![
+            sample("d0", &t2, people[0], 10), // sampled before, into t1
+            sample("d1", &t2, people[6], 11),
+            ScanItem::Sample {
+                client_id: "s".into(),
+                tube: t2.clone(),
+                person: ScanPerson::IdNumber(stranger.clone()),
+                at: t(12),
+            },
+            ScanItem::Sample {
+                client_id: "v".into(),
+                tube: t2.clone(),
+                person: ScanPerson::Visitor { id_number: stranger.clone(), phone: None },
+                at: t(13),
+            },
+            sample("d2", &t2, people[7], 14),
+            ScanItem::Undo { client_id: "u".into(), tube: t2.clone(), resident_id: people[7].id, at: t(15) },
+            ScanItem::Undo { client_id: "u2".into(), tube: t2.clone(), resident_id: people[8].id, at: t(16) },
+            ScanItem::Seal { client_id: "seal".into(), tube: t2.clone(), at: t(17) },
+            sample("d3", &t2, people[8], 18),
+            ScanItem::Seal { client_id: "seal-empty".into(), tube: t3.clone(), at: t(19) },
+        ],
+    )
+    .await;
+    let codes: Vec<&str> = rep.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            "already_sampled",
+            "ok",
+            "not_resident",
+            "ok",
+            "ok",
+            "ok",
+            "not_in_tube",
+            "ok",
+            "tube_not_open",
+            "tube_unknown"
+        ]
+    );
+    assert!(rep.outcomes[3].visitor);
+    assert_eq!(rep.outcomes[0].error.as_ref().unwrap().code, "already_sampled");
+    assert!(!rep.outcomes[0].error.as_ref().unwrap().zh.is_empty());
+    assert_eq!(rep.accepted, 2, "person 6 and the visitor; person 7 was undone");
+    let tb2 = store.tube(&t2).await.unwrap().unwrap();
+    assert_eq!((tb2.state, tb2.count), (TubeState::Sealed, 2));
+    let members = store.tube_members(tb2.id).await.unwrap();
+    assert_eq!(members.iter().filter(|m| m.visitor).count(), 1);
+    assert_eq!(members.iter().filter_map(|m| m.resident_id).collect::<Vec<_>>(), vec![people[6].id]);
+
+    // A tube of this round used in another round.
+    let rep = ingest(store, other, "batch-3", vec![sample("o", &t1, people[9], 20)]).await;
+    assert_eq!(rep.outcomes[0].code, "tube_other_round");
+    assert_eq!(rep.accepted, 0);
+    // An empty tube cannot be sealed; an unknown round is an error.
+    let rep = ingest(
+        store,
+        round,
+        "batch-4",
+        vec![
+            ScanItem::Open { client_id: "o4".into(), tube: t3.clone(), capacity: PoolCapacity::SINGLE, at: t(21) },
+            ScanItem::Seal { client_id: "s4".into(), tube: t3.clone(), at: t(22) },
+        ],
+    )
+    .await;
+    assert_eq!(rep.outcomes.iter().map(|o| o.code).collect::<Vec<_>>(), vec!["ok", "tube_empty"]);
+    let b = ScanBatch { batch_id: "batch-x".into(), round_id: other + 100, user_id: 7, items: vec![] };
+    assert!(store.ingest_scans(b, &audit_entry(9, "s", "scans.ingest", "round", "x")).await.is_err());
+    assert_eq!(store.coverage(round, &d.district()).await.unwrap().sampled, 6);
+}
+
+pub async fn testing_coverage_matches_brute_force(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let people = active(&d.residents);
+    // Nine in ten sampled (every tenth person missed), a few missed ones exempt.
+    let mut sampled = BTreeSet::new();
+    let mut items = Vec::new();
+    let mut n = 0u32;
+    for (i, r) in people.iter().enumerate() {
+        if i % 10 == 3 {
+            continue;
+        }
+        items.push(sample(&format!("c{i}"), &tube(1000 + n / 10), r, i as i64));
+        n += 1;
+        sampled.insert(r.id);
+    }
+    for (k, chunk) in items.chunks(97).enumerate() {
+        let rep = ingest(store, round, &format!("b{k}"), chunk.to_vec()).await;
+        assert!(rep.outcomes.iter().all(|o| o.code == "ok"), "{:?}", rep.outcomes.iter().find(|o| o.code != "ok"));
+    }
+    let mut exempt = BTreeSet::new();
+    for (i, r) in people.iter().enumerate().filter(|(i, _)| i % 40 == 3) {
+        store
+            .record_exemption(
+                round,
+                r.id,
+                ExemptionReason::Hospitalised,
+                "医院证明",
+                7,
+                t(i as i64),
+                &audit_entry(5, "g", "exempt", "resident", "x"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        exempt.insert(r.id);
+    }
+    // Exempting a sampled person is refused.
+    let err = store
+        .record_exemption(
+            round,
+            people[0].id,
+            ExemptionReason::Deceased,
+            "",
+            7,
+            t(1),
+            &audit_entry(6, "g", "exempt", "resident", "x"),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code, "sampled_already");
+
+    let brute = |area: &AreaCode| {
+        let under: Vec<&&Resident> = people.iter().filter(|r| area.contains(&r.unit)).collect();
+        let s = under.iter().filter(|r| sampled.contains(&r.id)).count() as u64;
+        let e = under.iter().filter(|r| exempt.contains(&r.id) && !sampled.contains(&r.id)).count() as u64;
+        let expected = under.len() as u64 - e;
+        (expected, s, e, expected - s)
+    };
+    for a in d.areas.iter().filter(|a| a.level() <= AreaLevel::Building) {
+        let c = store.coverage(round, &a.code).await.unwrap();
+        assert_eq!((c.expected, c.sampled, c.exempt, c.missing), brute(&a.code), "coverage of {}", a.code);
+        let children = store.coverage_children(round, &a.code).await.unwrap();
+        let mut expected_children: Vec<&AreaCode> =
+            d.areas.iter().filter(|x| x.code.parent().as_ref() == Some(&a.code)).map(|x| &x.code).collect();
+        expected_children.sort();
+        assert_eq!(children.iter().map(|c| &c.code).collect::<Vec<_>>(), expected_children);
+        for c in &children {
+            assert_eq!((c.expected, c.sampled, c.exempt, c.missing), brute(&c.code), "child {}", c.code);
+        }
+    }
+    // Missed lists of every building: exactly the active residents neither sampled nor
+    // exempt, grouped by household, in roster order.
+    for b in d.level(AreaLevel::Building) {
+        let got = store.missed(round, std::slice::from_ref(&b.code)).await.unwrap();
+        let mut want: BTreeMap<(String, usize, String), Vec<i64>> = BTreeMap::new();
+        for r in
+            people.iter().filter(|r| b.code.contains(&r.unit) && !sampled.contains(&r.id) && !exempt.contains(&r.id))
+        {
+            want.entry((r.unit.as_str().to_string(), r.room.len(), r.room.clone())).or_default().push(r.id);
+        }
+        let got_keys: Vec<((String, usize, String), Vec<i64>)> = got
+            .iter()
+            .map(|h| {
+                (
+                    (h.unit.as_str().to_string(), h.room.len(), h.room.clone()),
+                    h.members.iter().map(|m| m.resident_id).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got_keys, want.into_iter().collect::<Vec<_>>(), "missed list of {}", b.code);
+        for h in &got {
+            for m in &h.members {
+                let r = people.iter().find(|r| r.id == m.resident_id).unwrap();
+                assert_eq!(m.phone.as_deref(), r.phone.as_ref().map(|p| p.as_str()));
+                assert_eq!(m.name, r.name.as_str());
+            }
+        }
+    }
+    let reported = store
+        .report_missing(
+            round,
+            &d.busiest_building(),
+            "两户外出",
+            7,
+            t(99),
+            &audit_entry(7, "bl", "missing.report", "building", "b"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reported, brute(&d.busiest_building()).3);
+}
+
+pub async fn testing_results_and_chase(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let people = active(&d.residents);
+    let community = d.level(AreaLevel::Community)[0].code.clone();
+    let site = store
+        .create_site(
+            &NewSite {
+                name: "点".into(), address: "址".into(), hours: "全天".into(), areas: vec![community.clone()]
+            },
+            &audit_entry(1, "c", "site.create", "site", "x"),
+        )
+        .await
+        .unwrap();
+    let (pool, neg, inv) = (tube(1), tube(2), tube(4));
+    let mut items: Vec<ScanItem> = (0..10).map(|i| sample(&format!("p{i}"), &pool, people[i], i as i64)).collect();
+    items.extend((10..15).map(|i| sample(&format!("n{i}"), &neg, people[i], i as i64)));
+    items.push(ScanItem::Seal { client_id: "sn".into(), tube: neg.clone(), at: t(20) });
+    items.extend((15..17).map(|i| sample(&format!("i{i}"), &inv, people[i], i as i64)));
+    items.push(ScanItem::Seal { client_id: "si".into(), tube: inv.clone(), at: t(21) });
+    let rep = ingest(store, round, "b1", items).await;
+    assert_eq!(rep.accepted, 17);
+
+    // Results before receipt, for unknown tubes: refused, nothing written.
+    let res = |row, tb: &TubeBarcode, r| NewResult { row, tube: tb.clone(), result: r, ct: None };
+    let report = store
+        .record_results(
+            &[res(2, &pool, TestResult::Positive), res(3, &tube(99), TestResult::Negative)],
+            8,
+            t(30),
+            &audit_entry(8, "lab", "results.record", "round", "x"),
+        )
+        .await
+        .unwrap();
+    assert!(!report.committed);
+    assert_eq!(
+        report.errors.iter().map(|e| (e.row, e.error.code)).collect::<Vec<_>>(),
+        vec![(2, "tube_not_received"), (3, "tube_unknown")]
+    );
+    assert_eq!(store.tube(&pool).await.unwrap().unwrap().result, None);
+
+    // Box and receive (a box, and a loose tube).
+    let boxed = store
+        .box_tubes("BOX-1", &[pool.clone(), neg.clone()], 7, t(31), &audit_entry(9, "s", "box", "box", "BOX-1"))
+        .await
+        .unwrap();
+    assert_eq!(boxed, Ok(2));
+    assert_eq!(
+        store
+            .box_tubes("BOX-2", &[tube(98)], 7, t(31), &audit_entry(9, "s", "box", "box", "x"))
+            .await
+            .unwrap()
+            .unwrap_err()
+            .code,
+        "tube_unknown"
+    );
+    assert_eq!(store.tube(&pool).await.unwrap().unwrap().box_code.as_deref(), Some("BOX-1"));
+    let got = store
+        .receive(&Receipt::Box("BOX-1".into()), 8, t(32), &audit_entry(10, "lab", "receive", "box", "BOX-1"))
+        .await
+        .unwrap();
+    assert_eq!(got, Ok(vec![pool.as_str().to_string(), neg.as_str().to_string()]));
+    assert_eq!(
+        store
+            .receive(&Receipt::Tube(inv.clone()), 8, t(33), &audit_entry(11, "lab", "receive", "tube", "x"))
+            .await
+            .unwrap(),
+        Ok(vec![inv.as_str().to_string()])
+    );
+    assert_eq!(
+        store
+            .receive(&Receipt::Tube(inv.clone()), 8, t(33), &audit_entry(11, "lab", "receive", "tube", "x"))
+            .await
+            .unwrap()
+            .unwrap_err()
+            .code,
+        "tube_state"
+    );
+    assert_eq!(
+        store
+            .receive(&Receipt::Box("NOPE".into()), 8, t(33), &audit_entry(11, "lab", "receive", "box", "x"))
+            .await
+            .unwrap()
+            .unwrap_err()
+            .code,
+        "box_unknown"
+    );
+
+    // The positive pool is chased in the same transaction as its result.
+    let report = store
+        .record_results(
+            &[
+                NewResult { row: 2, tube: pool.clone(), result: TestResult::Positive, ct: Some(28.5) },
+                res(3, &neg, TestResult::Negative),
+                res(4, &inv, TestResult::Invalid),
+            ],
+            8,
+            t(40),
+            &audit_entry(12, "lab", "results.record", "round", "x"),
+        )
+        .await
+        .unwrap();
+    assert!(report.committed, "{:?}", report.errors);
+    assert_eq!(report.recorded, 3);
+    assert_eq!(report.chases.len(), 1);
+    let chase = &report.chases[0];
+    let households: BTreeSet<i64> = people[0..10].iter().map(|r| r.household_id).collect();
+    assert_eq!((chase.members, chase.tasks_created), (10, 10));
+    assert_eq!(chase.households_controlled as usize, households.len());
+    assert!(chase.chased_at >= chase.result_at);
+    let t1 = store.tube(&pool).await.unwrap().unwrap();
+    assert_eq!(
+        (t1.state, t1.result, t1.ct, t1.resulted_by),
+        (TubeState::Resulted, Some(TestResult::Positive), Some(28.5), Some(8))
+    );
+    let marks = store.pool_positives(round, &[d.district()]).await.unwrap();
+    assert_eq!(marks.iter().map(|m| m.resident_id).collect::<Vec<_>>(), {
+        let mut v: Vec<i64> = people[0..10].iter().map(|r| r.id).collect();
+        v.sort();
+        v
+    });
+    assert!(marks.iter().all(|m| m.status == "pending" && m.tube == pool.as_str()));
+    for h in &households {
+        assert!(store.under_control(*h).await.unwrap());
+    }
+    let alerts = store.alerts(0, 10).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!((alerts[0].tube.as_str(), alerts[0].members), (pool.as_str(), 10));
+    assert!(store.alerts(alerts[0].id, 10).await.unwrap().is_empty());
+    assert_eq!(store.chases(round).await.unwrap().len(), 1);
+    // The invalid tube's members are missing again.
+    let missed: HashSet<i64> = store
+        .missed(round, &[d.district()])
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|h| h.members.iter().map(|m| m.resident_id))
+        .collect();
+    assert!(missed.contains(&people[15].id) && missed.contains(&people[16].id));
+    assert!(!missed.contains(&people[10].id));
+    // A second, conflicting result is refused.
+    let again = store
+        .record_results(
+            &[res(2, &pool, TestResult::Negative)],
+            8,
+            t(41),
+            &audit_entry(13, "lab", "results.record", "round", "x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.errors[0].error.code, "result_exists");
+    assert_eq!(store.tube(&pool).await.unwrap().unwrap().result, Some(TestResult::Positive));
+
+    // Someone under home control cannot go into a pooled tube; a single tube is fine.
+    let controlled = people[0];
+    let rep = ingest(store, round, "b2", vec![sample("x", &tube(5), people[17], 50)]).await;
+    assert_eq!(rep.outcomes[0].code, "ok");
+    let fellow = people.iter().find(|r| r.household_id == controlled.household_id && r.id != controlled.id);
+    if let Some(f) = fellow.filter(|f| !people[0..10].iter().any(|p| p.id == f.id)) {
+        let rep = ingest(store, round, "b2b", vec![sample("y", &tube(5), f, 51)]).await;
+        assert_eq!(rep.outcomes[0].code, "needs_single_tube");
+    }
+    // Individual re-sampling: member 0 positive (a case), members 1..9 negative (cleared).
+    // They were sampled in the pool this round, so their individual tubes go to a new round.
+    let round2 = new_round(store, &d.district(), 10).await;
+    let mut items = vec![];
+    for (i, r) in people[0..10].iter().enumerate() {
+        let tb = tube(100 + i as u32);
+        items.push(ScanItem::Open {
+            client_id: format!("o{i}"),
+            tube: tb.clone(),
+            capacity: PoolCapacity::SINGLE,
+            at: t(60),
+        });
+        items.push(sample(&format!("s{i}"), &tb, r, 61));
+    }
+    let rep = ingest(store, round2, "b3", items).await;
+    assert_eq!(rep.accepted, 10, "{:?}", rep.outcomes.iter().filter(|o| o.code != "ok").collect::<Vec<_>>());
+    assert!(rep.outcomes.iter().filter(|o| o.resident_id.is_some()).all(|o| o.sealed), "single tubes seal at 1");
+    for i in 0..10u32 {
+        store
+            .receive(&Receipt::Tube(tube(100 + i)), 8, t(70), &audit_entry(14, "lab", "receive", "tube", "x"))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let results: Vec<NewResult> = (0..10u32)
+        .map(|i| res(i as usize, &tube(100 + i), if i == 0 { TestResult::Positive } else { TestResult::Negative }))
+        .collect();
+    let report = store
+        .record_results(&results, 8, t(80), &audit_entry(15, "lab", "results.record", "round", "x"))
+        .await
+        .unwrap();
+    assert!(report.committed);
+    assert_eq!(report.cases, 1);
+    let marks = store.pool_positives(round, &[d.district()]).await.unwrap();
+    for m in &marks {
+        let want = if m.resident_id == people[0].id { "confirmed" } else { "cleared" };
+        assert_eq!(m.status, want, "resident {}", m.resident_id);
+    }
+    let chase = &store.chases(round).await.unwrap()[0];
+    assert_eq!(chase.resampled, 10);
+    assert_eq!(chase.resampled_at, Some(t(80)));
+    // The confirmed case's household stays under control; the others are released unless
+    // they share it.
+    assert!(store.under_control(people[0].household_id).await.unwrap());
+    for r in &people[1..10] {
+        if r.household_id != people[0].household_id {
+            assert!(!store.under_control(r.household_id).await.unwrap(), "household {} released", r.household_id);
+        }
+    }
+    let pos = store.positivity(&d.district(), 5).await.unwrap();
+    assert_eq!((pos.positive_pools, pos.cases), (1, 1));
+    assert!(pos.sampled >= 10);
+    let _ = site;
+}
+
+pub async fn testing_door_knocking_and_exemptions(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let building = d.busiest_building();
+    let missed = store.missed(round, std::slice::from_ref(&building)).await.unwrap();
+    assert!(missed.len() >= 3);
+    let hh: Vec<i64> = missed.iter().take(3).map(|h| h.household_id).collect();
+    let tasks = store
+        .create_door_tasks(round, &hh, 7, t(1), &audit_entry(1, "g", "door.create", "building", "b"))
+        .await
+        .unwrap();
+    assert_eq!(tasks.iter().map(|t| t.household_id).collect::<Vec<_>>(), hh);
+    // Creating again keeps the open tasks.
+    let again = store
+        .create_door_tasks(round, &hh, 7, t(2), &audit_entry(2, "g", "door.create", "building", "b"))
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|t| t.id).collect::<Vec<_>>(), tasks.iter().map(|t| t.id).collect::<Vec<_>>());
+    assert_eq!(store.door_tasks(round, std::slice::from_ref(&building)).await.unwrap().len(), 3);
+    let listed = store.missed(round, std::slice::from_ref(&building)).await.unwrap();
+    assert_eq!(listed[0].task_id, Some(tasks[0].id));
+
+    let away = store
+        .record_door_outcome(
+            tasks[0].id,
+            DoorOutcome::AwayWithProof,
+            "出差证明",
+            9,
+            t(3),
+            &audit_entry(3, "g", "door.outcome", "task", "x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((away.outcome, away.done_by), (Some(DoorOutcome::AwayWithProof), Some(9)));
+    let refused = store
+        .record_door_outcome(
+            tasks[1].id,
+            DoorOutcome::Refused,
+            "",
+            9,
+            t(4),
+            &audit_entry(4, "g", "door.outcome", "task", "x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.outcome, Some(DoorOutcome::Refused));
+    let err = store
+        .record_door_outcome(
+            tasks[1].id,
+            DoorOutcome::NotHome,
+            "",
+            9,
+            t(5),
+            &audit_entry(5, "g", "door.outcome", "task", "x"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "task_done");
+    assert_eq!(
+        store.enforcements(std::slice::from_ref(&building)).await.unwrap(),
+        vec![(tasks[1].id, hh[1], "open".to_string())]
+    );
+    // The away household's members are exempt: no longer missed, counted as exempt.
+    let after = store.missed(round, std::slice::from_ref(&building)).await.unwrap();
+    assert!(!after.iter().any(|h| h.household_id == hh[0]));
+    let cov = store.coverage(round, &building).await.unwrap();
+    assert_eq!(cov.exempt as usize, missed[0].members.len());
+    assert_eq!(store.door_task(tasks[2].id).await.unwrap().unwrap().outcome, None);
+    let _ = code("141102");
+}

@@ -1,0 +1,434 @@
+//! `cordon bench ingest|missed|chase`: mass-testing figures as JSON. They measure; they
+//! never assert.
+//!
+//! - `ingest`: sample scans posted over HTTP (127.0.0.1, keep-alive, device batches of
+//!   ID numbers) to an in-process server, against raw batched rusqlite inserts of the same
+//!   rows measured in the same run.
+//! - `missed`: one building's missed list (p50/p99 over many buildings) and the district's
+//!   coverage table, in a round with 90% sampled.
+//! - `chase`: a positive pool's result with every chase effect committed, p50/p99.
+//!
+//! Run with `CORDON_LOG=warn` so request logging does not dominate.
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use cordon_domain::area::{AreaCode, AreaLevel};
+use cordon_domain::audit::AuditEntry;
+use cordon_domain::registry::Resident;
+use cordon_domain::role::{Role, UserScope};
+use cordon_domain::synth;
+use cordon_domain::testing::{BarcodePattern, NewRound, PoolCapacity, TestResult};
+use cordon_store::prelude::*;
+use cordon_store::testing::{NewResult, Receipt, ScanBatch, ScanItem, ScanPerson};
+use cordon_store::{NewUser, Store};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Db {
+    store: Arc<dyn Store>,
+    cleanup: Option<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+async fn open(db: Option<&str>, tag: &str) -> Result<Db> {
+    let dir = tempfile::tempdir()?;
+    match db {
+        Some(url) if url.starts_with("postgres") => {
+            let schema = format!("bench_{tag}_{}", std::process::id());
+            cordon_postgres::create_schema(url, &schema).await?;
+            let s = cordon_postgres::PgStore::connect_in_schema(url, &schema)?;
+            s.migrate().await?;
+            Ok(Db { store: Arc::new(s), cleanup: Some((url.to_string(), schema)), dir })
+        }
+        _ => {
+            let s = cordon_sqlite::SqliteStore::open(dir.path().join(format!("{tag}.db")))?;
+            s.migrate().await?;
+            Ok(Db { store: Arc::new(s), cleanup: None, dir })
+        }
+    }
+}
+
+impl Db {
+    async fn close(self) -> Result<()> {
+        if let Some((url, schema)) = &self.cleanup {
+            cordon_postgres::drop_schema(url, schema).await?;
+        }
+        Ok(())
+    }
+}
+
+fn entry(action: &str) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        actor_id: None,
+        actor: "bench".into(),
+        role: None,
+        action: action.into(),
+        target_kind: "bench".into(),
+        target: "bench".into(),
+        request_id: "bench".into(),
+        detail: String::new(),
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    r2(sorted[i.min(sorted.len() - 1)])
+}
+
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn tube(n: usize) -> String {
+    format!("BN{n:010}")
+}
+
+/// A generated district with a round on it; the residents in id order.
+async fn district(db: &Db, population: u64, seed: u64) -> Result<(AreaCode, i64, Vec<Resident>)> {
+    crate::cli::generate(db.store.as_ref(), population, seed).await?;
+    let district = AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?;
+    let round = db
+        .store
+        .create_round(
+            &NewRound {
+                area: district.clone(),
+                date: Utc::now().date_naive(),
+                mandatory: true,
+                pool: PoolCapacity::new(10)?,
+            },
+            &entry("round.create"),
+        )
+        .await?;
+    let residents: Vec<Resident> = db
+        .store
+        .residents_under(std::slice::from_ref(&district))
+        .await?
+        .into_iter()
+        .filter(|r| r.status == cordon_domain::registry::ResidentStatus::Active)
+        .collect();
+    Ok((district, round.id, residents))
+}
+
+// ---- ingest --------------------------------------------------------------------------------
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    async fn connect(addr: &str) -> Result<Conn> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Conn { reader: BufReader::new(s) })
+    }
+
+    async fn round_trip(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>)> {
+        self.reader.get_mut().write_all(request).await?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
+        let mut length = None;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = Some(v.trim().parse::<usize>()?);
+                }
+            }
+        }
+        let Some(n) = length else { bail!("response without content-length") };
+        let mut body = vec![0u8; n];
+        self.reader.read_exact(&mut body).await?;
+        Ok((status, body))
+    }
+}
+
+pub async fn ingest(
+    db: Option<&str>,
+    population: u64,
+    scans: usize,
+    batch: usize,
+    concurrency: usize,
+) -> Result<serde_json::Value> {
+    let d = open(db, "ingest").await?;
+    let (_, round, residents) = district(&d, population, 1).await?;
+    let scans = scans.min(residents.len());
+    let community = residents.first().and_then(|r| r.unit.lineage().get(2).cloned()).context("empty district")?;
+    let user = d
+        .store
+        .create_user(&NewUser {
+            username: "bench-sampler".into(),
+            display_name: "bench".into(),
+            role: Role::Sampler,
+            scope: UserScope::Area(community),
+            password_hash: "$argon2id$bench".into(),
+            created_at: Utc::now(),
+        })
+        .await?;
+    let token = cordon_web::auth::new_token();
+    d.store.create_api_token(&cordon_web::auth::token_hash(&token), user.id, "bench", Utc::now()).await?;
+
+    // The same rows both sides insert: resident, tube (ten to a tube), unit.
+    let rows: Vec<(i64, i64, String)> = residents
+        .iter()
+        .take(scans)
+        .enumerate()
+        .map(|(i, r)| (r.id, (i / 10) as i64 + 1, r.unit.as_str().to_string()))
+        .collect();
+    // Device batches as a phone sends them: scanned ID numbers, tubes opened by the first scan.
+    let requests: Vec<Vec<u8>> = residents[..scans]
+        .chunks(batch)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let n = b * batch + i;
+                    json!({"client_id": n.to_string(), "kind": "sample", "tube": tube(n / 10), "person": r.id_number.as_str()})
+                })
+                .collect();
+            let body = serde_json::to_vec(&json!({"batch_id": format!("b{b}"), "items": items})).unwrap_or_default();
+            let mut req = format!(
+                "POST /api/v1/rounds/{round}/scans HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&body);
+            req
+        })
+        .collect();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = cordon_web::AppState::new(d.store.clone(), cordon_web::WebSettings::default());
+    let server = tokio::spawn(cordon_web::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+
+    let requests = Arc::new(requests);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (requests, next, addr, accepted) = (requests.clone(), next.clone(), addr.clone(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(req) = requests.get(i) else { break };
+                let (status, body) = conn.round_trip(req).await?;
+                if status != 200 {
+                    bail!("batch {i} answered {status}: {}", String::from_utf8_lossy(&body));
+                }
+                accepted.fetch_add(accepted_of(&body), std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = tx.send(());
+    let _ = server.await;
+    let accepted = accepted.load(std::sync::atomic::Ordering::Relaxed);
+    let scans_per_s = accepted as f64 / secs;
+
+    // The same scans straight into the store (no HTTP, no JSON), into a second round: how
+    // much of the time is the store's.
+    let round2 = d
+        .store
+        .create_round(
+            &NewRound { area: AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?, date: Utc::now().date_naive(), mandatory: true, pool: PoolCapacity::new(10)? },
+            &entry("round.create"),
+        )
+        .await?;
+    let p = BarcodePattern::default();
+    let mut store_batches = Vec::new();
+    for (b, chunk) in residents[..scans].chunks(batch).enumerate() {
+        let mut items = Vec::with_capacity(chunk.len());
+        for (i, r) in chunk.iter().enumerate() {
+            let n = b * batch + i;
+            let t = p.parse(&format!("BS{:010}", n / 10)).map_err(|e| anyhow::anyhow!(e.en))?;
+            items.push(ScanItem::Sample { client_id: n.to_string(), tube: t, person: ScanPerson::IdNumber(r.id_number.clone()), at: Utc::now() });
+        }
+        store_batches.push(ScanBatch { batch_id: format!("s{b}"), round_id: round2.id, user_id: user.id, items });
+    }
+    let t = Instant::now();
+    for b in store_batches {
+        d.store.ingest_scans(b, &entry("scans.ingest")).await?;
+    }
+    let store_per_s = scans as f64 / t.elapsed().as_secs_f64();
+
+    let baseline_path = d.dir.path().join("baseline.db");
+    let rows_for_baseline = rows.clone();
+    let baseline = tokio::task::spawn_blocking(move || {
+        cordon_sqlite::baseline_insert_rows_per_s(&baseline_path, &rows_for_baseline, batch)
+    })
+    .await??;
+    let backend = d.store.backend();
+    d.close().await?;
+    Ok(json!({
+        "scenario": "ingest",
+        "backend": backend,
+        "population": residents.len(),
+        "scans": scans,
+        "accepted": accepted,
+        "batch": batch,
+        "concurrency": concurrency,
+        "seconds": r2(secs),
+        "scans_per_s": r2(scans_per_s),
+        "baseline_rows_per_s": r2(baseline),
+        "store_only_scans_per_s": r2(store_per_s),
+        "ratio": r2(scans_per_s / baseline * 100.0) / 100.0,
+        "day_25m_minutes": r2(25_000_000.0 / scans_per_s / 60.0),
+    }))
+}
+
+/// The `"accepted":N` figure of an answer, found without parsing the outcomes (the
+/// client's cost should be a device's, not a JSON parser's).
+fn accepted_of(body: &[u8]) -> u64 {
+    const KEY: &[u8] = b"\"accepted\":";
+    let Some(at) = body.windows(KEY.len()).position(|w| w == KEY) else { return 0 };
+    body[at + KEY.len()..].iter().take_while(|b| b.is_ascii_digit()).fold(0, |n, b| n * 10 + u64::from(b - b'0'))
+}
+
+// ---- missed and chase ---------------------------------------------------------------------
+
+/// Samples nine in ten residents (every tenth missed) straight through the store.
+async fn sample_90(store: &dyn Store, round: i64, residents: &[Resident]) -> Result<Vec<String>> {
+    let p = BarcodePattern::default();
+    let mut tubes = Vec::new();
+    let chosen: Vec<&Resident> = residents.iter().enumerate().filter(|(i, _)| i % 10 != 3).map(|(_, r)| r).collect();
+    for (b, chunk) in chosen.chunks(2_000).enumerate() {
+        let items = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let n = b * 2_000 + i;
+                if n % 10 == 0 {
+                    tubes.push(tube(n / 10));
+                }
+                Ok(ScanItem::Sample {
+                    client_id: n.to_string(),
+                    tube: p.parse(&tube(n / 10))?,
+                    person: ScanPerson::ResidentId(r.id),
+                    at: Utc::now(),
+                })
+            })
+            .collect::<Result<Vec<_>, cordon_domain::FieldError>>()
+            .map_err(|e| anyhow::anyhow!(e.en))?;
+        store
+            .ingest_scans(
+                ScanBatch { batch_id: format!("setup-{b}"), round_id: round, user_id: 1, items },
+                &entry("scans.ingest"),
+            )
+            .await?;
+    }
+    Ok(tubes)
+}
+
+pub async fn missed(db: Option<&str>, population: u64, buildings: usize) -> Result<serde_json::Value> {
+    let d = open(db, "missed").await?;
+    let (district, round, residents) = district(&d, population, 1).await?;
+    let t = Instant::now();
+    sample_90(d.store.as_ref(), round, &residents).await?;
+    let setup = t.elapsed().as_secs_f64();
+    let mut all_buildings: Vec<AreaCode> = residents.iter().filter_map(|r| r.unit.parent()).collect();
+    all_buildings.dedup();
+    let step = (all_buildings.len() / buildings.max(1)).max(1);
+    let picked: Vec<&AreaCode> = all_buildings.iter().step_by(step).take(buildings).collect();
+    let mut lat = Vec::new();
+    let mut households = 0usize;
+    for b in &picked {
+        debug_assert_eq!(b.level(), AreaLevel::Building);
+        let t = Instant::now();
+        let list = d.store.missed(round, std::slice::from_ref(*b)).await?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        households += list.len();
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let mut district_runs = Vec::new();
+    let mut covered = 0.0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let me = d.store.coverage(round, &district).await?;
+        let children = d.store.coverage_children(round, &district).await?;
+        district_runs.push(t.elapsed().as_secs_f64() * 1000.0);
+        covered = me.percent();
+        let _ = children.len();
+    }
+    district_runs.sort_by(|a, b| a.total_cmp(b));
+    let backend = d.store.backend();
+    d.close().await?;
+    Ok(json!({
+        "scenario": "missed",
+        "backend": backend,
+        "population": residents.len(),
+        "covered_percent": covered,
+        "buildings_measured": lat.len(),
+        "missed_households_seen": households,
+        "building_p50_ms": pct(&lat, 0.5),
+        "building_p99_ms": pct(&lat, 0.99),
+        "district_ms": pct(&district_runs, 0.5),
+        "district_max_ms": pct(&district_runs, 1.0),
+        "setup_seconds": r2(setup),
+    }))
+}
+
+pub async fn chase(db: Option<&str>, population: u64, pools: usize) -> Result<serde_json::Value> {
+    let d = open(db, "chase").await?;
+    let (_, round, residents) = district(&d, population, 1).await?;
+    let tubes = sample_90(d.store.as_ref(), round, &residents).await?;
+    let p = BarcodePattern::default();
+    let step = (tubes.len() / pools.max(1)).max(1);
+    let picked: Vec<&String> = tubes.iter().step_by(step).take(pools).collect();
+    for t in &picked {
+        let b = p.parse(t).map_err(|e| anyhow::anyhow!(e.en))?;
+        d.store
+            .receive(&Receipt::Tube(b), 1, Utc::now(), &entry("tubes.receive"))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e.en))?;
+    }
+    let mut lat = Vec::new();
+    let mut members = 0u32;
+    for t in &picked {
+        let b = p.parse(t).map_err(|e| anyhow::anyhow!(e.en))?;
+        let row = NewResult { row: 1, tube: b, result: TestResult::Positive, ct: Some(30.0) };
+        let started = Instant::now();
+        let report = d.store.record_results(&[row], 1, Utc::now(), &entry("results.record")).await?;
+        lat.push(started.elapsed().as_secs_f64() * 1000.0);
+        if !report.committed {
+            bail!("chase result refused: {:?}", report.errors.first().map(|e| e.error.code));
+        }
+        members += report.chases.iter().map(|c| c.members).sum::<u32>();
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let backend = d.store.backend();
+    d.close().await?;
+    Ok(json!({
+        "scenario": "chase",
+        "backend": backend,
+        "population": residents.len(),
+        "pools": lat.len(),
+        "members_chased": members,
+        "p50_ms": pct(&lat, 0.5),
+        "p99_ms": pct(&lat, 0.99),
+        "max_ms": pct(&lat, 1.0),
+    }))
+}

@@ -1,0 +1,439 @@
+//! Mass testing over real HTTP: the authorization table of every testing route, the
+//! device API (idempotent batches, bad input), lab results by API and by file with the
+//! positive-pool chase, and live coverage.
+
+use crate::app::{TestApp, spawn_app};
+use cordon_domain::area::AreaCode;
+use cordon_domain::registry::Resident;
+use cordon_domain::role::Role;
+use cordon_domain::testing::{NewRound, PoolCapacity};
+use cordon_store::AuditFilter;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const DISTRICT_ROLES: &[Role] =
+    &[Role::Commander, Role::LabTech, Role::Tracer, Role::TransferDispatcher, Role::SiteManager, Role::SupplyOfficer];
+const COVERAGE: &[Role] = &[
+    Role::Commander,
+    Role::StreetOfficer,
+    Role::CommunityWorker,
+    Role::GridWorker,
+    Role::BuildingLeader,
+    Role::Tracer,
+];
+const MISSED: &[Role] =
+    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::BuildingLeader];
+const DOOR: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Volunteer];
+const LANDING: &[Role] = &[
+    Role::Commander,
+    Role::StreetOfficer,
+    Role::CommunityWorker,
+    Role::GridWorker,
+    Role::BuildingLeader,
+    Role::Sampler,
+    Role::LabTech,
+    Role::Tracer,
+    Role::Volunteer,
+];
+
+async fn make_round(app: &TestApp, pool: u32) -> i64 {
+    let r = NewRound {
+        area: AreaCode::parse("141102").unwrap(),
+        date: chrono::Utc::now().date_naive(),
+        mandatory: true,
+        pool: PoolCapacity::new(pool).unwrap(),
+    };
+    let e = cordon_store::conformance::audit_entry(1, "setup", "round.create", "round", "x");
+    app.store.create_round(&r, &e).await.unwrap().id
+}
+
+async fn residents(app: &TestApp, building: &AreaCode) -> Vec<Resident> {
+    app.store
+        .building_roster(building)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|h| h.members)
+        .filter(|m| m.status == cordon_domain::registry::ResidentStatus::Active)
+        .collect()
+}
+
+fn tube(n: u32) -> String {
+    format!("TB{n:010}")
+}
+
+async fn post_batch(app: &TestApp, round: i64, batch: &str, items: Value) -> (StatusCode, Value) {
+    let r = app
+        .post(Role::Sampler, &format!("/api/v1/rounds/{round}/scans"))
+        .json(&json!({"batch_id": batch, "items": items}))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn codes(v: &Value) -> Vec<String> {
+    v["outcomes"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_string()).collect()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum R {
+    Landing,
+    ScanPage,
+    LabPage,
+    CoveragePage,
+    MissedPage,
+    ReportForm,
+    TasksPage,
+    AlertsPage,
+    RoundForm,
+    LabResultForm,
+    ApiScans,
+    ApiResults,
+    ApiReceipts,
+    ApiCoverage,
+    ApiMissed,
+    ApiAlerts,
+    ApiPoolPositives,
+}
+
+const ROUTES: &[R] = &[
+    R::Landing,
+    R::ScanPage,
+    R::LabPage,
+    R::CoveragePage,
+    R::MissedPage,
+    R::ReportForm,
+    R::TasksPage,
+    R::AlertsPage,
+    R::RoundForm,
+    R::LabResultForm,
+    R::ApiScans,
+    R::ApiResults,
+    R::ApiReceipts,
+    R::ApiCoverage,
+    R::ApiMissed,
+    R::ApiAlerts,
+    R::ApiPoolPositives,
+];
+
+impl R {
+    /// Literal expectation: the roles served and whether the route targets an area.
+    fn allowed(self) -> (&'static [Role], bool) {
+        match self {
+            R::Landing => (LANDING, false),
+            R::ScanPage | R::ApiScans => (&[Role::Sampler], false),
+            R::LabPage | R::LabResultForm | R::ApiResults | R::ApiReceipts => (&[Role::LabTech], false),
+            R::CoveragePage | R::ApiCoverage => (COVERAGE, true),
+            R::MissedPage | R::ReportForm | R::ApiMissed => (MISSED, true),
+            R::TasksPage => (DOOR, false),
+            R::AlertsPage | R::ApiAlerts | R::ApiPoolPositives => (&[Role::Commander, Role::Tracer], false),
+            R::RoundForm => (&[Role::Commander], true),
+        }
+    }
+
+    async fn call(self, app: &TestApp, role: Role, round: i64, building: &AreaCode) -> (StatusCode, String) {
+        let area = if building == &app.building { building.as_str()[..9].to_string() } else { building.to_string() };
+        let req = match self {
+            R::Landing => app.get(role, "/testing"),
+            R::ScanPage => app.get(role, &format!("/testing/rounds/{round}/scan")),
+            R::LabPage => app.get(role, "/testing/lab"),
+            R::CoveragePage => app.get(role, &format!("/testing/rounds/{round}/areas/{building}")),
+            R::MissedPage => app.get(role, &format!("/testing/rounds/{round}/buildings/{building}/missed")),
+            R::ReportForm => {
+                app.post(role, &format!("/testing/rounds/{round}/buildings/{building}/report")).form(&[("note", "x")])
+            }
+            R::TasksPage => app.get(role, &format!("/testing/rounds/{round}/tasks")),
+            R::AlertsPage => app.get(role, "/testing/alerts"),
+            R::RoundForm => app.post(role, "/testing/rounds").form(&[
+                ("area", area.as_str()),
+                ("date", "2026-03-01"),
+                ("pool_size", "10"),
+            ]),
+            R::LabResultForm => {
+                app.post(role, "/testing/lab/result").form(&[("tube", "ZZ9999999999"), ("result", "negative")])
+            }
+            R::ApiScans => app
+                .post(role, &format!("/api/v1/rounds/{round}/scans"))
+                .json(&json!({"batch_id": format!("auth-{}", role.code()), "items": []})),
+            R::ApiResults => app.post(role, "/api/v1/results").json(&json!({"results": []})),
+            R::ApiReceipts => app.post(role, "/api/v1/receipts").json(&json!({"code": "NO-SUCH-BOX"})),
+            R::ApiCoverage => app.get(role, &format!("/api/v1/rounds/{round}/coverage/{building}")),
+            R::ApiMissed => app.get(role, &format!("/api/v1/rounds/{round}/missed/{building}")),
+            R::ApiAlerts => app.get(role, "/api/v1/alerts"),
+            R::ApiPoolPositives => app.get(role, &format!("/api/v1/rounds/{round}/pool-positives")),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+}
+
+fn check(route: R, role: Role, in_scope: bool, status: StatusCode, body: &str) -> Result<(), String> {
+    let (roles, targeted) = route.allowed();
+    let ctx = format!("{route:?} as {} ({})", role.code(), if in_scope { "in scope" } else { "out of scope" });
+    if !roles.contains(&role) {
+        return if status == StatusCode::FORBIDDEN && body.contains("forbidden_role") {
+            Ok(())
+        } else {
+            Err(format!("{ctx}: expected 403 forbidden_role, got {status}"))
+        };
+    }
+    let covered = in_scope || !targeted || DISTRICT_ROLES.contains(&role);
+    if covered {
+        let ok = match route {
+            R::ReportForm | R::RoundForm => status == StatusCode::SEE_OTHER,
+            // A result for an unknown tube, a receipt of an unknown box: refused by rule.
+            R::LabResultForm | R::ApiReceipts => status == StatusCode::UNPROCESSABLE_ENTITY,
+            _ => status == StatusCode::OK,
+        };
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("{ctx}: expected success, got {status}: {}", &body[..body.len().min(300)]))
+        };
+    }
+    if status == StatusCode::FORBIDDEN && body.contains("forbidden_scope") {
+        Ok(())
+    } else {
+        Err(format!("{ctx}: expected 403 forbidden_scope, got {status}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_authorization_table() {
+    let app = spawn_app().await;
+    let round = make_round(&app, 10).await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for route in ROUTES {
+        for role in Role::ALL {
+            for in_scope in [true, false] {
+                let building = if in_scope { app.building.clone() } else { app.other_building.clone() };
+                let (status, body) = route.call(&app, role, round, &building).await;
+                checked += 1;
+                if let Err(e) = check(*route, role, in_scope, status, &body) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * 13 * 2);
+    assert!(failures.is_empty(), "{} of {checked} cells wrong:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_device_batches_and_bad_input() {
+    let app = spawn_app().await;
+    let round = make_round(&app, 10).await;
+    let other = make_round(&app, 10).await;
+    let people = residents(&app, &app.building).await;
+    assert!(people.len() >= 12, "the demo building has enough residents");
+    let mut items: Vec<Value> =
+        vec![json!({"client_id": "o", "kind": "open", "tube": tube(1).to_lowercase(), "capacity": 10})];
+    for (i, p) in people.iter().take(10).enumerate() {
+        items.push(
+            json!({"client_id": format!("s{i}"), "kind": "sample", "tube": tube(1), "person": p.id_number.as_str()}),
+        );
+    }
+    items
+        .push(json!({"client_id": "late", "kind": "sample", "tube": tube(1), "person": people[10].id_number.as_str()}));
+    items.push(
+        json!({"client_id": "bad-tube", "kind": "sample", "tube": "12345", "person": people[10].id_number.as_str()}),
+    );
+    items.push(json!({"client_id": "bad-id", "kind": "sample", "tube": tube(2), "person": "110101199001011234"}));
+    let (s, v) = post_batch(&app, round, "dev-1", json!(items.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 10);
+    let c = codes(&v);
+    assert_eq!(&c[..11], &["ok"; 11]);
+    assert_eq!(c[11], "tube_not_open", "the tube sealed itself at 10");
+    assert_eq!(c[12], "barcode_invalid");
+    assert_eq!(c[13], "id_number_checksum");
+    assert_eq!(v["outcomes"][10]["count"], 10);
+    assert_eq!(v["outcomes"][10]["sealed"], true);
+    let name = v["outcomes"][1]["masked_name"].as_str().unwrap();
+    assert!(name.contains('*'), "names are masked: {name}");
+    assert!(!v.to_string().contains(people[0].id_number.as_str()), "no ID number in the answer");
+    assert!(v["outcomes"][12]["message"].as_str().unwrap().contains("条码"), "zh message by default");
+
+    // The phone retries the same batch: nothing doubles.
+    let (_, again) = post_batch(&app, round, "dev-1", json!(items)).await;
+    assert_eq!(again["replayed"], true);
+    let cov = app.store.coverage(round, &app.building).await.unwrap();
+    assert_eq!(cov.sampled, 10);
+
+    // The same person twice in a round; a tube of another round; a sealed tube.
+    let (_, v) = post_batch(
+        &app,
+        round,
+        "dev-2",
+        json!([
+            {"client_id": "a", "kind": "sample", "tube": tube(2), "person": people[0].id_number.as_str()},
+            {"client_id": "b", "kind": "sample", "tube": tube(1), "person": people[11].id_number.as_str()},
+        ]),
+    )
+    .await;
+    assert_eq!(codes(&v), vec!["already_sampled", "tube_not_open"]);
+    let (_, v) = post_batch(
+        &app,
+        other,
+        "dev-3",
+        json!([{"client_id": "c", "kind": "sample", "tube": tube(1), "person": people[11].id_number.as_str()}]),
+    )
+    .await;
+    assert_eq!(codes(&v), vec!["tube_other_round"]);
+    // English on request.
+    let r = app
+        .post(Role::Sampler, &format!("/api/v1/rounds/{round}/scans"))
+        .header("cookie", "lang=en")
+        .json(
+            &json!({"batch_id": "dev-4", "items": [{"client_id": "d", "kind": "sample", "tube": "XX", "person": "1"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["outcomes"][0]["message"].as_str().unwrap().contains("malformed tube barcode"));
+    // A malformed batch is refused whole.
+    let r = app
+        .post(Role::Sampler, &format!("/api/v1/rounds/{round}/scans"))
+        .json(&json!({"batch_id": "", "items": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(Role::Sampler, "/api/v1/rounds/99999/scans")
+        .json(&json!({"batch_id": "x", "items": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Ingest is audited without personal data.
+    let log = app
+        .store
+        .audit_log(&AuditFilter { action: Some("scans.ingest".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(log.len() >= 3);
+    assert!(log.iter().all(|e| !e.entry.detail.contains(people[0].id_number.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_lab_results_file_and_chase() {
+    let app = spawn_app().await;
+    let round = make_round(&app, 5).await;
+    let people = residents(&app, &app.building).await;
+    let mut items = vec![];
+    for (i, p) in people.iter().take(10).enumerate() {
+        let t = tube(100 + (i as u32) / 5);
+        items.push(json!({"client_id": format!("s{i}"), "kind": "sample", "tube": t, "person": p.id_number.as_str()}));
+    }
+    let (_, v) = post_batch(&app, round, "lab-1", json!(items)).await;
+    assert_eq!(v["accepted"], 10);
+
+    // Results before receipt: refused, nothing written.
+    let r = app
+        .post(Role::LabTech, "/api/v1/results")
+        .json(&json!({"results": [{"tube": tube(100), "result": "positive"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["error"]["code"], "tube_not_received");
+    for t in [100, 101] {
+        let r = app.post(Role::LabTech, "/api/v1/receipts").json(&json!({"code": tube(t)})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    // A file with a missing column, then one with bad values: clear errors, nothing written.
+    let upload = |csv: String, name: &'static str| {
+        let part = reqwest::multipart::Part::bytes(csv.into_bytes()).file_name(name);
+        app.post(Role::LabTech, "/testing/lab/upload").multipart(reqwest::multipart::Form::new().part("file", part))
+    };
+    let r = upload(format!("试管条码,Ct值\n{},30\n", tube(100)), "r.csv").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("检测结果"));
+    let r = upload(
+        format!(
+            "试管条码,检测结果,Ct值\n{},阳性,28\n{},maybe,\nAB12,阴性,\n{},阴性,\n",
+            tube(100),
+            tube(101),
+            tube(999)
+        ),
+        "r.csv",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("result_invalid") && body.contains("barcode_invalid"), "{body}");
+    assert_eq!(
+        app.store
+            .tube(&cordon_domain::testing::BarcodePattern::default().parse(&tube(100)).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .result,
+        None
+    );
+    // Unknown tube in an otherwise valid file: the store refuses it, nothing written.
+    let r =
+        upload(format!("tube,result\n{},positive\n{},negative\n", tube(100), tube(999)), "r.csv").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("tube_unknown"));
+
+    // The good file: one positive pool, one negative.
+    let r = upload(format!("试管条码,检测结果,Ct值\n{},阳性,28.5\n{},阴性,\n", tube(100), tube(101)), "r.csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert_eq!(body.matches("data-testid=\"awaiting\"").count(), 5, "five members awaiting individual results");
+    // A second, conflicting result.
+    let r = app
+        .post(Role::LabTech, "/api/v1/results")
+        .json(&json!({"results": [{"tube": tube(100), "result": "negative"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("result_exists"));
+
+    // The tracer sees the alert and the members awaiting individual results.
+    let v: Value = app.get(Role::Tracer, "/api/v1/alerts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["alerts"][0]["tube"], tube(100));
+    let v: Value = app
+        .get(Role::Tracer, &format!("/api/v1/rounds/{round}/pool-positives"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let members = v["members"].as_array().unwrap();
+    assert_eq!(members.len(), 5);
+    assert!(members.iter().all(|m| m["status"] == "pending"));
+    let page = app.get(Role::Commander, "/testing/alerts").send().await.unwrap().text().await.unwrap();
+    assert_eq!(page.matches("data-testid=\"mark\"").count(), 5);
+    for p in people.iter().take(5) {
+        assert!(app.store.under_control(p.household_id).await.unwrap());
+    }
+
+    // Coverage by API follows the samples; the missed list shrank by ten.
+    let v: Value = app
+        .get(Role::BuildingLeader, &format!("/api/v1/rounds/{round}/coverage/{}", app.building))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["node"]["sampled"], 10);
+    assert_eq!(v["node"]["missing"].as_u64().unwrap() as usize, people.len() - 10);
+}
