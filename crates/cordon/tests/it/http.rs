@@ -156,7 +156,7 @@ fn check(route: Route, role: Role, in_scope: bool, status: StatusCode, body: &st
         return if ok {
             Ok(())
         } else {
-            Err(format!("{ctx}: expected success, got {status}: {}", &body[..body.len().min(200)]))
+            Err(format!("{ctx}: expected success, got {status}: {}", body.chars().take(200).collect::<String>()))
         };
     }
     let ok = match route {
@@ -164,7 +164,7 @@ fn check(route: Route, role: Role, in_scope: bool, status: StatusCode, body: &st
         Route::ApiImport => status == StatusCode::UNPROCESSABLE_ENTITY && body.contains("\"committed\":false"),
         _ => status == StatusCode::FORBIDDEN && body.contains("forbidden_scope"),
     };
-    if ok { Ok(()) } else { Err(format!("{ctx}: expected refusal, got {status}: {}", &body[..body.len().min(200)])) }
+    if ok { Ok(()) } else { Err(format!("{ctx}: expected refusal, got {status}: {}", body.chars().take(200).collect::<String>())) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

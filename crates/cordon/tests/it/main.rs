@@ -5,3 +5,4 @@ mod conformance_sqlite;
 mod http;
 mod sheets;
 mod testing;
+mod codes_authz;
