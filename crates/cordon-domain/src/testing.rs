@@ -570,6 +570,38 @@ pub fn advise_pool_size(p: f64) -> PoolAdvice {
     PoolAdvice { p: p.clamp(0.0, 1.0), options, best: best.k }
 }
 
+/// Why a scan, a receipt or a result was refused, with its stable code. Both backends
+/// and the web layer use these, so a device sees the same message whatever serves it.
+pub fn refusal(code: &'static str) -> FieldError {
+    let (field, zh, en) = match code {
+        "already_sampled" => ("person", "本轮已采样，不能重复采样", "already sampled in this round; no second sample"),
+        "not_resident" => (
+            "person",
+            "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
+            "not a registered resident of this district; record as a visitor (ID number and phone)",
+        ),
+        "tube_full" => ("tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one"),
+        "tube_not_open" => ("tube", "试管已封管，不能再加样", "the tube is sealed; no more samples"),
+        "tube_other_round" => ("tube", "该试管属于其他轮次", "this tube belongs to another round"),
+        "needs_single_tube" => {
+            ("person", "此人处于管控中，须单人单管采样", "this person is under control and needs a single tube")
+        }
+        "tube_unknown" => ("tube", "未找到该试管", "no such tube"),
+        "tube_not_received" => ("tube", "试管尚未被实验室接收", "the tube has not been received by the lab"),
+        "result_exists" => ("tube", "该试管已有检测结果", "this tube already has a result"),
+        "tube_empty" => ("tube", "试管中没有样本", "the tube holds no samples"),
+        "not_in_tube" => ("person", "此人不在该试管中", "this person is not in that tube"),
+        "box_unknown" => ("box", "未找到该转运箱", "no such transport box"),
+        "round_unknown" => ("round", "未找到该检测轮次", "no such test round"),
+        "out_of_round" => ("person", "此人不在本轮检测范围内", "this person is outside the round's area"),
+        "sampled_already" => {
+            ("person", "此人本轮已采样，无需免检", "already sampled in this round; no exemption needed")
+        }
+        _ => ("", "操作被拒绝", "refused"),
+    };
+    FieldError::new(code, field, zh, en)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,36 +727,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Why a scan, a receipt or a result was refused, with its stable code. Both backends
-/// and the web layer use these, so a device sees the same message whatever serves it.
-pub fn refusal(code: &'static str) -> FieldError {
-    let (field, zh, en) = match code {
-        "already_sampled" => ("person", "本轮已采样，不能重复采样", "already sampled in this round; no second sample"),
-        "not_resident" => (
-            "person",
-            "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
-            "not a registered resident of this district; record as a visitor (ID number and phone)",
-        ),
-        "tube_full" => ("tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one"),
-        "tube_not_open" => ("tube", "试管已封管，不能再加样", "the tube is sealed; no more samples"),
-        "tube_other_round" => ("tube", "该试管属于其他轮次", "this tube belongs to another round"),
-        "needs_single_tube" => {
-            ("person", "此人处于管控中，须单人单管采样", "this person is under control and needs a single tube")
-        }
-        "tube_unknown" => ("tube", "未找到该试管", "no such tube"),
-        "tube_not_received" => ("tube", "试管尚未被实验室接收", "the tube has not been received by the lab"),
-        "result_exists" => ("tube", "该试管已有检测结果", "this tube already has a result"),
-        "tube_empty" => ("tube", "试管中没有样本", "the tube holds no samples"),
-        "not_in_tube" => ("person", "此人不在该试管中", "this person is not in that tube"),
-        "box_unknown" => ("box", "未找到该转运箱", "no such transport box"),
-        "round_unknown" => ("round", "未找到该检测轮次", "no such test round"),
-        "out_of_round" => ("person", "此人不在本轮检测范围内", "this person is outside the round's area"),
-        "sampled_already" => {
-            ("person", "此人本轮已采样，无需免检", "already sampled in this round; no exemption needed")
-        }
-        _ => ("", "操作被拒绝", "refused"),
-    };
-    FieldError::new(code, field, zh, en)
 }

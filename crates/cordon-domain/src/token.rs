@@ -218,18 +218,49 @@ pub fn decode(input: &str) -> Result<Unverified, TokenError> {
     })
 }
 
+/// Whether `signature` is a valid Ed25519 signature of `payload` under `public`; `None`
+/// when `public` is not a valid key.
+pub fn signature_valid(public: &[u8; 32], payload: &[u8], signature: &[u8; SIG_LEN]) -> Option<bool> {
+    let vk = VerifyingKey::from_bytes(public).ok()?;
+    Some(vk.verify(payload, &Signature::from_bytes(signature)).is_ok())
+}
+
 impl Unverified {
+    /// The signed bytes and the signature, e.g. as a memo key.
+    pub fn signed_parts(&self) -> (&[u8], &[u8; SIG_LEN]) {
+        (&self.payload, &self.signature)
+    }
+
+
     /// Checks the token against this district and the key its `key_id` names (`None`:
     /// no such key), at `now`. Order: district, key, signature, revocation, expiry — so a
     /// forged token is called forged even when it also claims to be expired.
     pub fn verify(self, district: &str, key: Option<&PublicKeyInfo>, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        self.verify_with(district, key, now, |public, payload, signature| {
+            signature_valid(public, payload, signature).ok_or(TokenError::UnknownKey)
+        })
+    }
+
+    /// [`Unverified::verify`] with the Ed25519 check supplied by the caller — `check`
+    /// gets (public key, payload, signature) and answers whether the signature is valid,
+    /// or `Err(UnknownKey)` for a public key that is not a curve point. A caller may
+    /// remember earlier answers for the same three byte strings (the answer can never
+    /// change); every other check (district, key id, revocation, expiry) still runs here
+    /// against the `key` and `now` given.
+    pub fn verify_with(
+        self,
+        district: &str,
+        key: Option<&PublicKeyInfo>,
+        now: DateTime<Utc>,
+        check: impl FnOnce(&[u8; 32], &[u8], &[u8; SIG_LEN]) -> Result<bool, TokenError>,
+    ) -> Result<Claims, TokenError> {
         if self.claims.district != district {
             return Err(TokenError::OtherDistrict);
         }
         let key = key.filter(|k| k.key_id == self.claims.key_id).ok_or(TokenError::UnknownKey)?;
-        let vk = VerifyingKey::from_bytes(&key.public).map_err(|_| TokenError::UnknownKey)?;
-        let sig = Signature::from_bytes(&self.signature);
-        vk.verify(&self.payload, &sig).map_err(|_| TokenError::BadSignature)?;
+        if !check(&key.public, &self.payload, &self.signature)? {
+            return Err(TokenError::BadSignature);
+        }
         if key.revoked {
             return Err(TokenError::RevokedKey);
         }

@@ -180,6 +180,155 @@ async fn checkpoint_by_id<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Opt
         .transpose()
 }
 
+pub(crate) async fn policy_setting_on(c: &deadpool_postgres::Client) -> Result<Option<PolicySetting>> {
+    // Read on every scan: a cached statement saves the parse round trip.
+    let stmt = c
+        .prepare_cached("SELECT name, source, updated_at, updated_by FROM policy_setting WHERE id = 1")
+        .await
+        .db()?;
+    let row = c.query_opt(&stmt, &[]).await.db()?;
+    row.map(|r| {
+        Ok(PolicySetting {
+            name: get(&r, 0)?,
+            source: get(&r, 1)?,
+            updated_at: get(&r, 2)?,
+            updated_by: get(&r, 3)?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn person_state_on(
+    c: &deadpool_postgres::Client,
+    resident_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<PersonState>> {
+    // One round trip: the resident's unit, the zones open on its community, compound,
+    // building and unit at `now`, and their names (zones are never designated higher).
+    let stmt = c
+        .prepare_cached(
+            "SELECT r.unit_code, z.id, z.area_code, z.level, z.reason, z.starts_at, z.ends_at, z.designated_by, \
+                    z.created_at, a.name \
+             FROM residents r \
+             LEFT JOIN risk_zones z ON z.area_code IN (substr(r.unit_code, 1, 12), substr(r.unit_code, 1, 15), \
+                                                       substr(r.unit_code, 1, 18), r.unit_code) \
+                  AND z.starts_at <= $2 AND (z.ends_at IS NULL OR z.ends_at > $2) \
+             LEFT JOIN areas a ON a.code = z.area_code \
+             WHERE r.id = $1",
+        )
+        .await
+        .db()?;
+    let rows = c.query(&stmt, &[&resident_id, &now]).await.db()?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let unit = code(get(first, 0)?, "resident", resident_id)?;
+    let mut found = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for r in &rows {
+        let id: Option<i64> = get(r, 1)?;
+        let Some(id) = id else { continue };
+        let level: &str = get(r, 3)?;
+        let z = RiskZone {
+            id,
+            area: code(get(r, 2)?, "risk zone", id)?,
+            level: ZoneLevel::parse(level).map_err(|_| corrupt("risk zone", id, "level"))?,
+            reason: get(r, 4)?,
+            starts_at: get(r, 5)?,
+            ends_at: get(r, 6)?,
+            designated_by: get(r, 7)?,
+            created_at: get(r, 8)?,
+        };
+        let name: Option<String> = get(r, 9)?;
+        names.insert(id, name.unwrap_or_else(|| z.area.to_string()));
+        found.push(z);
+    }
+    let zone = zone_of(&unit, &found, now).map(|z| ZoneExposure {
+        level: z.level,
+        area: z.area.clone(),
+        area_name: names.get(&z.id).cloned().unwrap_or_default(),
+    });
+    Ok(Some(PersonState {
+        // Cases, contacts and quarantine orders are later issues' tables: none yet.
+        case: None,
+        contact: None,
+        // integration point: TestingStore — pool-positive pending comes from the
+        // mass-testing tables (member of a positive pool without an individual result).
+        pool_positive_pending: false,
+        quarantine: None,
+        zone,
+        // integration point: TestingStore — consecutive mandatory rounds missed and an
+        // active exemption come from the mass-testing rounds, samples and exemptions.
+        missed_rounds: 0,
+        exempt: false,
+    }))
+}
+
+pub(crate) async fn checkpoint_on(c: &deadpool_postgres::Client, id: i64) -> Result<Option<Checkpoint>> {
+    let stmt = c.prepare_cached(&format!("SELECT {CP_COLS} FROM checkpoints c WHERE c.id = $1")).await.db()?;
+    c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(checkpoint).transpose()
+}
+
+pub(crate) async fn signing_key_on(c: &deadpool_postgres::Client, id: i64) -> Result<Option<SigningKeyRecord>> {
+    let stmt = c.prepare_cached(&format!("SELECT {KEY_COLS} FROM signing_keys WHERE id = $1")).await.db()?;
+    c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(key).transpose()
+}
+
+pub(crate) async fn passes_of_person_on(
+    c: &deadpool_postgres::Client,
+    resident_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Pass>> {
+    // Read on every scan: a cached statement saves the parse round trip.
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {PASS_COLS} FROM passes WHERE resident_id = $1 AND revoked_at IS NULL \
+             AND valid_from <= $2 AND valid_until > $2 ORDER BY id"
+        ))
+        .await
+        .db()?;
+    c.query(&stmt, &[&resident_id, &now]).await.db()?.iter().map(pass).collect()
+}
+
+/// A pass by id on a cached statement (read on every scan of a pass).
+pub(crate) async fn pass_cached(c: &deadpool_postgres::Client, id: i64) -> Result<Option<Pass>> {
+    let stmt = c.prepare_cached(&format!("SELECT {PASS_COLS} FROM passes WHERE id = $1")).await.db()?;
+    c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(pass).transpose()
+}
+
+pub(crate) async fn insert_scans(c: &deadpool_postgres::Client, scans: &[Scan]) -> Result<Vec<i64>> {
+    if scans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cp: Vec<i64> = scans.iter().map(|s| s.checkpoint_id).collect();
+    let at: Vec<DateTime<Utc>> = scans.iter().map(|s| s.at).collect();
+    let dir: Vec<&str> = scans.iter().map(|s| s.direction.as_str()).collect();
+    let subject: Vec<&str> = scans.iter().map(|s| s.subject.as_str()).collect();
+    let resident: Vec<Option<i64>> = scans.iter().map(|s| s.resident_id).collect();
+    let pass_id: Vec<Option<i64>> = scans.iter().map(|s| s.pass_id).collect();
+    let colour: Vec<Option<&str>> = scans.iter().map(|s| s.colour.map(|c| c.as_str())).collect();
+    let allowed: Vec<bool> = scans.iter().map(|s| s.allowed).collect();
+    let code: Vec<&str> = scans.iter().map(|s| s.code.as_str()).collect();
+    let guard: Vec<Option<i64>> = scans.iter().map(|s| s.guard_id).collect();
+    // One statement: the batch of a device is atomic without an explicit transaction.
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO checkpoint_scans (checkpoint_id, at, direction, subject, resident_id, pass_id, colour, allowed, code, guard_id) \
+         SELECT cp, at, dir, subject, resident, pass_id, colour, allowed, code, guard \
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
+                     $7::text[], $8::boolean[], $9::text[], $10::bigint[]) WITH ORDINALITY \
+              AS s (cp, at, dir, subject, resident, pass_id, colour, allowed, code, guard, n) \
+         ORDER BY n RETURNING id",
+        )
+        .await
+        .db()?;
+    let out = c
+        .query(&stmt, &[&cp, &at, &dir, &subject, &resident, &pass_id, &colour, &allowed, &code, &guard])
+        .await
+        .db()?;
+    let mut ids: Vec<i64> = out.iter().map(|r| get(r, 0)).collect::<Result<_>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Lower and upper bounds of each root.
 fn bounds(roots: &[AreaCode]) -> (Vec<String>, Vec<String>) {
     roots.iter().map(|r| (r.as_str().to_string(), r.range_end())).unzip()
@@ -189,21 +338,7 @@ fn bounds(roots: &[AreaCode]) -> (Vec<String>, Vec<String>) {
 impl CodesStore for PgStore {
     async fn policy_setting(&self) -> Result<Option<PolicySetting>> {
         let c = self.client().await?;
-        // Read on every scan: a cached statement saves the parse round trip.
-        let stmt = c
-            .prepare_cached("SELECT name, source, updated_at, updated_by FROM policy_setting WHERE id = 1")
-            .await
-            .db()?;
-        let row = c.query_opt(&stmt, &[]).await.db()?;
-        row.map(|r| {
-            Ok(PolicySetting {
-                name: get(&r, 0)?,
-                source: get(&r, 1)?,
-                updated_at: get(&r, 2)?,
-                updated_by: get(&r, 3)?,
-            })
-        })
-        .transpose()
+        policy_setting_on(&c).await
     }
 
     async fn set_policy(&self, s: &PolicySetting, audit: &AuditEntry) -> Result<()> {
@@ -261,63 +396,7 @@ impl CodesStore for PgStore {
 
     async fn person_state(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
         let c = self.client().await?;
-        // One round trip: the resident's unit, the zones open on its community, compound,
-        // building and unit at `now`, and their names (zones are never designated higher).
-        let stmt = c
-            .prepare_cached(
-                "SELECT r.unit_code, z.id, z.area_code, z.level, z.reason, z.starts_at, z.ends_at, z.designated_by, \
-                        z.created_at, a.name \
-                 FROM residents r \
-                 LEFT JOIN risk_zones z ON z.area_code IN (substr(r.unit_code, 1, 12), substr(r.unit_code, 1, 15), \
-                                                           substr(r.unit_code, 1, 18), r.unit_code) \
-                      AND z.starts_at <= $2 AND (z.ends_at IS NULL OR z.ends_at > $2) \
-                 LEFT JOIN areas a ON a.code = z.area_code \
-                 WHERE r.id = $1",
-            )
-            .await
-            .db()?;
-        let rows = c.query(&stmt, &[&resident_id, &now]).await.db()?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let unit = code(get(first, 0)?, "resident", resident_id)?;
-        let mut found = Vec::new();
-        let mut names = std::collections::HashMap::new();
-        for r in &rows {
-            let id: Option<i64> = get(r, 1)?;
-            let Some(id) = id else { continue };
-            let level: &str = get(r, 3)?;
-            let z = RiskZone {
-                id,
-                area: code(get(r, 2)?, "risk zone", id)?,
-                level: ZoneLevel::parse(level).map_err(|_| corrupt("risk zone", id, "level"))?,
-                reason: get(r, 4)?,
-                starts_at: get(r, 5)?,
-                ends_at: get(r, 6)?,
-                designated_by: get(r, 7)?,
-                created_at: get(r, 8)?,
-            };
-            let name: Option<String> = get(r, 9)?;
-            names.insert(id, name.unwrap_or_else(|| z.area.to_string()));
-            found.push(z);
-        }
-        let zone = zone_of(&unit, &found, now).map(|z| ZoneExposure {
-            level: z.level,
-            area: z.area.clone(),
-            area_name: names.get(&z.id).cloned().unwrap_or_default(),
-        });
-        Ok(Some(PersonState {
-            // Cases, contacts and quarantine orders are later issues' tables: none yet.
-            case: None,
-            contact: None,
-            // integration point: TestingStore — pool-positive pending comes from the
-            // mass-testing tables (member of a positive pool without an individual result).
-            pool_positive_pending: false,
-            quarantine: None,
-            zone,
-            // integration point: TestingStore — consecutive mandatory rounds missed and an
-            // active exemption come from the mass-testing rounds, samples and exemptions.
-            missed_rounds: 0,
-            exempt: false,
-        }))
+        person_state_on(&c, resident_id, now).await
     }
 
     async fn add_signing_key(&self, k: &NewSigningKey, audit: &AuditEntry) -> Result<SigningKeyRecord> {
@@ -367,8 +446,7 @@ impl CodesStore for PgStore {
 
     async fn signing_key(&self, id: i64) -> Result<Option<SigningKeyRecord>> {
         let c = self.client().await?;
-        let stmt = c.prepare_cached(&format!("SELECT {KEY_COLS} FROM signing_keys WHERE id = $1")).await.db()?;
-        c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(key).transpose()
+        signing_key_on(&c, id).await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
@@ -417,8 +495,7 @@ impl CodesStore for PgStore {
 
     async fn checkpoint(&self, id: i64) -> Result<Option<Checkpoint>> {
         let c = self.client().await?;
-        let stmt = c.prepare_cached(&format!("SELECT {CP_COLS} FROM checkpoints c WHERE c.id = $1")).await.db()?;
-        c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(checkpoint).transpose()
+        checkpoint_on(&c, id).await
     }
 
     async fn checkpoints_under(&self, roots: &[AreaCode]) -> Result<Vec<Checkpoint>> {
@@ -460,36 +537,8 @@ impl CodesStore for PgStore {
         if scans.is_empty() {
             return Ok(Vec::new());
         }
-        let c = self.client().await?;
-        let cp: Vec<i64> = scans.iter().map(|s| s.checkpoint_id).collect();
-        let at: Vec<DateTime<Utc>> = scans.iter().map(|s| s.at).collect();
-        let dir: Vec<&str> = scans.iter().map(|s| s.direction.as_str()).collect();
-        let subject: Vec<&str> = scans.iter().map(|s| s.subject.as_str()).collect();
-        let resident: Vec<Option<i64>> = scans.iter().map(|s| s.resident_id).collect();
-        let pass_id: Vec<Option<i64>> = scans.iter().map(|s| s.pass_id).collect();
-        let colour: Vec<Option<&str>> = scans.iter().map(|s| s.colour.map(|c| c.as_str())).collect();
-        let allowed: Vec<bool> = scans.iter().map(|s| s.allowed).collect();
-        let code: Vec<&str> = scans.iter().map(|s| s.code.as_str()).collect();
-        let guard: Vec<Option<i64>> = scans.iter().map(|s| s.guard_id).collect();
-        // One statement: the batch of a device is atomic without an explicit transaction.
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO checkpoint_scans (checkpoint_id, at, direction, subject, resident_id, pass_id, colour, allowed, code, guard_id) \
-             SELECT cp, at, dir, subject, resident, pass_id, colour, allowed, code, guard \
-             FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
-                         $7::text[], $8::boolean[], $9::text[], $10::bigint[]) WITH ORDINALITY \
-                  AS s (cp, at, dir, subject, resident, pass_id, colour, allowed, code, guard, n) \
-             ORDER BY n RETURNING id",
-            )
-            .await
-            .db()?;
-        let out = c
-            .query(&stmt, &[&cp, &at, &dir, &subject, &resident, &pass_id, &colour, &allowed, &code, &guard])
-            .await
-            .db()?;
-        let mut ids: Vec<i64> = out.iter().map(|r| get(r, 0)).collect::<Result<_>>()?;
-        ids.sort_unstable();
-        Ok(ids)
+        // Group commit: concurrent scans share one statement (see `scanpath`).
+        self.scan_log.submit(scans.to_vec()).await
     }
 
     async fn recent_scans(&self, checkpoint_id: i64, limit: u32) -> Result<Vec<ScanRecord>> {
@@ -615,18 +664,19 @@ impl CodesStore for PgStore {
 
     async fn passes_of_person(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Vec<Pass>> {
         let c = self.client().await?;
-        rows(
-            &**c,
-            &format!(
-                "SELECT {PASS_COLS} FROM passes WHERE resident_id = $1 AND revoked_at IS NULL \
-                 AND valid_from <= $2 AND valid_until > $2 ORDER BY id"
-            ),
-            &[&resident_id, &now],
-        )
-        .await?
-        .iter()
-        .map(pass)
-        .collect()
+        passes_of_person_on(&c, resident_id, now).await
+    }
+
+    async fn scan_context(
+        &self,
+        checkpoint_id: Option<i64>,
+        key_id: i64,
+        kind: cordon_domain::token::SubjectKind,
+        subject: i64,
+        now: DateTime<Utc>,
+    ) -> Result<cordon_store::codes::ScanContext> {
+        let c = self.client().await?;
+        crate::scanpath::scan_context(&c, checkpoint_id, key_id, kind, subject, now).await
     }
 
     async fn revoke_pass(

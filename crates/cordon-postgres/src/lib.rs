@@ -15,6 +15,7 @@ mod error;
 mod load;
 mod migrate;
 mod rows;
+mod scanpath;
 mod store;
 mod testing;
 
@@ -32,6 +33,8 @@ const POOL_SIZE: usize = 8;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Checkpoint scans queue here and commit together (`scanpath::scan_log`).
+    scan_log: scanpath::ScanLog,
 }
 
 impl fmt::Debug for PgStore {
@@ -80,7 +83,7 @@ impl PgStore {
             .wait_timeout(Some(Duration::from_secs(30)))
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore { scan_log: scanpath::scan_log(pool.clone()), pool })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {

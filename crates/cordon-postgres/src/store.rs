@@ -195,6 +195,11 @@ impl RegistryStore for PgStore {
         }
     }
 
+    async fn areas(&self, codes: &[AreaCode]) -> Result<Vec<Area>> {
+        let c = self.client().await?;
+        crate::scanpath::areas(&c, codes).await
+    }
+
     async fn area_summary(&self, code: &AreaCode) -> Result<Option<AreaSummary>> {
         let c = self.client().await?;
         let sql = format!("{SUMMARY} WHERE a.code = $1");

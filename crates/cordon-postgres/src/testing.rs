@@ -244,10 +244,13 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
         people.push(p);
     }
     let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+    // Probes by (round, resident) one id at a time (LATERAL … LIMIT 1): with `= ANY($2)` and
+    // a samples table not yet analysed, the planner scans the whole round instead.
     let mut prior: HashMap<i64, i64> = HashMap::new();
     for r in tx
         .query(
-            "SELECT resident_id, tube_id FROM samples WHERE round_id = $1 AND resident_id = ANY($2)",
+            "SELECT x.id, s.tube_id FROM unnest($2::bigint[]) AS x(id) \
+             CROSS JOIN LATERAL (SELECT tube_id FROM samples WHERE round_id = $1 AND resident_id = x.id LIMIT 1) s",
             &[&b.round_id, &ids],
         )
         .await
@@ -268,7 +271,8 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
     let mut tubes: HashMap<String, TubeRow> = HashMap::new();
     for r in tx
         .query(
-            "SELECT id, round_id, capacity, state, count, barcode FROM tubes WHERE barcode = ANY($1) FOR UPDATE",
+            "SELECT t.id, t.round_id, t.capacity, t.state, t.count, t.barcode FROM unnest($1::text[]) AS x(b) \
+                 CROSS JOIN LATERAL (SELECT * FROM tubes WHERE barcode = x.b LIMIT 1 FOR UPDATE) t",
             &[&barcodes],
         )
         .await
@@ -821,20 +825,39 @@ async fn door_task<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Option<Doo
 
 async fn missed<C: GenericClient + Sync>(c: &C, round_id: i64, roots: &[AreaCode]) -> Result<Vec<MissedHousehold>> {
     let (lo, hi) = bounds(roots);
-    let rows = c
+    // Two steps rather than one anti-join: the residents under each root (a range scan
+    // with literal bounds, which the planner estimates well; bounds from an array make it
+    // guess thousands of rows and hash-join all households), then which of them have a
+    // sample or an exemption (index probes by id).
+    let mut all = Vec::new();
+    for (lo, hi) in lo.iter().zip(hi.iter()) {
+        all.extend(
+            c.query(
+                "SELECT r.id, r.household_id, r.unit_code, h.room, r.name, r.phone, r.bedridden \
+                 FROM residents r JOIN households h ON h.id = r.household_id \
+                 WHERE r.unit_code >= $1 AND r.unit_code < $2 AND r.status = 'active' \
+                 ORDER BY r.unit_code, length(h.room), h.room, r.id",
+                &[lo, hi],
+            )
+            .await
+            .db()?,
+        );
+    }
+    let ids: Vec<i64> = all.iter().map(|r| r.try_get(0).db()).collect::<Result<_>>()?;
+    let done: HashSet<i64> = c
         .query(
-            "SELECT r.id, r.household_id, r.unit_code, h.room, r.name, r.phone, r.bedridden \
-             FROM unnest($1::text[], $2::text[]) AS x(lo, hi) \
-             JOIN residents r ON r.unit_code >= x.lo AND r.unit_code < x.hi \
-             JOIN households h ON h.id = r.household_id \
-             WHERE r.status = 'active' \
-               AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = r.id) \
-               AND NOT EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = $3 AND e.resident_id = r.id) \
-             ORDER BY r.unit_code, length(h.room), h.room, r.id",
-            &[&lo, &hi, &round_id],
+            "SELECT x.id FROM unnest($2::bigint[]) AS x(id) \
+             CROSS JOIN LATERAL (SELECT 1 FROM samples WHERE round_id = $1 AND resident_id = x.id LIMIT 1) s \
+             UNION SELECT x.id FROM unnest($2::bigint[]) AS x(id) \
+             CROSS JOIN LATERAL (SELECT 1 FROM exemptions WHERE round_id = $1 AND resident_id = x.id LIMIT 1) e",
+            &[&round_id, &ids],
         )
         .await
-        .db()?;
+        .db()?
+        .iter()
+        .map(|r| r.try_get(0).db())
+        .collect::<Result<_>>()?;
+    let rows: Vec<&Row> = all.iter().filter(|r| r.try_get::<_, i64>(0).is_ok_and(|id| !done.contains(&id))).collect();
     let tasks: HashMap<i64, i64> = c
         .query(
             "SELECT d.household_id, d.id FROM unnest($1::text[], $2::text[]) AS x(lo, hi) \
@@ -848,7 +871,7 @@ async fn missed<C: GenericClient + Sync>(c: &C, round_id: i64, roots: &[AreaCode
         .map(|r| Ok((r.try_get(0).db()?, r.try_get(1).db()?)))
         .collect::<Result<_>>()?;
     let mut out: Vec<MissedHousehold> = Vec::new();
-    for r in &rows {
+    for r in rows {
         let id: i64 = r.try_get(0).db()?;
         let hh: i64 = r.try_get(1).db()?;
         let person = MissedPerson {
@@ -1143,8 +1166,18 @@ impl TestingStore for PgStore {
     }
 
     async fn missed(&self, round_id: i64, roots: &[AreaCode]) -> Result<Vec<MissedHousehold>> {
-        let c = self.client().await?;
-        missed(&**c, round_id, roots).await
+        let mut client = self.client().await?;
+        // One snapshot for the residents and their samples.
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .db()?;
+        let out = missed(&*tx, round_id, roots).await?;
+        tx.commit().await.db()?;
+        Ok(out)
     }
 
     async fn report_missing(

@@ -35,7 +35,7 @@ fn code(s: &str, table: &str, id: i64) -> Result<AreaCode> {
 
 // ---- policy ------------------------------------------------------------------------------
 
-fn policy_setting(c: &Connection) -> Result<Option<PolicySetting>> {
+pub(crate) fn policy_setting(c: &Connection) -> Result<Option<PolicySetting>> {
     c.prepare_cached("SELECT name, source, updated_at, updated_by FROM policy_setting WHERE id = 1")
         .db()?
         .query_row([], |r| {
@@ -133,7 +133,7 @@ fn zones(c: &Connection, root: &AreaCode, ancestors: bool, history: bool) -> Res
     Ok(out)
 }
 
-fn person_state(c: &Connection, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
+pub(crate) fn person_state(c: &Connection, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
     let unit: Option<String> = c
         .prepare_cached("SELECT unit_code FROM residents WHERE id = ?1")
         .db()?
@@ -209,7 +209,7 @@ fn parse_key(k: RawKey) -> Result<SigningKeyRecord> {
     })
 }
 
-fn signing_key(c: &Connection, id: i64) -> Result<Option<SigningKeyRecord>> {
+pub(crate) fn signing_key(c: &Connection, id: i64) -> Result<Option<SigningKeyRecord>> {
     c.prepare_cached(&format!("SELECT {KEY_COLS} FROM signing_keys WHERE id = ?1"))
         .db()?
         .query_row([id], key_row)
@@ -300,7 +300,7 @@ fn load_checkpoints(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Re
 
 const CP_COLS: &str = "c.id, c.name, c.area_code, c.created_at";
 
-fn checkpoint(c: &Connection, id: i64) -> Result<Option<Checkpoint>> {
+pub(crate) fn checkpoint(c: &Connection, id: i64) -> Result<Option<Checkpoint>> {
     Ok(load_checkpoints(c, &format!("SELECT {CP_COLS} FROM checkpoints c WHERE c.id = ?1"), &[&id])?.into_iter().next())
 }
 
@@ -354,7 +354,7 @@ fn assign_guard(c: &Connection, checkpoint_id: i64, user_id: i64, a: &AuditEntry
     audit::insert(c, a)
 }
 
-fn record_scans(c: &Connection, scans: &[Scan]) -> Result<Vec<i64>> {
+pub(crate) fn record_scans(c: &Connection, scans: &[Scan]) -> Result<Vec<i64>> {
     let mut stmt = c
         .prepare_cached(
             "INSERT INTO checkpoint_scans (checkpoint_id, at, direction, subject, resident_id, pass_id, colour, allowed, code, guard_id) \
@@ -497,7 +497,7 @@ fn checkins(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec
 
 // ---- passes ------------------------------------------------------------------------------
 
-const PASS_COLS: &str = "id, holder_kind, resident_id, plate, holder_label, purpose, scope, valid_from, valid_until, \
+pub(crate) const PASS_COLS: &str = "id, holder_kind, resident_id, plate, holder_label, purpose, scope, valid_from, valid_until, \
      issuer_id, issuer, issued_at, revoked_at, revoked_by, revoke_reason";
 
 struct RawPass {
@@ -564,13 +564,24 @@ impl RawPass {
     }
 }
 
-fn passes(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Pass>> {
+pub(crate) fn passes(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Pass>> {
     let mut stmt = c.prepare_cached(sql).db()?;
     let raw = stmt.query_map(p, pass_row).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
     raw.into_iter().map(RawPass::parse).collect()
 }
 
-fn pass(c: &Connection, id: i64) -> Result<Option<Pass>> {
+pub(crate) fn passes_of_person(c: &Connection, resident_id: i64, now: DateTime<Utc>) -> Result<Vec<Pass>> {
+    passes(
+        c,
+        &format!(
+            "SELECT {PASS_COLS} FROM passes WHERE resident_id = ?1 AND revoked_at IS NULL \
+             AND valid_from <= ?2 AND valid_until > ?2 ORDER BY id"
+        ),
+        &[&resident_id, &ts(now)],
+    )
+}
+
+pub(crate) fn pass(c: &Connection, id: i64) -> Result<Option<Pass>> {
     Ok(passes(c, &format!("SELECT {PASS_COLS} FROM passes WHERE id = ?1"), &[&id])?.into_iter().next())
 }
 
@@ -693,8 +704,8 @@ impl CodesStore for SqliteStore {
     }
 
     async fn record_scans(&self, scans: &[Scan]) -> Result<Vec<i64>> {
-        let s = scans.to_vec();
-        self.write(move |tx| record_scans(tx, &s)).await
+        // Group commit: concurrent scans share one transaction (see `scanpath`).
+        self.scan_log.submit(scans.to_vec()).await
     }
 
     async fn recent_scans(&self, checkpoint_id: i64, limit: u32) -> Result<Vec<ScanRecord>> {
@@ -800,6 +811,17 @@ impl CodesStore for SqliteStore {
         self.write(move |tx| issue_pass(tx, &n, &a)).await
     }
 
+    async fn scan_context(
+        &self,
+        checkpoint_id: Option<i64>,
+        key_id: i64,
+        kind: cordon_domain::token::SubjectKind,
+        subject: i64,
+        now: DateTime<Utc>,
+    ) -> Result<cordon_store::codes::ScanContext> {
+        self.read(move |c| crate::scanpath::scan_context(c, checkpoint_id, key_id, kind, subject, now)).await
+    }
+
     async fn pass(&self, id: i64) -> Result<Option<Pass>> {
         self.read(move |c| pass(c, id)).await
     }
@@ -810,17 +832,7 @@ impl CodesStore for SqliteStore {
     }
 
     async fn passes_of_person(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Vec<Pass>> {
-        self.read(move |c| {
-            passes(
-                c,
-                &format!(
-                    "SELECT {PASS_COLS} FROM passes WHERE resident_id = ?1 AND revoked_at IS NULL \
-                     AND valid_from <= ?2 AND valid_until > ?2 ORDER BY id"
-                ),
-                &[&resident_id, &ts(now)],
-            )
-        })
-        .await
+        self.read(move |c| passes_of_person(c, resident_id, now)).await
     }
 
     async fn revoke_pass(

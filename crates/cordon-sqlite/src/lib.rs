@@ -19,6 +19,7 @@ mod codes;
 mod migrate;
 mod registry;
 mod rows;
+mod scanpath;
 mod testing;
 
 pub use testing::baseline_insert_rows_per_s;
@@ -52,6 +53,8 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<ReadPool>,
+    /// Checkpoint scans queue here and commit together (`scanpath::scan_log`).
+    scan_log: scanpath::ScanLog,
 }
 
 /// Read-only connections, opened lazily up to [`READERS`]; the semaphore bounds how many
@@ -119,9 +122,10 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         // The writer is opened first: it switches the file to WAL, which the read-only
         // connections rely on.
-        let writer = open_writer(&path)?;
+        let writer = Arc::new(Mutex::new(open_writer(&path)?));
         Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
+            scan_log: scanpath::scan_log(Arc::clone(&writer)),
+            writer,
             readers: Arc::new(ReadPool {
                 path,
                 permits: Arc::new(Semaphore::new(READERS)),
@@ -204,6 +208,11 @@ impl RegistryStore for SqliteStore {
     async fn area(&self, code: &AreaCode) -> Result<Option<Area>> {
         let code = code.clone();
         self.read(move |c| registry::area(c, &code)).await
+    }
+
+    async fn areas(&self, codes: &[AreaCode]) -> Result<Vec<Area>> {
+        let codes = codes.to_vec();
+        self.read(move |c| scanpath::areas(c, &codes)).await
     }
 
     async fn area_summary(&self, code: &AreaCode) -> Result<Option<AreaSummary>> {
@@ -325,6 +334,11 @@ impl RegistryStore for SqliteStore {
     async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>> {
         let token_hash = token_hash.to_string();
         self.read(move |c| accounts::api_token_user(c, &token_hash)).await
+    }
+
+    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
+        let token_hash = token_hash.to_string();
+        self.read(move |c| scanpath::api_token_user_with_areas(c, &token_hash)).await
     }
 
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()> {

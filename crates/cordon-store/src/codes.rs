@@ -241,6 +241,32 @@ pub struct CheckIn {
     pub at: DateTime<Utc>,
 }
 
+/// Everything one checkpoint scan needs about its token's subject, read together so a
+/// scan costs one store call (see [`CodesStore::scan_context`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanContext {
+    /// The checkpoint asked for (`None`: not asked, or no such checkpoint).
+    pub checkpoint: Option<Checkpoint>,
+    /// The key the token names; `None` when there is no such key.
+    pub key: Option<SigningKeyRecord>,
+    /// For a pass token: the pass (`None`: no such pass). Always `None` for a person.
+    pub pass: Option<Pass>,
+    /// The person the verdict is about — the token's subject, or the holder of a
+    /// person's pass — when that resident exists.
+    pub person: Option<PersonContext>,
+    /// The active profile as [`CodesStore::policy_setting`] returns it.
+    pub policy: Option<PolicySetting>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonContext {
+    pub resident: cordon_domain::registry::Resident,
+    /// As [`CodesStore::person_state`] returns it at the scan's `now`.
+    pub state: PersonState,
+    /// As [`CodesStore::passes_of_person`] returns it at the scan's `now`.
+    pub passes: Vec<Pass>,
+}
+
 /// Health codes, risk zones, checkpoints, venues and passes (SPEC §4, §5, §7).
 #[async_trait]
 pub trait CodesStore: Send + Sync + 'static {
@@ -317,6 +343,25 @@ pub trait CodesStore: Send + Sync + 'static {
     async fn passes(&self, limit: u32) -> Result<Vec<Pass>>;
     /// Passes held by a resident that are not revoked and whose window contains `now`.
     async fn passes_of_person(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Vec<Pass>>;
+
+    // ---- the scan path ------------------------------------------------------------------
+
+    /// What a scan of a token naming `key_id`, `kind` and `subject` needs, exactly as the
+    /// individual methods would return it at `now`: [`CodesStore::checkpoint`] when
+    /// `checkpoint_id` is given, [`CodesStore::signing_key`], for a
+    /// pass token [`CodesStore::pass`], for the person (the subject, or a person pass's
+    /// holder) the resident, [`CodesStore::person_state`] and
+    /// [`CodesStore::passes_of_person`], and [`CodesStore::policy_setting`]. Read on every
+    /// scan, so backends answer in one read (SQLite: one read transaction; PostgreSQL: one
+    /// pipelined round trip per dependency level).
+    async fn scan_context(
+        &self,
+        checkpoint_id: Option<i64>,
+        key_id: i64,
+        kind: cordon_domain::token::SubjectKind,
+        subject: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ScanContext>;
     /// `NotFound` for an unknown id; revoking twice keeps the first revocation.
     async fn revoke_pass(&self, id: i64, at: DateTime<Utc>, by: &str, reason: &str, audit: &AuditEntry)
     -> Result<Pass>;

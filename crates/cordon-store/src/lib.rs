@@ -12,10 +12,12 @@ pub mod codes;
 pub mod conformance;
 pub mod conformance_testing;
 pub mod conformance_codes;
+pub mod conformance_scanpath;
+pub mod group_commit;
 mod principal;
 pub mod testing;
 
-pub use principal::principal_for;
+pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
 pub use codes::CodesStore;
 
@@ -174,6 +176,18 @@ pub trait RegistryStore: Send + Sync + 'static {
     // ---- areas ----------------------------------------------------------------------
 
     async fn area(&self, code: &AreaCode) -> Result<Option<Area>>;
+    /// The areas among `codes` that exist, in the order of `codes` (one read: a
+    /// principal's lineage is resolved on every request). The default asks one by one;
+    /// backends answer in one query.
+    async fn areas(&self, codes: &[AreaCode]) -> Result<Vec<Area>> {
+        let mut out = Vec::with_capacity(codes.len());
+        for c in codes {
+            if let Some(a) = self.area(c).await? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
     /// The area with counts of active residents and of households under it.
     async fn area_summary(&self, code: &AreaCode) -> Result<Option<AreaSummary>>;
     /// Direct children of `code`, ordered by code, each with its counts.
@@ -232,6 +246,14 @@ pub trait RegistryStore: Send + Sync + 'static {
         created_at: DateTime<Utc>,
     ) -> Result<()>;
     async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>>;
+    /// [`RegistryStore::api_token_user`] with the areas labelling the user's scope
+    /// ([`label_areas`]), as [`RegistryStore::areas`] returns them — what every bearer
+    /// request needs, in one read where the backend can.
+    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
+        let Some(user) = self.api_token_user(token_hash).await? else { return Ok(None) };
+        let areas = self.areas(&label_areas(&user.scope)).await?;
+        Ok(Some((user, areas)))
+    }
 
     /// Login throttling, shared by every app instance.
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()>;

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::authz::{Action, Principal, authorize};
-use cordon_store::{Store, User, principal_for};
+use cordon_store::{Store, User, principal_for, principal_with_areas};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -166,16 +166,19 @@ impl FromRequestParts<AppState> for Ctx {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let (user, csrf) = if let Some(token) = bearer {
-            let user = store.api_token_user(&token_hash(token)).await?.ok_or(AppError::Unauthenticated)?;
-            (user, None)
+        let (user, csrf, principal) = if let Some(token) = bearer {
+            // The user and their scope's names in one read (every device request).
+            let (user, areas) =
+                store.api_token_user_with_areas(&token_hash(token)).await?.ok_or(AppError::Unauthenticated)?;
+            let principal = principal_with_areas(store.as_ref(), &user, areas).await?;
+            (user, None, principal)
         } else {
             let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
             let session = store.session(&token_hash(token), now).await?.ok_or(AppError::Unauthenticated)?;
             let user = store.user(session.user_id).await?.ok_or(AppError::Unauthenticated)?;
-            (user, Some(session.csrf_token))
+            let principal = principal_for(store.as_ref(), &user).await?;
+            (user, Some(session.csrf_token), principal)
         };
-        let principal = principal_for(store.as_ref(), &user).await?;
         let ctx = Ctx { user, principal, csrf, meta, store, now };
         // State-changing API calls made with a browser session need the CSRF header.
         // (`meta.route` is the full path; inside the nested `/api` router `parts.uri` is not.)

@@ -30,7 +30,10 @@ use cordon_domain::policy::{self, Profile};
 use cordon_domain::token::{self, Claims, PublicKeyInfo, SubjectKind, TokenError};
 use cordon_domain::zone::{NewZone, ZoneLevel};
 use cordon_store::Store;
-use cordon_store::codes::{Checkpoint, NewCheckpoint, NewVenue, PolicySetting, Scan, ScanSubject, VenueKind};
+use cordon_store::codes::{
+    Checkpoint, NewCheckpoint, NewVenue, PersonContext, PolicySetting, Scan, ScanContext, ScanSubject,
+    SigningKeyRecord, VenueKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -60,8 +63,13 @@ pub fn routes() -> Router<AppState> {
 /// by the exact text, so a profile switched through another instance applies here at the
 /// next request.
 pub async fn active_profile(store: &dyn Store) -> Result<Arc<Profile>, AppError> {
+    profile_of(store.policy_setting().await?)
+}
+
+/// The profile of a policy setting just read (`None`: the shipped default).
+fn profile_of(setting: Option<PolicySetting>) -> Result<Arc<Profile>, AppError> {
     static PARSED: Mutex<Option<(String, Arc<Profile>)>> = Mutex::new(None);
-    let source = match store.policy_setting().await? {
+    let source = match setting {
         Some(s) => s.source,
         None => default_source().to_string(),
     };
@@ -121,6 +129,18 @@ pub async fn verify_token(
         Err(e) => return Ok(Err(e)),
     };
     let key = store.signing_key(i64::from(unverified.claims.key_id)).await?;
+    verify_against(store, unverified, key, now).await
+}
+
+/// Verifies a decoded token against `key` (the record its key id names, just read). The
+/// signature check goes through the memo of [`crate::scanpath`]; district, revocation and
+/// expiry are checked here every time.
+async fn verify_against(
+    store: &dyn Store,
+    unverified: token::Unverified,
+    key: Option<SigningKeyRecord>,
+    now: DateTime<Utc>,
+) -> Result<Result<Claims, TokenError>, AppError> {
     // The district this installation serves: the key's, or (for an unknown key id) the
     // current key's, so a token of another district says so rather than "forged".
     let district = match &key {
@@ -132,7 +152,7 @@ pub async fn verify_token(
         public: k.public,
         revoked: k.revoked_at.is_some_and(|r| r <= now),
     });
-    Ok(unverified.verify(&district, info.as_ref(), now))
+    Ok(unverified.verify_with(&district, info.as_ref(), now, crate::scanpath::check_signature))
 }
 
 /// An SVG QR code of `data`, without the XML declaration so it can sit inline in a page.
@@ -217,36 +237,36 @@ async fn nearest_sampling_site(store: &dyn Store, area: &AreaCode) -> Result<Opt
         .map(|v| v.name))
 }
 
+/// The verdict on a person from what [`CodesStore::scan_context`] read for this scan.
 async fn person_verdict(
     store: &dyn Store,
-    resident_id: i64,
+    person: Option<&PersonContext>,
+    policy: Option<&PolicySetting>,
     cp: &Checkpoint,
     now: DateTime<Utc>,
     via_pass: Option<&Pass>,
 ) -> Result<Verdict, AppError> {
-    let Some(r) = store.resident(resident_id).await? else {
+    let Some(person) = person else {
         return Ok(Verdict::invalid(refusal(
             "token_unknown_person",
             "码对应的居民不在本区名册中，禁止通行",
             "the code's person is not on the register: refused",
         )));
     };
-    let state = store.person_state(resident_id, now).await?.unwrap_or_default();
-    let profile = active_profile(store).await?;
-    let (c, reasons) = colour::colour(&state, &profile, now);
+    let r = &person.resident;
+    let profile = profile_of(policy.cloned())?;
+    let (c, reasons) = colour::colour(&person.state, &profile, now);
     // Only a yellow code can be let through on a pass: green needs none, red never.
     let pass_ok = match (via_pass, c) {
         (Some(_), _) => true,
-        (None, Colour::Yellow) => {
-            store.passes_of_person(resident_id, now).await?.iter().any(|p| p.check(&cp.area, now).is_ok())
-        }
+        (None, Colour::Yellow) => person.passes.iter().any(|p| p.check(&cp.area, now).is_ok()),
         (None, _) => false,
     };
     let site = if c == Colour::Green { None } else { nearest_sampling_site(store, &cp.area).await? };
     let decision = colour::decide(c, &reasons, pass_ok, site.as_deref());
     Ok(Verdict {
         subject: if via_pass.is_some() { ScanSubject::Pass } else { ScanSubject::Person },
-        resident_id: Some(resident_id),
+        resident_id: Some(r.id),
         pass_id: via_pass.map(|p| p.id),
         colour: Some(c),
         reasons,
@@ -267,11 +287,79 @@ pub async fn scan(
     guard_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<ScanOutcome, AppError> {
-    let v = match verify_token(store, input, now).await? {
+    let read = read_for_scan(store, None, input, now).await?;
+    decide_and_log(store, cp, read, direction, guard_id, now).await
+}
+
+/// One scan at checkpoint `id` by the caller (the device API's single scan): the
+/// checkpoint is read together with the scan's data, in one store call, and then
+/// admitted exactly as [`checkpoint_for_scan`] admits it — the role first, before any
+/// read; the checkpoint's existence and the guard's assignment before anything is
+/// verified, decided, logged or shown.
+pub async fn scan_at_checkpoint(
+    ctx: &Ctx,
+    id: i64,
+    input: &str,
+    direction: Direction,
+    at: DateTime<Utc>,
+) -> Result<ScanOutcome, AppError> {
+    ctx.authorize(Action::ScanCheckpoint, None).await?;
+    let store = ctx.store.as_ref();
+    let read = read_for_scan(store, Some(id), input, at).await?;
+    let found = match &read.context {
+        Some(sc) => sc.checkpoint.clone(),
+        None => store.checkpoint(id).await?,
+    };
+    let cp = admit_to_checkpoint(ctx, id, found).await?;
+    decide_and_log(store, &cp, read, direction, Some(ctx.user.id), at).await
+}
+
+/// What a scan read: the token as decoded and, when it decoded, everything its verdict
+/// needs (one store call; a token that does not even decode reads nothing).
+struct ScanRead {
+    decoded: Result<token::Unverified, TokenError>,
+    context: Option<ScanContext>,
+}
+
+async fn read_for_scan(
+    store: &dyn Store,
+    checkpoint_id: Option<i64>,
+    input: &str,
+    now: DateTime<Utc>,
+) -> Result<ScanRead, AppError> {
+    Ok(match token::decode(input) {
+        Err(e) => ScanRead { decoded: Err(e), context: None },
+        Ok(u) => {
+            let c = &u.claims;
+            let sc = store.scan_context(checkpoint_id, i64::from(c.key_id), c.kind, c.subject, now).await?;
+            ScanRead { decoded: Ok(u), context: Some(sc) }
+        }
+    })
+}
+
+/// Verifies, decides and logs one scan from what [`read_for_scan`] read.
+async fn decide_and_log(
+    store: &dyn Store,
+    cp: &Checkpoint,
+    read: ScanRead,
+    direction: Direction,
+    guard_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<ScanOutcome, AppError> {
+    let sc = read.context;
+    let verified = match read.decoded {
+        Err(e) => Err(e),
+        Ok(u) => verify_against(store, u, sc.as_ref().and_then(|s| s.key.clone()), now).await?,
+    };
+    let (person, policy, pass) = match &sc {
+        Some(sc) => (sc.person.as_ref(), sc.policy.as_ref(), sc.pass.clone()),
+        None => (None, None, None),
+    };
+    let v = match verified {
         Err(e) => Verdict::invalid(refusal(e.code(), e.zh(), e.en())),
         Ok(claims) => match claims.kind {
-            SubjectKind::Person => person_verdict(store, claims.subject, cp, now, None).await?,
-            SubjectKind::Pass => match store.pass(claims.subject).await? {
+            SubjectKind::Person => person_verdict(store, person, policy, cp, now, None).await?,
+            SubjectKind::Pass => match pass {
                 None => Verdict::invalid(refusal("pass_unknown", "通行证不存在，禁止通行", "no such pass: refused")),
                 Some(p) => match p.check(&cp.area, now) {
                     Err(problem) => Verdict {
@@ -282,7 +370,7 @@ pub async fn scan(
                     },
                     // A person's pass is checked alongside their health code.
                     Ok(()) => match p.holder {
-                        Holder::Person(rid) => person_verdict(store, rid, cp, now, Some(&p)).await?,
+                        Holder::Person(_) => person_verdict(store, person, policy, cp, now, Some(&p)).await?,
                         Holder::Vehicle(_) => Verdict {
                             subject: ScanSubject::Pass,
                             pass_id: Some(p.id),
@@ -336,7 +424,13 @@ pub async fn scan(
 /// a role that may scan and whose subtree holds the checkpoint. Refusals are audited.
 pub async fn checkpoint_for_scan(ctx: &Ctx, id: i64) -> Result<Checkpoint, AppError> {
     ctx.authorize(Action::ScanCheckpoint, None).await?;
-    let Some(cp) = ctx.store.checkpoint(id).await? else {
+    let found = ctx.store.checkpoint(id).await?;
+    admit_to_checkpoint(ctx, id, found).await
+}
+
+/// The checks of [`checkpoint_for_scan`] after the checkpoint was read (`found`).
+async fn admit_to_checkpoint(ctx: &Ctx, id: i64, found: Option<Checkpoint>) -> Result<Checkpoint, AppError> {
+    let Some(cp) = found else {
         ctx.audit("scan.unknown_checkpoint", "checkpoint", &id.to_string(), "").await?;
         return Err(AppError::Rejected {
             status: axum::http::StatusCode::NOT_FOUND,

@@ -61,17 +61,18 @@ fn outcome_json(o: &ScanOutcome) -> serde_json::Value {
 }
 
 async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBody>) -> Result<Response, AppError> {
-    let cp = codes::checkpoint_for_scan(&ctx, id).await?;
     let one = |s: &OneScan| (s.token.clone(), Direction::parse(s.direction.as_deref().unwrap_or("in")), s.at);
     match body {
         ScanBody::One(s) => {
             let (token, dir, at) = one(&s);
             // A device clock far from ours is not trusted beyond a day back.
             let at = at.filter(|t| *t <= ctx.now && ctx.now - *t < chrono::Duration::days(1)).unwrap_or(ctx.now);
-            let o = codes::scan(ctx.store.as_ref(), &cp, &token, dir, Some(ctx.user.id), at).await?;
+            // The checkpoint is read with the scan's data and admitted before the verdict.
+            let o = codes::scan_at_checkpoint(&ctx, id, &token, dir, at).await?;
             Ok(Json(outcome_json(&o)).into_response())
         }
         ScanBody::Batch { scans } => {
+            let cp = codes::checkpoint_for_scan(&ctx, id).await?;
             if scans.len() > MAX_BATCH {
                 return Err(AppError::BadRequest {
                     code: "batch_too_large",

@@ -14,6 +14,7 @@ pub mod codes_api;
 pub mod error;
 pub mod i18n;
 mod pages;
+pub mod scanpath;
 pub mod templates;
 pub mod testing;
 pub mod testing_api;

@@ -254,7 +254,12 @@ pub async fn ingest(
     let round2 = d
         .store
         .create_round(
-            &NewRound { area: AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?, date: Utc::now().date_naive(), mandatory: true, pool: PoolCapacity::new(10)? },
+            &NewRound {
+                area: AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?,
+                date: Utc::now().date_naive(),
+                mandatory: true,
+                pool: PoolCapacity::new(10)?,
+            },
             &entry("round.create"),
         )
         .await?;
@@ -265,7 +270,12 @@ pub async fn ingest(
         for (i, r) in chunk.iter().enumerate() {
             let n = b * batch + i;
             let t = p.parse(&format!("BS{:010}", n / 10)).map_err(|e| anyhow::anyhow!(e.en))?;
-            items.push(ScanItem::Sample { client_id: n.to_string(), tube: t, person: ScanPerson::IdNumber(r.id_number.clone()), at: Utc::now() });
+            items.push(ScanItem::Sample {
+                client_id: n.to_string(),
+                tube: t,
+                person: ScanPerson::IdNumber(r.id_number.clone()),
+                at: Utc::now(),
+            });
         }
         store_batches.push(ScanBatch { batch_id: format!("s{b}"), round_id: round2.id, user_id: user.id, items });
     }

@@ -68,3 +68,4 @@ pub async fn make_or_skip() -> Option<(Arc<dyn Store>, SchemaGuard)> {
 cordon_store::conformance_tests!(make_or_skip);
 cordon_store::testing_conformance_tests!(make_or_skip);
 cordon_store::codes_conformance_tests!(make_or_skip);
+cordon_store::scanpath_conformance_tests!(make_or_skip);

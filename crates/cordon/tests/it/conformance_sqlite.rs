@@ -17,3 +17,4 @@ pub async fn make() -> Option<(Arc<dyn Store>, TempDir)> {
 cordon_store::conformance_tests!(make);
 cordon_store::testing_conformance_tests!(make);
 cordon_store::codes_conformance_tests!(make);
+cordon_store::scanpath_conformance_tests!(make);

@@ -1,0 +1,116 @@
+//! The checkpoint scan path on SQLite: a principal's lineage names in one read, every
+//! input of a scan's verdict in one read transaction ([`scan_context`]), and the scan log
+//! behind a group commit ([`scan_log`]) so that concurrent scans share one write
+//! transaction on the single writer instead of queueing on its mutex one by one.
+//!
+//! Must never answer a scan before its record has committed (the group commit resolves a
+//! caller only after the transaction holding its record), and never cache anything: every
+//! call reads the database as it is now.
+
+use crate::codes::{passes_of_person, person_state, policy_setting, record_scans, signing_key};
+use crate::registry;
+use crate::rows::OrBackend;
+use chrono::{DateTime, Utc};
+use cordon_domain::area::{Area, AreaCode};
+use cordon_domain::pass::Holder;
+use cordon_domain::token::SubjectKind;
+use cordon_store::{Result, User, label_areas};
+use cordon_store::codes::{PersonContext, Scan, ScanContext};
+use cordon_store::group_commit::{CommitFn, GroupCommit};
+use rusqlite::{Connection, TransactionBehavior};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Most submissions (a device batch is one) committed in one transaction.
+const MAX_SUBMISSIONS_PER_COMMIT: usize = 256;
+
+pub(crate) type ScanLog = GroupCommit<Vec<Scan>, Vec<i64>>;
+
+/// The scan log's group commit on the writer connection: one `IMMEDIATE` transaction per
+/// batch of submissions, each answered with its own ids in order.
+pub(crate) fn scan_log(writer: Arc<Mutex<Connection>>) -> ScanLog {
+    let commit: CommitFn<Vec<Scan>, Vec<i64>> = Arc::new(move |batches: Vec<Vec<Scan>>| {
+        let writer = Arc::clone(&writer);
+        Box::pin(async move {
+            let mut conn = writer.lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+                let mut out = Vec::with_capacity(batches.len());
+                for scans in &batches {
+                    out.push(record_scans(&tx, scans)?);
+                }
+                tx.commit().db()?;
+                Ok(out)
+            })
+            .await
+            .map_err(crate::join_error)?
+        })
+    });
+    GroupCommit::new(MAX_SUBMISSIONS_PER_COMMIT, commit)
+}
+
+/// The areas among `codes` that exist, in order.
+pub(crate) fn areas(c: &Connection, codes: &[AreaCode]) -> Result<Vec<Area>> {
+    let mut out = Vec::with_capacity(codes.len());
+    for code in codes {
+        if let Some(a) = registry::area(c, code)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// A bearer token's user and the areas labelling their scope, in one read transaction.
+pub(crate) fn api_token_user_with_areas(c: &Connection, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
+    let tx = c.unchecked_transaction().db()?;
+    let out = match crate::accounts::api_token_user(&tx, token_hash)? {
+        None => None,
+        Some(user) => {
+            let a = areas(&tx, &label_areas(&user.scope))?;
+            Some((user, a))
+        }
+    };
+    tx.commit().db()?;
+    Ok(out)
+}
+
+/// Everything a scan's verdict reads, in one read transaction so that it is one snapshot.
+pub(crate) fn scan_context(
+    c: &Connection,
+    checkpoint_id: Option<i64>,
+    key_id: i64,
+    kind: SubjectKind,
+    subject: i64,
+    now: DateTime<Utc>,
+) -> Result<ScanContext> {
+    let tx = c.unchecked_transaction().db()?;
+    let checkpoint = match checkpoint_id {
+        Some(id) => crate::codes::checkpoint(&tx, id)?,
+        None => None,
+    };
+    let key = signing_key(&tx, key_id)?;
+    let (pass, person_id) = match kind {
+        SubjectKind::Person => (None, Some(subject)),
+        SubjectKind::Pass => {
+            let p = crate::codes::pass(&tx, subject)?;
+            let holder = match p.as_ref().map(|p| &p.holder) {
+                Some(Holder::Person(r)) => Some(*r),
+                _ => None,
+            };
+            (p, holder)
+        }
+    };
+    let person = match person_id {
+        None => None,
+        Some(id) => match registry::resident(&tx, id)? {
+            None => None,
+            Some(resident) => match person_state(&tx, id, now)? {
+                None => None,
+                Some(state) => Some(PersonContext { resident, state, passes: passes_of_person(&tx, id, now)? }),
+            },
+        },
+    };
+    let policy = policy_setting(&tx)?;
+    tx.commit().db()?;
+    Ok(ScanContext { checkpoint, key, pass, person, policy })
+}
