@@ -55,8 +55,13 @@ async fn openapi_json() -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Cordon API", description = "区级疫情防控指挥平台 — district outbreak-response command system"),
-    paths(me, area, roster, search, resident, correct, import, export, audit),
-    components(schemas(ErrorBody, MeDto, AreaDto, AreaChildDto, ResidentDto, RosterHouseholdDto, CorrectionRequest, AuditDto, ImportReportDoc, RowErrorDoc)),
+    paths(
+        me, area, roster, search, resident, correct, import, export, audit,
+        crate::testing_api::scans, crate::testing_api::receipts, crate::testing_api::results,
+        crate::testing_api::coverage, crate::testing_api::missed, crate::testing_api::alerts,
+        crate::testing_api::pool_positives,
+    ),
+    components(schemas(crate::testing_api::BatchIn, crate::testing_api::ItemIn, crate::testing_api::ReceiptIn, crate::testing_api::ResultsIn, crate::testing_api::ResultIn, ErrorBody, MeDto, AreaDto, AreaChildDto, ResidentDto, RosterHouseholdDto, CorrectionRequest, AuditDto, ImportReportDoc, RowErrorDoc)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;

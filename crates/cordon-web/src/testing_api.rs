@@ -22,6 +22,7 @@ use cordon_domain::testing::{PoolCapacity, TestResult, parse_ct, refusal};
 use cordon_domain::{Phone, testing::BarcodePattern};
 use cordon_store::testing::{NewResult, Receipt, ScanBatch, ScanItem, ScanOutcome, ScanPerson};
 use serde::Deserialize;
+use utoipa::ToSchema;
 use serde_json::json;
 
 /// Entries one batch may carry.
@@ -38,14 +39,15 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/rounds/{id}/pool-positives", get(pool_positives))
 }
 
-#[derive(Deserialize)]
+/// A device's queued scans, sent (and re-sent) as one batch.
+#[derive(Deserialize, ToSchema)]
 pub struct BatchIn {
     pub batch_id: String,
     pub items: Vec<ItemIn>,
 }
 
 /// One queued entry of a device. `kind`: `open`, `sample`, `seal`, `undo`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ItemIn {
     pub client_id: String,
     pub kind: String,
@@ -62,7 +64,9 @@ pub struct ItemIn {
     pub capacity: Option<u32>,
     #[serde(default)]
     pub resident_id: Option<i64>,
+    /// When the device scanned it (RFC 3339); default: when the server receives it.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -118,6 +122,10 @@ fn parse_item(it: &ItemIn, p: &BarcodePattern, now: DateTime<Utc>) -> Result<Sca
 
 /// Applies a device batch. Entries that do not parse are answered here; the rest go to
 /// the store in one transaction; the answers come back in the order sent.
+#[utoipa::path(post, path = "/api/v1/rounds/{id}/scans", params(("id" = i64, Path, description = "test round")),
+    request_body = BatchIn,
+    responses((status = 200, description = "one outcome per entry; a replayed entry says `replayed`"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn scans(
     ctx: Ctx,
     State(state): State<AppState>,
@@ -185,12 +193,16 @@ struct BatchOut<'a> {
     outcomes: Vec<OutcomeOut<'a>>,
 }
 
-#[derive(Deserialize)]
-struct ReceiptIn {
+/// A scanned box code or tube barcode received at the lab.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ReceiptIn {
     code: String,
 }
 
-async fn receipts(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ReceiptIn>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptIn,
+    responses((status = 200, description = "the tubes received"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn receipts(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ReceiptIn>) -> Result<Response, AppError> {
     ctx.authorize(Action::LabResults, None).await?;
     let what = receipt_of(&r.code, &pattern(&state.settings.tube_pattern));
     let target = match &what {
@@ -202,22 +214,26 @@ async fn receipts(ctx: Ctx, State(state): State<AppState>, Json(r): Json<Receipt
     Ok(Json(json!({"received": tubes})).into_response())
 }
 
-#[derive(Deserialize)]
-struct ResultIn {
+/// `result`: `negative`, `positive` or `invalid`; `ct` optional.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResultIn {
     tube: String,
     result: String,
     #[serde(default)]
     ct: Option<f64>,
 }
 
-#[derive(Deserialize)]
-struct ResultsIn {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResultsIn {
     results: Vec<ResultIn>,
 }
 
 /// Results by API: every row checked; one bad row and nothing is written (422 with the
 /// row-by-row report).
-async fn results(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ResultsIn>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/results", request_body = ResultsIn,
+    responses((status = 200, description = "all results recorded; positives chased in the same transaction"), (status = 422, description = "nothing written; the row-by-row report"), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn results(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ResultsIn>) -> Result<Response, AppError> {
     ctx.authorize(Action::LabResults, None).await?;
     let p = pattern(&state.settings.tube_pattern);
     let mut rows = Vec::new();
@@ -250,7 +266,10 @@ async fn results(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ResultsI
     Ok((status, Json(json!(report))).into_response())
 }
 
-async fn coverage(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/rounds/{id}/coverage/{code}", params(("id" = i64, Path), ("code" = String, Path, description = "area code")),
+    responses((status = 200, description = "expected, sampled, exempt, missing for the node and its children"), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn coverage(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
     let code = AreaCode::parse(&code)?;
     ctx.authorize(Action::ViewCoverage, Some(&code)).await?;
     load_round(&ctx, id).await?;
@@ -260,7 +279,10 @@ async fn coverage(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Res
         .into_response())
 }
 
-async fn missed(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/rounds/{id}/missed/{code}", params(("id" = i64, Path), ("code" = String, Path, description = "area code (usually a building)")),
+    responses((status = 200, description = "households with members not sampled in the round, with phones"), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn missed(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
     let code = AreaCode::parse(&code)?;
     ctx.authorize(Action::ViewMissed, Some(&code)).await?;
     load_round(&ctx, id).await?;
@@ -271,18 +293,24 @@ async fn missed(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Respo
 }
 
 #[derive(Deserialize)]
-struct AfterQuery {
+pub(crate) struct AfterQuery {
     #[serde(default)]
     after: i64,
 }
 
-async fn alerts(ctx: Ctx, Query(q): Query<AfterQuery>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/alerts", params(("after" = Option<i64>, Query, description = "only alerts with a larger id")),
+    responses((status = 200, description = "chase alerts, newest last"), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn alerts(ctx: Ctx, Query(q): Query<AfterQuery>) -> Result<Response, AppError> {
     ctx.authorize(Action::ViewChase, None).await?;
     let list = ctx.store.alerts(q.after, 50).await?;
     Ok(Json(json!({"alerts": list})).into_response())
 }
 
-async fn pool_positives(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/rounds/{id}/pool-positives", params(("id" = i64, Path)),
+    responses((status = 200, description = "members awaiting individual results"), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn pool_positives(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
     ctx.authorize(Action::ViewChase, None).await?;
     load_round(&ctx, id).await?;
     let list = ctx.store.pool_positives(id, &ctx.principal.roots).await?;
