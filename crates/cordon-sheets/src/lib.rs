@@ -27,7 +27,7 @@ mod write;
 
 pub use error::{RowError, SheetError};
 pub use import::{ImportMode, ImportReport, import_residents};
-pub use table::{Table, read_table};
+pub use table::{Table, TableCell, read_table, write_table};
 pub use write::{ExportRow, export_residents, export_rows, unit_paths, write_rows};
 
 use serde::{Deserialize, Serialize};

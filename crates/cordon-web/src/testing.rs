@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::render;
 use axum::extract::{Multipart, Path, Query};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -55,6 +55,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("testing.lab", "实验室", "Lab"),
     ("testing.tasks", "敲门任务", "Door-knock tasks"),
     ("testing.missed", "未采样名单", "Missed list"),
+    ("testing.export_xlsx", "导出 Excel", "Export .xlsx"),
     ("testing.alerts", "混阳预警", "Positive-pool alerts"),
     ("testing.expected", "应检", "Expected"),
     ("testing.sampled", "已检", "Sampled"),
@@ -142,6 +143,8 @@ pub fn routes() -> Router<AppState> {
         .route("/testing/lab/result", post(lab_result))
         .route("/testing/lab/upload", post(lab_upload))
         .route("/testing/rounds/{id}/areas/{code}", get(coverage_page))
+        .route("/testing/rounds/{id}/areas/{code}/coverage.xlsx", get(coverage_xlsx))
+        .route("/testing/rounds/{id}/buildings/{code}/missed.xlsx", get(missed_xlsx))
         .route("/testing/rounds/{id}/buildings/{code}/missed", get(missed_page))
         .route("/testing/rounds/{id}/buildings/{code}/report", post(report_missing))
         .route("/testing/rounds/{id}/tasks", get(tasks_page).post(create_tasks))
@@ -644,6 +647,71 @@ async fn coverage_page(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Resul
                "children": rows, "missed_href": missed_href, "parent_href": parent}),
     )?;
     Ok(html.into_response())
+}
+
+fn xlsx_download(bytes: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The coverage table of a node and its children as .xlsx (no personal data).
+async fn coverage_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
+    use cordon_sheets::TableCell::{Number, Text};
+    let code = AreaCode::parse(&code)?;
+    ctx.authorize(Action::ViewCoverage, Some(&code)).await?;
+    let round = load_round(&ctx, id).await?;
+    let me = ctx.store.coverage(id, &code).await?;
+    let children = ctx.store.coverage_children(id, &code).await?;
+    let row = |c: &cordon_store::testing::Coverage| {
+        vec![
+            Text(c.code.to_string()),
+            Text(c.name.clone()),
+            Number(c.expected as f64),
+            Number(c.sampled as f64),
+            Number(c.exempt as f64),
+            Number(c.missing as f64),
+            Number(c.percent()),
+        ]
+    };
+    let rows: Vec<_> = std::iter::once(&me).chain(children.iter()).map(row).collect();
+    let header = ["区域编码 code", "名称 name", "应检 expected", "已采 sampled", "免检 exempt", "未采 missing", "覆盖率% covered"];
+    let bytes = cordon_sheets::write_table("覆盖率", &header, &rows)?;
+    Ok(xlsx_download(bytes, &format!("coverage-{}-{code}.xlsx", round.date)))
+}
+
+/// A building's missed list as .xlsx: names and phones, for calling round; audited.
+async fn missed_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
+    use cordon_sheets::TableCell::Text;
+    let code = AreaCode::parse(&code)?;
+    if code.level() != AreaLevel::Building {
+        return Err(AppError::NotFound("building"));
+    }
+    ctx.authorize(Action::ViewMissed, Some(&code)).await?;
+    let round = load_round(&ctx, id).await?;
+    let missed = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
+    let mut rows = Vec::new();
+    for h in &missed {
+        let unit = ctx.store.area(&h.unit).await?.map(|a| a.name).unwrap_or_default();
+        for m in &h.members {
+            rows.push(vec![
+                Text(unit.clone()),
+                Text(h.room.clone()),
+                Text(m.name.clone()),
+                Text(m.phone.clone().unwrap_or_default()),
+                Text(if m.bedridden { "是" } else { "" }.to_string()),
+            ]);
+        }
+    }
+    ctx.audit("missed.export", "building", code.as_str(), format!("round {id}, {} people", rows.len())).await?;
+    let header = ["单元 unit", "房号 room", "姓名 name", "手机号 phone", "卧床 bedridden"];
+    let bytes = cordon_sheets::write_table("未采样", &header, &rows)?;
+    Ok(xlsx_download(bytes, &format!("missed-{}-{code}.xlsx", round.date)))
 }
 
 pub(crate) fn missed_json(hs: &[cordon_store::testing::MissedHousehold]) -> serde_json::Value {

@@ -6,3 +6,4 @@ mod http;
 mod sheets;
 mod testing;
 mod codes_authz;
+mod exports;
