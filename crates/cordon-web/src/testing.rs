@@ -287,12 +287,10 @@ async fn create_round(ctx: Ctx, Form(f): Form<RoundForm>) -> Result<Response, Ap
     ctx.authorize(Action::ManageRounds, Some(&area)).await?;
     let date = NaiveDate::parse_from_str(f.date.trim(), "%Y-%m-%d")
         .map_err(|_| FieldError::new("date_invalid", "date", "日期格式应为 YYYY-MM-DD", "date must be YYYY-MM-DD"))?;
-    let new = NewRound {
-        area: area.clone(),
-        date,
-        mandatory: f.mandatory.is_some(),
-        pool: PoolCapacity::or_default(f.pool_size)?,
-    };
+    // The pool size is the active policy profile's unless the form names one.
+    let profile = crate::codes::active_profile(ctx.store.as_ref()).await?;
+    let pool = PoolCapacity::new(f.pool_size.unwrap_or(profile.testing.pool_size))?;
+    let new = NewRound { area: area.clone(), date, mandatory: f.mandatory.is_some(), pool };
     let entry = ctx.entry("round.create", "area", area.as_str(), format!("round on {date}, pool {}", new.pool.get()));
     ctx.store.create_round(&new, &entry).await?;
     Ok(Redirect::to("/testing").into_response())

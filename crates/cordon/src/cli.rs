@@ -24,6 +24,9 @@ struct Cli {
     /// variables override it.
     #[arg(long, global = true, env = "CORDON_CONFIG")]
     config: Option<PathBuf>,
+    /// Template of valid tube barcodes (`A` letter, `9` digit) [default: AA9999999999].
+    #[arg(long, global = true, env = "CORDON_TUBE_PATTERN")]
+    tube_pattern: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -177,6 +180,13 @@ pub async fn main() -> Result<()> {
     let file = settings::FileSettings::load(cli.config.as_deref())?;
     // Precedence: flag > CORDON_* variable (both resolved by clap) > file > default.
     let db = cli.db.clone().or_else(|| file.database_url.clone());
+    let tube_pattern = match cli.tube_pattern.clone().or_else(|| file.tube_pattern.clone()) {
+        Some(t) => Some(
+            cordon_domain::testing::BarcodePattern::new(&t)
+                .map_err(|e| anyhow::anyhow!("--tube-pattern: {} / {}", e.zh, e.en))?,
+        ),
+        None => None,
+    };
     let listen_or = |listen: Option<String>| {
         listen.or_else(|| file.listen.clone()).unwrap_or_else(|| settings::DEFAULT_LISTEN.to_string())
     };
@@ -259,13 +269,19 @@ pub async fn main() -> Result<()> {
         Command::Serve { listen, secure_cookies } => {
             let store = open_store(&db_url(&db)?).await?;
             let secure_cookies = secure_cookies || file.secure_cookies.unwrap_or(false);
-            serve(store, &listen_or(listen), cordon_web::WebSettings { secure_cookies, ..Default::default() }).await?;
+            serve(
+                store,
+                &listen_or(listen),
+                cordon_web::WebSettings { secure_cookies, tube_pattern: tube_pattern.clone() },
+            )
+            .await?;
         }
         Command::Demo { listen, population, seed, no_serve } => {
             let url = db.clone().unwrap_or_else(|| "./cordon-demo.db".to_string());
             let store = demo::prepare(&url, population, seed).await?;
             if !no_serve {
-                serve(store, &listen_or(listen), cordon_web::WebSettings::default()).await?;
+                serve(store, &listen_or(listen), cordon_web::WebSettings { tube_pattern, ..Default::default() })
+                    .await?;
             }
         }
         Command::Keys { cmd } => {

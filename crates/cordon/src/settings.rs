@@ -18,6 +18,8 @@ pub struct FileSettings {
     pub database_url: Option<String>,
     pub listen: Option<String>,
     pub secure_cookies: Option<bool>,
+    /// Template of valid tube barcodes: `A` a letter, `9` a digit, anything else literal.
+    pub tube_pattern: Option<String>,
 }
 
 /// Never prints a database password.
@@ -27,6 +29,7 @@ impl std::fmt::Debug for FileSettings {
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("listen", &self.listen)
             .field("secure_cookies", &self.secure_cookies)
+            .field("tube_pattern", &self.tube_pattern)
             .finish()
     }
 }
