@@ -602,6 +602,37 @@ pub fn refusal(code: &'static str) -> FieldError {
     FieldError::new(code, field, zh, en)
 }
 
+/// One mandatory round that covered a person: its date and whether the person was
+/// sampled or exempted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundAttendance {
+    pub date: NaiveDate,
+    pub sampled: bool,
+    pub exempt: bool,
+}
+
+/// What the colour engine needs from a person's mandatory rounds, `history` newest first:
+/// how many consecutive rounds were missed up to `today`, and whether the latest round
+/// counted was an exemption. Today's round counts only once the person has attended it —
+/// not being sampled yet is not missing while the day lasts; a round in the future never
+/// counts.
+pub fn missed_rounds(history: &[RoundAttendance], today: NaiveDate) -> (u32, bool) {
+    let mut missed = 0;
+    let mut exempt = None;
+    for r in history.iter().filter(|r| r.date <= today) {
+        let attended = r.sampled || r.exempt;
+        if r.date == today && !attended {
+            continue;
+        }
+        exempt.get_or_insert(r.exempt && !r.sampled);
+        if attended {
+            break;
+        }
+        missed += 1;
+    }
+    (missed, exempt.unwrap_or(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -726,5 +757,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn missed_rounds_count_consecutive_misses_up_to_today() {
+        let d = |day| NaiveDate::from_ymd_opt(2026, 4, day).unwrap();
+        let r = |day, sampled, exempt| RoundAttendance { date: d(day), sampled, exempt };
+        let today = d(10);
+        assert_eq!(missed_rounds(&[], today), (0, false));
+        // Today's round not attended yet: not missed; yesterday's missed.
+        assert_eq!(missed_rounds(&[r(10, false, false), r(9, false, false), r(8, true, false)], today), (1, false));
+        // Sampled today: whatever came before no longer counts.
+        assert_eq!(missed_rounds(&[r(10, true, false), r(9, false, false)], today), (0, false));
+        // Two misses in a row, then a sample.
+        assert_eq!(missed_rounds(&[r(9, false, false), r(8, false, false), r(7, true, false)], today), (2, false));
+        // An exemption is attendance, and reported.
+        assert_eq!(missed_rounds(&[r(9, false, true), r(8, false, false)], today), (0, true));
+        // Future rounds are ignored.
+        assert_eq!(missed_rounds(&[r(12, false, false), r(9, true, false)], today), (0, false));
     }
 }

@@ -226,12 +226,6 @@ pub fn signature_valid(public: &[u8; 32], payload: &[u8], signature: &[u8; SIG_L
 }
 
 impl Unverified {
-    /// The signed bytes and the signature, e.g. as a memo key.
-    pub fn signed_parts(&self) -> (&[u8], &[u8; SIG_LEN]) {
-        (&self.payload, &self.signature)
-    }
-
-
     /// Checks the token against this district and the key its `key_id` names (`None`:
     /// no such key), at `now`. Order: district, key, signature, revocation, expiry — so a
     /// forged token is called forged even when it also claims to be expired.

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::colour::{Colour, Direction, PersonState, ZoneExposure};
+use cordon_domain::colour::{CaseKind, Colour, Direction, PersonState, QuarantineKind, QuarantineOrder, ZoneExposure};
 use cordon_domain::pass::{Holder, NewPass, Pass};
+use cordon_domain::testing::{RoundAttendance, missed_rounds};
 use cordon_domain::token::SecretKey;
 use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel, zone_of};
 use cordon_store::codes::{
@@ -57,31 +58,41 @@ fn zone(r: &Row) -> Result<RiskZone> {
 const KEY_COLS: &str = "id, district, public_key, created_at, retired_at, revoked_at";
 
 fn key(r: &Row) -> Result<SigningKeyRecord> {
-    let id: i64 = get(r, 0)?;
-    let public: Vec<u8> = get(r, 2)?;
+    key_at(r, 0)
+}
+
+/// A key from the columns of [`KEY_COLS`] starting at column `o`.
+pub(crate) fn key_at(r: &Row, o: usize) -> Result<SigningKeyRecord> {
+    let id: i64 = get(r, o)?;
+    let public: Vec<u8> = get(r, o + 2)?;
     Ok(SigningKeyRecord {
         id,
-        district: get(r, 1)?,
+        district: get(r, o + 1)?,
         public: <[u8; 32]>::try_from(public.as_slice()).map_err(|_| corrupt("signing key", id, "public_key"))?,
-        created_at: get(r, 3)?,
-        retired_at: get(r, 4)?,
-        revoked_at: get(r, 5)?,
+        created_at: get(r, o + 3)?,
+        retired_at: get(r, o + 4)?,
+        revoked_at: get(r, o + 5)?,
     })
 }
 
 // ---- checkpoints -------------------------------------------------------------------------
 
-const CP_COLS: &str = "c.id, c.name, c.area_code, c.created_at, \
+pub(crate) const CP_COLS: &str = "c.id, c.name, c.area_code, c.created_at, \
      coalesce((SELECT array_agg(g.user_id ORDER BY g.user_id) FROM checkpoint_guards g WHERE g.checkpoint_id = c.id), '{}')";
 
 fn checkpoint(r: &Row) -> Result<Checkpoint> {
-    let id: i64 = get(r, 0)?;
+    checkpoint_at(r, 0)
+}
+
+/// A checkpoint from the columns of [`CP_COLS`] starting at column `o`.
+pub(crate) fn checkpoint_at(r: &Row, o: usize) -> Result<Checkpoint> {
+    let id: i64 = get(r, o)?;
     Ok(Checkpoint {
         id,
-        name: get(r, 1)?,
-        area: code(get(r, 2)?, "checkpoint", id)?,
-        created_at: get(r, 3)?,
-        guards: get(r, 4)?,
+        name: get(r, o + 1)?,
+        area: code(get(r, o + 2)?, "checkpoint", id)?,
+        created_at: get(r, o + 3)?,
+        guards: get(r, o + 4)?,
     })
 }
 
@@ -182,18 +193,11 @@ async fn checkpoint_by_id<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Opt
 
 pub(crate) async fn policy_setting_on(c: &deadpool_postgres::Client) -> Result<Option<PolicySetting>> {
     // Read on every scan: a cached statement saves the parse round trip.
-    let stmt = c
-        .prepare_cached("SELECT name, source, updated_at, updated_by FROM policy_setting WHERE id = 1")
-        .await
-        .db()?;
+    let stmt =
+        c.prepare_cached("SELECT name, source, updated_at, updated_by FROM policy_setting WHERE id = 1").await.db()?;
     let row = c.query_opt(&stmt, &[]).await.db()?;
     row.map(|r| {
-        Ok(PolicySetting {
-            name: get(&r, 0)?,
-            source: get(&r, 1)?,
-            updated_at: get(&r, 2)?,
-            updated_by: get(&r, 3)?,
-        })
+        Ok(PolicySetting { name: get(&r, 0)?, source: get(&r, 1)?, updated_at: get(&r, 2)?, updated_by: get(&r, 3)? })
     })
     .transpose()
 }
@@ -246,19 +250,49 @@ pub(crate) async fn person_state_on(
         area: z.area.clone(),
         area_name: names.get(&z.id).cloned().unwrap_or_default(),
     });
+    // What mass testing says: case, pool-positive pending, home control, and the
+    // person's mandatory rounds (newest first) with attendance.
+    let stmt = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = $1), \
+                    EXISTS (SELECT 1 FROM pool_positives WHERE resident_id = $1 AND status = 'pending'), \
+                    EXISTS (SELECT 1 FROM home_controls h JOIN residents r ON r.household_id = h.household_id \
+                            WHERE r.id = $1), \
+                    t.date, \
+                    EXISTS (SELECT 1 FROM samples s WHERE s.round_id = t.id AND s.resident_id = $1), \
+                    EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = t.id AND e.resident_id = $1) \
+             FROM (SELECT 1) one \
+             LEFT JOIN LATERAL (SELECT id, date FROM test_rounds \
+                                WHERE mandatory AND date <= $2 AND $3 >= area_code AND $3 < area_code || ':' \
+                                ORDER BY date DESC, id DESC LIMIT 30) t ON true",
+        )
+        .await
+        .db()?;
+    let today = now.date_naive();
+    let rows = c.query(&stmt, &[&resident_id, &today, &unit.as_str()]).await.db()?;
+    let mut history = Vec::new();
+    let (mut case, mut pool_positive_pending, mut home_control) = (false, false, false);
+    for r in &rows {
+        case = get(r, 0)?;
+        pool_positive_pending = get(r, 1)?;
+        home_control = get(r, 2)?;
+        let date: Option<chrono::NaiveDate> = get(r, 3)?;
+        if let Some(date) = date {
+            history.push(RoundAttendance { date, sampled: get(r, 4)?, exempt: get(r, 5)? });
+        }
+    }
+    let (missed, exempt) = missed_rounds(&history, today);
     Ok(Some(PersonState {
-        // Cases, contacts and quarantine orders are later issues' tables: none yet.
-        case: None,
+        // An individual positive of mass testing is a case; its clinical class
+        // (confirmed/asymptomatic) and contacts come with case investigation, later.
+        case: case.then_some(CaseKind::Confirmed),
         contact: None,
-        // integration point: TestingStore — pool-positive pending comes from the
-        // mass-testing tables (member of a positive pool without an individual result).
-        pool_positive_pending: false,
-        quarantine: None,
+        pool_positive_pending,
+        // Home control of a positive pool's households; quarantine orders come later.
+        quarantine: home_control.then_some(QuarantineOrder { kind: QuarantineKind::HomeControl, until: None }),
         zone,
-        // integration point: TestingStore — consecutive mandatory rounds missed and an
-        // active exemption come from the mass-testing rounds, samples and exemptions.
-        missed_rounds: 0,
-        exempt: false,
+        missed_rounds: missed,
+        exempt,
     }))
 }
 

@@ -3,23 +3,24 @@
 //! ([`scan_context`]), and the scan log behind a group commit ([`scan_log`]) so that
 //! concurrent scans share one INSERT (one WAL flush) instead of one each.
 //!
-//! The reads of [`scan_context`] are issued together on one connection (tokio-postgres
+//! The reads of [`scan_context`] — the single-row lookups (key, policy, checkpoint) in
+//! one statement, the person's resident, state and passes in three — are issued together on one connection (tokio-postgres
 //! pipelines concurrent queries on a client), on statements prepared once per pooled
 //! connection. Each sees the committed state at its start, exactly as the separate calls
 //! it replaces did. Must never answer a scan before its record has committed, and never
 //! cache data: only prepared statements are kept, per connection.
 
-use crate::codes::{checkpoint_on, insert_scans, pass_cached, passes_of_person_on, person_state_on, policy_setting_on, signing_key_on};
+use crate::codes::{CP_COLS, checkpoint_at, insert_scans, key_at, pass_cached, passes_of_person_on, person_state_on};
 use crate::error::Db;
-use crate::rows::{self, RESIDENT_COLUMNS, get};
+use crate::rows::{self, RESIDENT_COLUMNS, USER_COLUMNS_U, get};
 use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
 use cordon_domain::pass::Holder;
 use cordon_domain::registry::Resident;
 use cordon_domain::token::SubjectKind;
-use cordon_store::codes::{PersonContext, Scan, ScanContext};
+use cordon_store::codes::{Checkpoint, PersonContext, PolicySetting, Scan, ScanContext, SigningKeyRecord};
 use cordon_store::group_commit::{CommitFn, GroupCommit};
-use cordon_store::{Result, StoreError};
+use cordon_store::{Result, StoreError, User};
 use deadpool_postgres::{Client, Pool};
 use std::sync::Arc;
 
@@ -70,6 +71,39 @@ pub(crate) async fn areas(c: &Client, codes: &[AreaCode]) -> Result<Vec<Area>> {
     Ok(codes.iter().filter_map(|c| names.get(c.as_str()).map(|n| Area { code: c.clone(), name: n.clone() })).collect())
 }
 
+/// A bearer token's user with the names labelling their scope, in one statement. The
+/// areas are those of [`cordon_store::label_areas`]: for an area scope the prefixes of
+/// 9, 12, 15, 18 and 20 characters (the lineage below the district; a district scope's
+/// 9-character prefix is the district itself), shortest first; none for a grid scope.
+/// The conformance suite checks the result against `label_areas`.
+pub(crate) async fn api_token_user_with_areas(c: &Client, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS_U}, \
+                    coalesce((SELECT array_agg(a.code ORDER BY length(a.code)) FROM areas a \
+                              WHERE u.scope_kind = 'area' AND a.code IN (substr(u.scope_ref, 1, 9), \
+                                    substr(u.scope_ref, 1, 12), substr(u.scope_ref, 1, 15), \
+                                    substr(u.scope_ref, 1, 18), substr(u.scope_ref, 1, 20))), '{{}}'), \
+                    coalesce((SELECT array_agg(a.name ORDER BY length(a.code)) FROM areas a \
+                              WHERE u.scope_kind = 'area' AND a.code IN (substr(u.scope_ref, 1, 9), \
+                                    substr(u.scope_ref, 1, 12), substr(u.scope_ref, 1, 15), \
+                                    substr(u.scope_ref, 1, 18), substr(u.scope_ref, 1, 20))), '{{}}') \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+        ))
+        .await
+        .db()?;
+    let Some(row) = c.query_opt(&stmt, &[&token_hash]).await.db()? else { return Ok(None) };
+    let user = rows::user(&row)?;
+    let codes: Vec<String> = get(&row, 8)?;
+    let names: Vec<String> = get(&row, 9)?;
+    let mut areas = Vec::with_capacity(codes.len());
+    for (code, name) in codes.into_iter().zip(names) {
+        let code = AreaCode::parse(&code).map_err(|_| crate::error::corrupt("area", user.id, "code"))?;
+        areas.push(Area { code, name });
+    }
+    Ok(Some((user, areas)))
+}
+
 async fn resident_cached(c: &Client, id: i64) -> Result<Option<Resident>> {
     let stmt = c
         .prepare_cached(&format!(
@@ -89,6 +123,43 @@ async fn person(c: &Client, id: i64, now: DateTime<Utc>) -> Result<Option<Person
     })
 }
 
+/// The scan's single-row lookups in one statement: the signing key `key_id`, the policy
+/// setting, and the checkpoint when asked for — the same columns and parsers as
+/// `CodesStore::signing_key`, `policy_setting` and `checkpoint`.
+async fn lookups(
+    c: &Client,
+    checkpoint_id: Option<i64>,
+    key_id: i64,
+) -> Result<(Option<Checkpoint>, Option<SigningKeyRecord>, Option<PolicySetting>)> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT k.id, k.district, k.public_key, k.created_at, k.retired_at, k.revoked_at, \
+                    p.name, p.source, p.updated_at, p.updated_by, {CP_COLS} \
+             FROM (SELECT 1) AS one \
+             LEFT JOIN signing_keys k ON k.id = $1 \
+             LEFT JOIN policy_setting p ON p.id = 1 \
+             LEFT JOIN checkpoints c ON c.id = $2"
+        ))
+        .await
+        .db()?;
+    let r = c.query_one(&stmt, &[&key_id, &checkpoint_id]).await.db()?;
+    let key = match get::<Option<i64>>(&r, 0)? {
+        Some(_) => Some(key_at(&r, 0)?),
+        None => None,
+    };
+    let policy = match get::<Option<String>>(&r, 6)? {
+        Some(name) => {
+            Some(PolicySetting { name, source: get(&r, 7)?, updated_at: get(&r, 8)?, updated_by: get(&r, 9)? })
+        }
+        None => None,
+    };
+    let checkpoint = match get::<Option<i64>>(&r, 10)? {
+        Some(_) => Some(checkpoint_at(&r, 10)?),
+        None => None,
+    };
+    Ok((checkpoint, key, policy))
+}
+
 /// Everything a scan's verdict reads: one pipelined round trip for a person's token, two
 /// for a pass (the pass names its holder).
 pub(crate) async fn scan_context(
@@ -99,29 +170,15 @@ pub(crate) async fn scan_context(
     subject: i64,
     now: DateTime<Utc>,
 ) -> Result<ScanContext> {
-    let checkpoint = async {
-        match checkpoint_id {
-            Some(id) => checkpoint_on(c, id).await,
-            None => Ok(None),
-        }
-    };
     match kind {
         SubjectKind::Person => {
-            let (checkpoint, key, person, policy) = tokio::try_join!(
-                checkpoint,
-                signing_key_on(c, key_id),
-                person(c, subject, now),
-                policy_setting_on(c)
-            )?;
+            let ((checkpoint, key, policy), person) =
+                tokio::try_join!(lookups(c, checkpoint_id, key_id), person(c, subject, now))?;
             Ok(ScanContext { checkpoint, key, pass: None, person, policy })
         }
         SubjectKind::Pass => {
-            let (checkpoint, key, pass, policy) = tokio::try_join!(
-                checkpoint,
-                signing_key_on(c, key_id),
-                pass_cached(c, subject),
-                policy_setting_on(c)
-            )?;
+            let ((checkpoint, key, policy), pass) =
+                tokio::try_join!(lookups(c, checkpoint_id, key_id), pass_cached(c, subject))?;
             let person = match pass.as_ref().map(|p| &p.holder) {
                 Some(Holder::Person(r)) => person(c, *r, now).await?,
                 _ => None,

@@ -643,6 +643,11 @@ impl RegistryStore for PgStore {
         c.query_opt(&stmt, &[&token_hash]).await.db()?.as_ref().map(rows::user).transpose()
     }
 
+    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
+        let c = self.client().await?;
+        crate::scanpath::api_token_user_with_areas(&c, token_hash).await
+    }
+
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()> {
         let c = self.client().await?;
         c.execute("INSERT INTO login_failures (username, at) VALUES ($1, $2)", &[&username, &at]).await.db()?;

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::colour::{Colour, Direction, PersonState, ZoneExposure};
+use cordon_domain::colour::{CaseKind, Colour, Direction, PersonState, QuarantineKind, QuarantineOrder, ZoneExposure};
 use cordon_domain::pass::{Holder, NewPass, Pass};
+use cordon_domain::testing::{RoundAttendance, missed_rounds};
 use cordon_domain::token::SecretKey;
 use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel, zone_of};
 use cordon_store::codes::{
@@ -171,20 +172,66 @@ pub(crate) fn person_state(c: &Connection, resident_id: i64, now: DateTime<Utc>)
         }
         None => None,
     };
+    let marks = testing_marks(c, resident_id, &unit, now)?;
     Ok(Some(PersonState {
-        // Cases, contacts and quarantine orders are later issues' tables: none yet.
-        case: None,
+        // An individual positive of mass testing is a case; its clinical class
+        // (confirmed/asymptomatic) and contacts come with case investigation, later.
+        case: marks.case.then_some(CaseKind::Confirmed),
         contact: None,
-        // integration point: TestingStore — pool-positive pending (member of a positive
-        // pool without an individual result) comes from the mass-testing tables.
-        pool_positive_pending: false,
-        quarantine: None,
+        pool_positive_pending: marks.pool_positive_pending,
+        // Home control of a positive pool's households; quarantine orders come later.
+        quarantine: marks.home_control.then_some(QuarantineOrder { kind: QuarantineKind::HomeControl, until: None }),
         zone,
-        // integration point: TestingStore — consecutive mandatory rounds missed and an
-        // active exemption come from the mass-testing rounds, samples and exemptions.
-        missed_rounds: 0,
-        exempt: false,
+        missed_rounds: marks.missed_rounds,
+        exempt: marks.exempt,
     }))
+}
+
+/// What mass testing says of one person, for the colour engine.
+struct TestingMarks {
+    case: bool,
+    pool_positive_pending: bool,
+    home_control: bool,
+    missed_rounds: u32,
+    exempt: bool,
+}
+
+fn testing_marks(c: &Connection, resident_id: i64, unit: &AreaCode, now: DateTime<Utc>) -> Result<TestingMarks> {
+    let (case, pool_positive_pending, home_control): (bool, bool, bool) = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = ?1), \
+                    EXISTS (SELECT 1 FROM pool_positives WHERE resident_id = ?1 AND status = 'pending'), \
+                    EXISTS (SELECT 1 FROM home_controls h JOIN residents r ON r.household_id = h.household_id \
+                            WHERE r.id = ?1)",
+        )
+        .db()?
+        .query_row([resident_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .db()?;
+    let today = now.date_naive();
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT t.date, \
+                    EXISTS (SELECT 1 FROM samples s WHERE s.round_id = t.id AND s.resident_id = ?1), \
+                    EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = t.id AND e.resident_id = ?1) \
+             FROM test_rounds t \
+             WHERE t.mandatory = 1 AND t.date <= ?2 AND ?3 >= t.area_code AND ?3 < t.area_code || ':' \
+             ORDER BY t.date DESC, t.id DESC LIMIT 30",
+        )
+        .db()?;
+    let mut history = Vec::new();
+    for row in stmt
+        .query_map(params![resident_id, today.to_string(), unit.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?))
+        })
+        .db()?
+    {
+        let (date, sampled, exempt) = row.db()?;
+        let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .map_err(|_| StoreError::Backend(format!("test round date does not parse: {date}")))?;
+        history.push(RoundAttendance { date, sampled, exempt });
+    }
+    let (missed_rounds, exempt) = missed_rounds(&history, today);
+    Ok(TestingMarks { case, pool_positive_pending, home_control, missed_rounds, exempt })
 }
 
 // ---- signing keys ------------------------------------------------------------------------

@@ -55,6 +55,8 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     /// Checkpoint scans queue here and commit together (`scanpath::scan_log`).
     scan_log: scanpath::ScanLog,
+    /// Resolves sample scans' people outside the writer (`testing::Resolver`).
+    resolver: Arc<testing::Resolver>,
 }
 
 /// Read-only connections, opened lazily up to [`READERS`]; the semaphore bounds how many
@@ -125,6 +127,7 @@ impl SqliteStore {
         let writer = Arc::new(Mutex::new(open_writer(&path)?));
         Ok(SqliteStore {
             scan_log: scanpath::scan_log(Arc::clone(&writer)),
+            resolver: Arc::new(testing::Resolver::new(&path)),
             writer,
             readers: Arc::new(ReadPool {
                 path,

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_accounts_audit.sql")),
     (3, include_str!("../migrations/0003_testing.sql")),
     (4, include_str!("../migrations/0004_codes.sql")),
+    (5, include_str!("../migrations/0005_testing_ingest.sql")),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
 use cordon_domain::pass::Holder;
 use cordon_domain::token::SubjectKind;
-use cordon_store::{Result, User, label_areas};
 use cordon_store::codes::{PersonContext, Scan, ScanContext};
 use cordon_store::group_commit::{CommitFn, GroupCommit};
+use cordon_store::{Result, User, label_areas};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -60,18 +60,36 @@ pub(crate) fn areas(c: &Connection, codes: &[AreaCode]) -> Result<Vec<Area>> {
     Ok(out)
 }
 
+/// Runs `f` in one read transaction, so its statements share one snapshot and one
+/// shared lock (instead of taking both per statement). BEGIN and COMMIT go through the
+/// statement cache: `execute_batch` would parse them on every scan. The transaction is
+/// ended on every path, so a pooled connection never goes back with a stale snapshot.
+fn in_read_tx<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    c.prepare_cached("BEGIN").db()?.execute([]).db()?;
+    let out = f(c);
+    let end = c.prepare_cached("COMMIT").db().and_then(|mut s| s.execute([]).db());
+    match (out, end) {
+        (Ok(v), Ok(_)) => Ok(v),
+        (Err(e), _) | (Ok(_), Err(e)) => {
+            if !c.is_autocommit() {
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A bearer token's user and the areas labelling their scope, in one read transaction.
 pub(crate) fn api_token_user_with_areas(c: &Connection, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-    let tx = c.unchecked_transaction().db()?;
-    let out = match crate::accounts::api_token_user(&tx, token_hash)? {
-        None => None,
-        Some(user) => {
-            let a = areas(&tx, &label_areas(&user.scope))?;
-            Some((user, a))
-        }
-    };
-    tx.commit().db()?;
-    Ok(out)
+    in_read_tx(c, |tx| {
+        Ok(match crate::accounts::api_token_user(tx, token_hash)? {
+            None => None,
+            Some(user) => {
+                let a = areas(tx, &label_areas(&user.scope))?;
+                Some((user, a))
+            }
+        })
+    })
 }
 
 /// Everything a scan's verdict reads, in one read transaction so that it is one snapshot.
@@ -83,34 +101,34 @@ pub(crate) fn scan_context(
     subject: i64,
     now: DateTime<Utc>,
 ) -> Result<ScanContext> {
-    let tx = c.unchecked_transaction().db()?;
-    let checkpoint = match checkpoint_id {
-        Some(id) => crate::codes::checkpoint(&tx, id)?,
-        None => None,
-    };
-    let key = signing_key(&tx, key_id)?;
-    let (pass, person_id) = match kind {
-        SubjectKind::Person => (None, Some(subject)),
-        SubjectKind::Pass => {
-            let p = crate::codes::pass(&tx, subject)?;
-            let holder = match p.as_ref().map(|p| &p.holder) {
-                Some(Holder::Person(r)) => Some(*r),
-                _ => None,
-            };
-            (p, holder)
-        }
-    };
-    let person = match person_id {
-        None => None,
-        Some(id) => match registry::resident(&tx, id)? {
+    in_read_tx(c, |tx| {
+        let checkpoint = match checkpoint_id {
+            Some(id) => crate::codes::checkpoint(tx, id)?,
             None => None,
-            Some(resident) => match person_state(&tx, id, now)? {
+        };
+        let key = signing_key(tx, key_id)?;
+        let (pass, person_id) = match kind {
+            SubjectKind::Person => (None, Some(subject)),
+            SubjectKind::Pass => {
+                let p = crate::codes::pass(tx, subject)?;
+                let holder = match p.as_ref().map(|p| &p.holder) {
+                    Some(Holder::Person(r)) => Some(*r),
+                    _ => None,
+                };
+                (p, holder)
+            }
+        };
+        let person = match person_id {
+            None => None,
+            Some(id) => match registry::resident(tx, id)? {
                 None => None,
-                Some(state) => Some(PersonContext { resident, state, passes: passes_of_person(&tx, id, now)? }),
+                Some(resident) => match person_state(tx, id, now)? {
+                    None => None,
+                    Some(state) => Some(PersonContext { resident, state, passes: passes_of_person(tx, id, now)? }),
+                },
             },
-        },
-    };
-    let policy = policy_setting(&tx)?;
-    tx.commit().db()?;
-    Ok(ScanContext { checkpoint, key, pass, person, policy })
+        };
+        let policy = policy_setting(tx)?;
+        Ok(ScanContext { checkpoint, key, pass, person, policy })
+    })
 }

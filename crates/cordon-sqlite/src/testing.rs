@@ -5,9 +5,11 @@
 //!
 //! The sample ingest is the hot path (a district's whole population every day): one
 //! `BEGIN IMMEDIATE` transaction per device batch on the single writer, cached prepared
-//! statements, and per scan only an indexed lookup of the person and one insert guarded
-//! by the unique (round, resident) index. Tubes touched by the batch are kept in memory
-//! and written back once at the end.
+//! statements, and per scan one insert guarded by the unique (round, resident) index.
+//! The scanned people are resolved before, on a reader connection (in parallel with the
+//! writer, in ID-number order), and the write transaction only checks that no resident
+//! changed since (`registry_version`); otherwise it resolves them itself. Tubes touched by
+//! the batch are kept in memory and written back once at the end.
 
 use crate::SqliteStore;
 use crate::audit;
@@ -27,6 +29,9 @@ use cordon_store::{Result, StoreError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 fn scope(col: &str, roots: &[AreaCode], params: &mut Vec<Value>) -> String {
     let mut sorted: Vec<&AreaCode> = roots.iter().collect();
@@ -192,7 +197,201 @@ fn outcome(client_id: &str, code: &'static str, tube: Option<(&str, &TubeRow)>) 
     }
 }
 
-pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -> Result<BatchReport> {
+/// A scanned person as the ingest needs them.
+struct Found {
+    id: i64,
+    unit: String,
+    household: i64,
+    masked: String,
+}
+
+fn found_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Found> {
+    Ok(Found { id: r.get(0)?, unit: r.get(1)?, household: r.get(2)?, masked: masked(&r.get::<_, String>(3)?) })
+}
+
+// INDEXED BY: the planner would take the unique index and then read the row.
+const BY_ID_NUMBER: &str = "SELECT id, unit_code, household_id, name FROM residents INDEXED BY residents_id_number_scan \
+     WHERE id_number = ?1 AND status = 'active'";
+const BY_ID: &str = "SELECT id, unit_code, household_id, name FROM residents WHERE id = ?1 AND status = 'active'";
+
+/// The people of a batch resolved outside the writer: one slot per item (`None` for an
+/// item that names no registered person or whose person was not found), valid while
+/// `registry_version` is still `version`.
+pub(crate) struct Resolved {
+    version: i64,
+    people: Vec<Option<Found>>,
+}
+
+fn registry_version(c: &Connection) -> Result<i64> {
+    c.prepare_cached("SELECT n FROM registry_version WHERE id = 1").db()?.query_row([], |r| r.get(0)).db()
+}
+
+/// How long the resolver keeps one read snapshot, and keeps it after the last ingest: it
+/// holds back WAL checkpoints meanwhile, so it is short.
+const SNAPSHOT_AGE: Duration = Duration::from_secs(1);
+
+/// Resolves the people of sample scans on its own read-only connection, outside the single
+/// writer, so that a batch's lookups overlap other batches' writes.
+///
+/// A SQLite connection drops its page cache at every read transaction that follows another
+/// connection's commit, which the writer does many times a second during sampling: the
+/// resolver therefore keeps one read transaction open for up to [`SNAPSHOT_AGE`], ended
+/// at the latest [`SNAPSHOT_AGE`] after the last ingest, so its cache stays warm. A stale
+/// snapshot is safe: the writer uses what it resolved only if `registry_version` has not
+/// moved, and looks up again anyone it did not find (registered since).
+pub(crate) struct Resolver {
+    path: std::path::PathBuf,
+    state: std::sync::Mutex<Snapshot>,
+    in_flight: AtomicUsize,
+    /// Whether a task will end the snapshot once no ingest is in flight.
+    closer: AtomicBool,
+    /// The newest registry version the writer has seen: an older snapshot is renewed.
+    latest: AtomicI64,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    conn: Option<Connection>,
+    /// When the open read transaction started and the registry version it sees.
+    open: Option<(Instant, i64)>,
+}
+
+impl Snapshot {
+    fn close(&mut self) {
+        if self.open.take().is_some() {
+            if let Some(c) = &self.conn {
+                // Ending a read transaction cannot lose anything; a connection left in a bad
+                // state is dropped and reopened.
+                if c.execute_batch("COMMIT").is_err() {
+                    self.conn = None;
+                }
+            }
+        }
+    }
+}
+
+/// Counts an ingest in flight; when the last one leaves, the snapshot is ended a moment
+/// later unless another ingest has come meanwhile.
+pub(crate) struct InFlight(Arc<Resolver>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let r = &self.0;
+        if r.in_flight.fetch_sub(1, Ordering::AcqRel) != 1 || r.closer.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let r = Arc::clone(r);
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(async move {
+                    tokio::time::sleep(SNAPSHOT_AGE).await;
+                    // Cleared before looking, so that an ingest leaving after the look
+                    // schedules another closer.
+                    r.closer.store(false, Ordering::Release);
+                    if r.in_flight.load(Ordering::Acquire) == 0 {
+                        let _ = tokio::task::spawn_blocking(move || r.close_if_idle()).await;
+                    }
+                });
+            }
+            Err(_) => {
+                r.closer.store(false, Ordering::Release);
+                r.close_if_idle();
+            }
+        }
+    }
+}
+
+impl Resolver {
+    pub(crate) fn new(path: &std::path::Path) -> Resolver {
+        Resolver {
+            path: path.to_path_buf(),
+            state: std::sync::Mutex::new(Snapshot::default()),
+            in_flight: AtomicUsize::new(0),
+            closer: AtomicBool::new(false),
+            latest: AtomicI64::new(0),
+        }
+    }
+
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    fn close_if_idle(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            s.close();
+        }
+    }
+
+    /// Resolves the scanned people of `b` in one snapshot. ID numbers are looked up in
+    /// sorted order so that consecutive probes share index pages.
+    pub(crate) fn resolve(&self, b: &ScanBatch) -> Result<Resolved> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let latest = self.latest.load(Ordering::Acquire);
+        if s.open.is_some_and(|(at, v)| at.elapsed() > SNAPSHOT_AGE || v < latest) {
+            s.close();
+        }
+        if s.conn.is_none() {
+            let c = crate::open_reader(&self.path)?;
+            // Room for the residents' covering ID-number index, which every scan probes;
+            // mapped pages also survive the end of a snapshot, cached ones do not.
+            c.pragma_update(None, "cache_size", -131_072).db()?;
+            c.pragma_update(None, "mmap_size", 1_i64 << 32).db()?;
+            s.conn = Some(c);
+        }
+        let Some(c) = s.conn.take() else { return Err(StoreError::Backend("resolver connection".into())) };
+        let out = (|| {
+            let version = match s.open {
+                Some((_, v)) => v,
+                None => {
+                    c.execute_batch("BEGIN").db()?;
+                    // Marked open first, so that a failure below ends the transaction.
+                    s.open = Some((Instant::now(), 0));
+                    let v = registry_version(&c)?;
+                    s.open = Some((Instant::now(), v));
+                    v
+                }
+            };
+            lookup(&c, b, version)
+        })();
+        s.conn = Some(c);
+        if out.is_err() {
+            s.close();
+        }
+        out
+    }
+}
+
+fn lookup(c: &Connection, b: &ScanBatch, version: i64) -> Result<Resolved> {
+    let mut people: Vec<Option<Found>> = Vec::with_capacity(b.items.len());
+    let mut idns: Vec<(&str, usize)> = Vec::new();
+    let mut by_id = c.prepare_cached(BY_ID).db()?;
+    for (i, item) in b.items.iter().enumerate() {
+        people.push(None);
+        match item {
+            ScanItem::Sample { person: ScanPerson::IdNumber(n), .. } => idns.push((n.as_str(), i)),
+            ScanItem::Sample { person: ScanPerson::ResidentId(id), .. } => {
+                people[i] = by_id.query_row([id], found_row).optional().db()?;
+            }
+            _ => {}
+        }
+    }
+    idns.sort_unstable();
+    let mut by_idn = c.prepare_cached(BY_ID_NUMBER).db()?;
+    for (n, i) in idns {
+        people[i] = by_idn.query_row([n], found_row).optional().db()?;
+    }
+    Ok(Resolved { version, people })
+}
+
+pub(crate) fn ingest(
+    tx: &Connection,
+    b: &ScanBatch,
+    audit_entry: &AuditEntry,
+    resolved: Option<Resolved>,
+    latest: &AtomicI64,
+) -> Result<BatchReport> {
     let seen = tx
         .prepare_cached("SELECT accepted FROM scan_batches WHERE batch_id = ?1")
         .db()?
@@ -205,14 +404,17 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
     let round = round(tx, b.round_id)?.ok_or(StoreError::NotFound("round"))?;
     let any_control: bool =
         tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM home_controls)").db()?.query_row([], |r| r.get(0)).db()?;
-    let mut by_idn = tx
-        .prepare_cached(
-            "SELECT id, unit_code, household_id, name FROM residents WHERE id_number = ?1 AND status = 'active'",
-        )
-        .db()?;
-    let mut by_id = tx
-        .prepare_cached("SELECT id, unit_code, household_id, name FROM residents WHERE id = ?1 AND status = 'active'")
-        .db()?;
+    // The people resolved on a reader count only if no resident changed since.
+    let mut pre: Vec<Option<Found>> = match resolved {
+        Some(r) => {
+            let now = registry_version(tx)?;
+            latest.fetch_max(now, Ordering::AcqRel);
+            if r.version == now && r.people.len() == b.items.len() { r.people } else { Vec::new() }
+        }
+        None => Vec::new(),
+    };
+    let mut by_idn = tx.prepare_cached(BY_ID_NUMBER).db()?;
+    let mut by_id = tx.prepare_cached(BY_ID).db()?;
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO samples (round_id, resident_id, tube_id, unit_code, at, by_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -226,11 +428,13 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
     let mut tubes: HashMap<String, TubeRow> = HashMap::new();
     let mut outcomes = Vec::with_capacity(b.items.len());
     let mut accepted = 0u32;
-    // Residents sampled by this batch, so that an undo in the same batch un-counts them.
+    // Residents sampled by this batch, so that an undo in the same batch un-counts them
+    // (kept only when the batch has an undo).
+    let track = b.items.iter().any(|i| matches!(i, ScanItem::Undo { .. }));
     let mut added: HashSet<i64> = HashSet::new();
     // A device batch's entries mostly share one instant: format it once.
     let mut stamp: (Option<DateTime<Utc>>, String) = (None, String::new());
-    for item in &b.items {
+    for (idx, item) in b.items.iter().enumerate() {
         let code = match item {
             ScanItem::Open { tube, .. }
             | ScanItem::Sample { tube, .. }
@@ -316,30 +520,12 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
                     outcomes.push(outcome(cid, "tube_other_round", Some((code, t))));
                     continue;
                 }
-                let found = match person {
-                    ScanPerson::IdNumber(idn) => by_idn
-                        .query_row([idn.as_str()], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, i64>(2)?,
-                                r.get::<_, String>(3)?,
-                            ))
-                        })
-                        .optional()
-                        .db()?,
-                    ScanPerson::ResidentId(id) => by_id
-                        .query_row([id], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, i64>(2)?,
-                                r.get::<_, String>(3)?,
-                            ))
-                        })
-                        .optional()
-                        .db()?,
-                    ScanPerson::Visitor { .. } => None,
+                // Someone not found on the reader may have been registered since: look again.
+                let found = match (pre.get_mut(idx).and_then(Option::take), person) {
+                    (_, ScanPerson::Visitor { .. }) => None,
+                    (Some(f), _) => Some(f),
+                    (None, ScanPerson::IdNumber(idn)) => by_idn.query_row([idn.as_str()], found_row).optional().db()?,
+                    (None, ScanPerson::ResidentId(id)) => by_id.query_row([id], found_row).optional().db()?,
                 };
                 let open_and_room = t.state == TubeState::Open && t.count < t.capacity;
                 if let ScanPerson::Visitor { id_number, phone } = person {
@@ -376,7 +562,7 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
                     outcomes.push(o);
                     continue;
                 }
-                let Some((rid, unit, household, name)) = found else {
+                let Some(Found { id: rid, unit, household, masked: masked_name }) = found else {
                     outcomes.push(outcome(cid, "not_resident", Some((code, t))));
                     continue;
                 };
@@ -402,14 +588,16 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
                     }
                 } else {
                     if stamp.0 != Some(*at) {
-                        stamp = (Some(*at), ts(*at));
+                        stamp = (Some(*at), fast_ts(*at));
                     }
                     let n = insert.execute(params![b.round_id, rid, t.id, unit, stamp.1, b.user_id]).db()?;
                     if n == 1 {
                         t.count += 1;
                         t.dirty = true;
                         accepted += 1;
-                        added.insert(rid);
+                        if track {
+                            added.insert(rid);
+                        }
                         outcome(cid, "ok", Some((code, t)))
                     } else {
                         let prior = existing.query_row(params![b.round_id, rid], |r| r.get::<_, i64>(0)).db()?;
@@ -417,7 +605,7 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
                     }
                 };
                 o.resident_id = Some(rid);
-                o.masked_name = Some(masked(&name));
+                o.masked_name = Some(masked_name);
                 autoseal(t, *at, b.user_id, &mut o);
                 outcomes.push(o);
             }
@@ -444,6 +632,48 @@ pub(crate) fn ingest(tx: &Connection, b: &ScanBatch, audit_entry: &AuditEntry) -
     .db()?;
     audit::insert(tx, audit_entry)?;
     Ok(BatchReport { batch_id: b.batch_id.clone(), replayed: false, accepted, outcomes })
+}
+
+/// [`ts`] without a format string to interpret: devices stamp every scan, so the ingest
+/// formats one instant per sample. Same text as `ts` (checked by a test).
+fn fast_ts(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let (y, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&y) || nanos >= 1_000_000_000 {
+        return ts(t);
+    }
+    // YYYY-MM-DDTHH:MM:SS.ffffffZ
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, nanos / 1_000);
+    b.iter().map(|&c| c as char).collect()
+}
+
+#[cfg(test)]
+mod fast_ts_tests {
+    use super::*;
+
+    #[test]
+    fn fast_ts_is_ts() {
+        let mut t = DateTime::parse_from_rfc3339("2026-11-29T08:07:06.123456789Z").unwrap().with_timezone(&Utc);
+        for step in [0i64, 1, 999, 1_000_001, 86_399_999_999, 31_622_400_000_000] {
+            t += chrono::Duration::microseconds(step);
+            assert_eq!(fast_ts(t), ts(t));
+        }
+        let early = DateTime::parse_from_rfc3339("0009-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        assert_eq!(fast_ts(early), ts(early));
+    }
 }
 
 /// Seals the tube when the sample that just went in filled it.
@@ -1248,7 +1478,20 @@ impl TestingStore for SqliteStore {
 
     async fn ingest_scans(&self, batch: ScanBatch, a: &AuditEntry) -> Result<BatchReport> {
         let a = a.clone();
-        self.write(move |tx| ingest(tx, &batch, &a)).await
+        // Resolving the scanned people is most of a batch's reading: done on a reader, it
+        // overlaps other batches' writes instead of holding the single writer.
+        let _in_flight = self.resolver.enter();
+        let resolver = Arc::clone(&self.resolver);
+        let (batch, resolved) = tokio::task::spawn_blocking(move || {
+            let r = resolver.resolve(&batch);
+            (batch, r)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?;
+        // A resolver that failed is only a lost shortcut: the writer resolves by itself.
+        let resolved = resolved.map_err(|e| tracing::warn!(error = %e, "scan resolver failed")).ok();
+        let resolver = Arc::clone(&self.resolver);
+        self.write(move |tx| ingest(tx, &batch, &a, resolved, &resolver.latest)).await
     }
 
     async fn tube(&self, barcode: &TubeBarcode) -> Result<Option<Tube>> {

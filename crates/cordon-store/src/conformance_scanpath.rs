@@ -66,12 +66,8 @@ pub async fn scanpath_areas_in_order(store: Arc<dyn Store>) {
     wanted.insert(2, code("141102999"));
     wanted.reverse();
     let got = store.areas(&wanted).await.unwrap();
-    let expected: Vec<(String, String)> = unit
-        .lineage()
-        .iter()
-        .rev()
-        .map(|c| (c.as_str().to_string(), d.name(c)))
-        .collect();
+    let expected: Vec<(String, String)> =
+        unit.lineage().iter().rev().map(|c| (c.as_str().to_string(), d.name(c))).collect();
     assert_eq!(got.iter().map(|a| (a.code.as_str().to_string(), a.name.clone())).collect::<Vec<_>>(), expected);
     assert!(store.areas(&[]).await.unwrap().is_empty());
 
@@ -107,10 +103,7 @@ pub async fn scanpath_areas_in_order(store: Arc<dyn Store>) {
             crate::principal_for(store.as_ref(), &user).await.unwrap()
         );
     }
-    assert_eq!(
-        crate::label_areas(&cordon_domain::UserScope::Area(compound.clone())),
-        compound.lineage()[1..].to_vec()
-    );
+    assert_eq!(crate::label_areas(&cordon_domain::UserScope::Area(compound.clone())), compound.lineage()[1..].to_vec());
     assert!(store.api_token_user_with_areas("no such hash").await.unwrap().is_none());
 }
 
@@ -150,7 +143,9 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
     .unwrap();
     let pp = store.issue_pass(&person_pass, &entry("pass.issue")).await.unwrap();
     let vehicle =
-        NewPass { holder: Holder::Vehicle("晋K12345".into()), holder_label: "晋K12345".into(), ..person_pass.clone() };
+        NewPass {
+            holder: Holder::Vehicle("晋K12345".into()), holder_label: "晋K12345".into(), ..person_pass.clone()
+        };
     let vp = store.issue_pass(&vehicle, &entry("pass.issue")).await.unwrap();
     let now = t(2);
 
@@ -167,23 +162,44 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
     // A person's token.
     assert_eq!(
         store.scan_context(None, key.id, SubjectKind::Person, r.id, now).await.unwrap(),
-        ScanContext { checkpoint: None, key: signing.clone(), pass: None, person: Some(person.clone()), policy: policy.clone() }
+        ScanContext {
+            checkpoint: None,
+            key: signing.clone(),
+            pass: None,
+            person: Some(person.clone()),
+            policy: policy.clone()
+        }
     );
     // A person's pass: the pass and its holder.
     assert_eq!(
         store.scan_context(None, key.id, SubjectKind::Pass, pp.id, now).await.unwrap(),
-        ScanContext { checkpoint: None, key: signing.clone(), pass: Some(pp.clone()), person: Some(person.clone()), policy: policy.clone() }
+        ScanContext {
+            checkpoint: None,
+            key: signing.clone(),
+            pass: Some(pp.clone()),
+            person: Some(person.clone()),
+            policy: policy.clone()
+        }
     );
     // A vehicle pass: no person.
     assert_eq!(
         store.scan_context(None, key.id, SubjectKind::Pass, vp.id, now).await.unwrap(),
-        ScanContext { checkpoint: None, key: signing.clone(), pass: Some(vp.clone()), person: None, policy: policy.clone() }
+        ScanContext {
+            checkpoint: None,
+            key: signing.clone(),
+            pass: Some(vp.clone()),
+            person: None,
+            policy: policy.clone()
+        }
     );
     // Unknown key, unknown resident, unknown pass.
     let none = store.scan_context(None, key.id + 100, SubjectKind::Person, d.max_resident_id() + 1, now).await.unwrap();
     assert_eq!(none, ScanContext { checkpoint: None, key: None, pass: None, person: None, policy: policy.clone() });
     let none = store.scan_context(None, key.id, SubjectKind::Pass, vp.id + 100, now).await.unwrap();
-    assert_eq!(none, ScanContext { checkpoint: None, key: signing.clone(), pass: None, person: None, policy: policy.clone() });
+    assert_eq!(
+        none,
+        ScanContext { checkpoint: None, key: signing.clone(), pass: None, person: None, policy: policy.clone() }
+    );
     // At another time the passes and zones of that time are read.
     let before = store.scan_context(None, key.id, SubjectKind::Person, r.id, t(0)).await.unwrap();
     let p = before.person.unwrap();
@@ -191,7 +207,10 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
     // The checkpoint, when asked for, comes in the same read.
     let compound = building.parent().unwrap();
     let gate = store
-        .create_checkpoint(&crate::codes::NewCheckpoint::new("北门", compound, t(0)).unwrap(), &entry("checkpoint.create"))
+        .create_checkpoint(
+            &crate::codes::NewCheckpoint::new("北门", compound, t(0)).unwrap(),
+            &entry("checkpoint.create"),
+        )
         .await
         .unwrap();
     let with_gate = store.scan_context(Some(gate.id), key.id, SubjectKind::Person, r.id, now).await.unwrap();
@@ -233,7 +252,8 @@ pub async fn scanpath_concurrent_scans_each_get_their_ids(store: Arc<dyn Store>)
     let mut tasks = Vec::new();
     for k in 0..60usize {
         let store = store.clone();
-        let batch: Vec<Scan> = if k % 5 == 0 { (0..3).map(|j| scan(1000 + k * 3 + j)).collect() } else { vec![scan(k)] };
+        let batch: Vec<Scan> =
+            if k % 5 == 0 { (0..3).map(|j| scan(1000 + k * 3 + j)).collect() } else { vec![scan(k)] };
         tasks.push(tokio::spawn(async move {
             let ids = store.record_scans(&batch).await.unwrap();
             (batch, ids)

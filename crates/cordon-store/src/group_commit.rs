@@ -139,7 +139,8 @@ where
             }
             Ok(_) => {
                 for s in senders {
-                    let _ = s.send(Err(StoreError::Backend("group commit answered the wrong number of results".into())));
+                    let _ =
+                        s.send(Err(StoreError::Backend("group commit answered the wrong number of results".into())));
                 }
             }
             Err(e) => match retry {
@@ -173,7 +174,8 @@ mod tests {
             let batches = Arc::clone(&batches);
             Box::pin(async move {
                 batches.fetch_add(1, Ordering::SeqCst);
-                tokio::task::yield_now().await;
+                // A commit takes a while, so callers arriving meanwhile queue up.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 if items.contains(&-1) {
                     return Err(StoreError::Backend("bad record".into()));
                 }
@@ -196,7 +198,9 @@ mod tests {
             assert_eq!(r.unwrap(), i * 10);
         }
         let n = batches.load(Ordering::SeqCst);
-        assert!(n >= 4 && n <= 200, "{n} transactions for 200 records");
+        // At most 64 per transaction, and callers that arrived during a commit share the
+        // next one: far fewer transactions than records.
+        assert!((4..=20).contains(&n), "{n} transactions for 200 records");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod conformance_testing;
 pub mod conformance_codes;
 pub mod conformance_scanpath;
+pub mod conformance_colour;
 pub mod group_commit;
 mod principal;
 pub mod testing;

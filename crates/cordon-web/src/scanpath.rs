@@ -57,11 +57,11 @@ pub fn check_signature(public: &[u8; 32], payload: &[u8], signature: &[u8; 64]) 
     let key = memo_key(payload, signature);
     {
         let guard = MEMO.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(g) = guard.as_ref() {
-            if g.young.get(&key).or_else(|| g.old.get(&key)) == Some(public) {
-                HITS.fetch_add(1, Ordering::Relaxed);
-                return Ok(true);
-            }
+        if let Some(g) = guard.as_ref()
+            && g.young.get(&key).or_else(|| g.old.get(&key)) == Some(public)
+        {
+            HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
         }
     }
     MISSES.fetch_add(1, Ordering::Relaxed);
@@ -103,7 +103,8 @@ mod tests {
         };
         let tok = token::sign(&claims, &k1).unwrap();
         let info = |k: &SecretKey, revoked| PublicKeyInfo { key_id: 1, public: k.public_key(), revoked };
-        let verify = |i: &PublicKeyInfo, at| token::decode(&tok).unwrap().verify_with("141102", Some(i), at, check_signature);
+        let verify =
+            |i: &PublicKeyInfo, at| token::decode(&tok).unwrap().verify_with("141102", Some(i), at, check_signature);
         assert_eq!(verify(&info(&k1, false), now).unwrap(), claims);
         let (hits, _) = memo_stats();
         assert_eq!(verify(&info(&k1, false), now).unwrap(), claims);

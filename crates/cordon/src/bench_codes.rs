@@ -5,7 +5,8 @@
 //! Two scan runs, so that the signature memo (`cordon_web::scanpath`) cannot flatter the
 //! figure unnoticed: `scans_per_s`/`ratio` are COLD (every token new: each resident's way
 //! in), `repeat_*` scan the same tokens again (the way out), and both print the memo's
-//! measured hit rate.
+//! measured hit rate. `*_cpu_us` is this process's CPU per request in each run (server and
+//! load generator; a PostgreSQL server's own processes are not counted).
 //!
 //! The client is a minimal HTTP/1.1 keep-alive client over TCP (so its own cost is small
 //! and the same for both sides of the ratio). Run with `CORDON_LOG=warn`: per-request
@@ -125,6 +126,24 @@ where
     let secs = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
     Ok((secs, all))
+}
+
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`; `None`
+/// where that file does not exist. Throughput on a shared 2-core machine swings with
+/// whatever else runs; CPU per request does much less, so the JSON carries both.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+/// µs of this process's CPU per request between two `process_cpu_s` readings.
+fn cpu_us(before: Option<f64>, after: Option<f64>, n: usize) -> Option<f64> {
+    Some(r2((after? - before?) * 1e6 / n as f64))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -269,15 +288,19 @@ pub async fn verify(
     // measured runs never use.
     load(&addr, 200, concurrency, ping.clone()).await?;
     load(&addr, 200, concurrency, scans_of(warm, "in")).await?;
+    let cpu0 = process_cpu_s();
     let (base_s, base_lat) = load(&addr, requests * 2, concurrency, ping).await?;
+    let cpu1 = process_cpu_s();
     // Cold: every token new to the memo (each resident's way in).
     let before = memo();
     let (scan_s, scan_lat) = load(&addr, requests, concurrency, scans_of(tokens.clone(), "in")).await?;
     let cold_hits = hit_rate(before, memo());
+    let cpu2 = process_cpu_s();
     // Repeated: the same tokens again (each resident's way out).
     let before = memo();
     let (rep_s, rep_lat) = load(&addr, requests, concurrency, scans_of(tokens, "out")).await?;
     let repeat_hits = hit_rate(before, memo());
+    let cpu3 = process_cpu_s();
     let _ = tx.send(());
     let _ = server.await;
     let logged = store.recent_scans(cp.id, 1).await?.first().map(|s| s.id).unwrap_or(0);
@@ -308,6 +331,9 @@ pub async fn verify(
         "cold_memo_hit_rate": r2(cold_hits),
         "repeat_memo_hit_rate": r2(repeat_hits),
         "token_verifies_per_s": r2(token_verifies_per_s),
+        "baseline_cpu_us": cpu_us(cpu0, cpu1, requests * 2),
+        "scan_cpu_us": cpu_us(cpu1, cpu2, requests),
+        "repeat_scan_cpu_us": cpu_us(cpu2, cpu3, requests),
         "scans_logged": logged,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }))

@@ -18,3 +18,4 @@ cordon_store::conformance_tests!(make);
 cordon_store::testing_conformance_tests!(make);
 cordon_store::codes_conformance_tests!(make);
 cordon_store::scanpath_conformance_tests!(make);
+cordon_store::colour_conformance_tests!(make);

@@ -7,3 +7,4 @@ mod sheets;
 mod testing;
 mod codes_authz;
 mod exports;
+mod scanpath;
