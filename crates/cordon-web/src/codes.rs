@@ -222,15 +222,22 @@ impl Verdict {
     }
 }
 
-/// The nearest sampling site to `area`: the venue of kind sampling site sharing the
-/// longest code prefix with it.
-// integration point: TestingStore — once wired, the open sampling sites of the current
-// round replace the venues of kind `sampling_site` here.
+/// The nearest sampling site to `area`, as "name (address, hours)": among the mass-testing
+/// sites (检测点), the one serving the area most closely (longest shared code prefix with an
+/// area it serves); failing any, a venue of kind sampling site.
 async fn nearest_sampling_site(store: &dyn Store, area: &AreaCode) -> Result<Option<String>, AppError> {
     let district = area.lineage().first().cloned().unwrap_or_else(|| area.clone());
-    let sites = store.venues_under(&[district]).await?;
     let common = |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    Ok(sites
+    let sites = store.sites(&district).await?;
+    let best = sites
+        .iter()
+        .filter_map(|s| s.areas.iter().map(|a| common(a.as_str(), area.as_str())).max().map(|score| (score, s)))
+        .max_by_key(|(score, s)| (*score, std::cmp::Reverse(s.id)));
+    if let Some((_, s)) = best {
+        return Ok(Some(format!("{}（{}，{}）", s.name, s.address, s.hours)));
+    }
+    let venues = store.venues_under(&[district]).await?;
+    Ok(venues
         .into_iter()
         .filter(|v| v.kind == VenueKind::SamplingSite)
         .max_by_key(|v| (common(v.area.as_str(), area.as_str()), std::cmp::Reverse(v.id)))

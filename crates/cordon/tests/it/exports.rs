@@ -62,3 +62,43 @@ async fn coverage_and_missed_lists_export_as_xlsx() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+/// A yellow code at a gate is told where to test: the mass-testing site that serves the
+/// gate's community, with its address and hours.
+#[tokio::test]
+async fn refused_scan_names_the_sampling_site_of_the_community() {
+    let app = spawn_app().await;
+    let resp = app
+        .post(Role::Commander, "/api/v1/zones")
+        .json(&serde_json::json!({"area_code": app.building.as_str(), "level": "high", "reason": "测试"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
+    let r = app.resident_in(&app.building).await;
+    let code: serde_json::Value = app
+        .get(Role::Commander, &format!("/api/v1/residents/{}/code", r.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code["colour"], "yellow");
+    let guard = app.store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
+    let gate = app.store.checkpoints_of_guard(guard.id).await.unwrap()[0].id;
+    let out: serde_json::Value = app
+        .post(Role::CheckpointGuard, &format!("/api/v1/checkpoints/{gate}/scans"))
+        .json(&serde_json::json!({"token": code["token"], "direction": "out"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["allowed"], false, "{out}");
+    let community = app.building.lineage()[2].clone();
+    let name = app.store.area(&community).await.unwrap().unwrap().name;
+    let message = out["message_zh"].as_str().unwrap();
+    assert!(message.contains(&format!("{name}核酸检测点")), "{message}");
+}
