@@ -60,8 +60,11 @@ async fn openapi_json() -> Response {
         crate::testing_api::scans, crate::testing_api::receipts, crate::testing_api::results,
         crate::testing_api::coverage, crate::testing_api::missed, crate::testing_api::alerts,
         crate::testing_api::pool_positives,
+        crate::codes_api::ping, crate::codes_api::scans, crate::codes_api::resident_code, crate::codes_api::zone,
+        crate::codes_api::policy, crate::codes_api::pass_issue, crate::codes_api::pass_revoke,
+        crate::codes_api::checkin, crate::codes_api::visits,
     ),
-    components(schemas(crate::testing_api::BatchIn, crate::testing_api::ItemIn, crate::testing_api::ReceiptIn, crate::testing_api::ResultsIn, crate::testing_api::ResultIn, ErrorBody, MeDto, AreaDto, AreaChildDto, ResidentDto, RosterHouseholdDto, CorrectionRequest, AuditDto, ImportReportDoc, RowErrorDoc)),
+    components(schemas(crate::codes_api::ScanBody, crate::codes_api::OneScan, crate::codes_api::ZoneBody, crate::codes_api::PolicyBody, crate::codes_api::PassBody, crate::codes_api::RevokeBody, crate::codes_api::CheckinBody, crate::testing_api::BatchIn, crate::testing_api::ItemIn, crate::testing_api::ReceiptIn, crate::testing_api::ResultsIn, crate::testing_api::ResultIn, ErrorBody, MeDto, AreaDto, AreaChildDto, ResidentDto, RosterHouseholdDto, CorrectionRequest, AuditDto, ImportReportDoc, RowErrorDoc)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;

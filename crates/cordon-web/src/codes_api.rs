@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use cordon_domain::colour::Direction;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 /// Largest batch a scanner may send at once.
 pub const MAX_BATCH: usize = 500;
@@ -35,23 +36,25 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The trivial handler: no authentication, no database. The verify benchmark's baseline.
-async fn ping() -> &'static str {
+#[utoipa::path(get, path = "/api/ping", responses((status = 200, description = "`pong`: the trivial handler benchmarks compare with")))]
+pub(crate) async fn ping() -> &'static str {
     "pong"
 }
 
-#[derive(Deserialize)]
-struct OneScan {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct OneScan {
     token: String,
     #[serde(default)]
     direction: Option<String>,
     /// When the device scanned it (offline queues); default: now.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<DateTime<Utc>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum ScanBody {
+pub(crate) enum ScanBody {
     Batch { scans: Vec<OneScan> },
     One(OneScan),
 }
@@ -60,7 +63,10 @@ fn outcome_json(o: &ScanOutcome) -> serde_json::Value {
     json!(o)
 }
 
-async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/checkpoints/{id}/scans", params(("id" = i64, Path, description = "checkpoint")), request_body = ScanBody,
+    responses((status = 200, description = "the decision: colour, reasons, masked name and ID, pass or deny with where to go (a batch: `results`)"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBody>) -> Result<Response, AppError> {
     let one = |s: &OneScan| (s.token.clone(), Direction::parse(s.direction.as_deref().unwrap_or("in")), s.at);
     match body {
         ScanBody::One(s) => {
@@ -93,7 +99,9 @@ async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBody>) -> Res
     }
 }
 
-async fn resident_code(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/residents/{id}/code", params(("id" = i64, Path)),
+    responses((status = 200, description = "colour with every reason, and a freshly signed token"), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn resident_code(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
     let (r, c, reasons, token) = codes::resident_code(&ctx, id).await?;
     ctx.audit("code.read", "resident", &id.to_string(), c.as_str()).await?;
     Ok(Json(json!({
@@ -102,8 +110,8 @@ async fn resident_code(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppErr
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct ZoneBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ZoneBody {
     area_code: String,
     level: String,
     #[serde(default)]
@@ -112,7 +120,9 @@ struct ZoneBody {
     starts_at: Option<String>,
 }
 
-async fn zone(ctx: Ctx, Json(b): Json<ZoneBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/zones", request_body = ZoneBody,
+    responses((status = 201, description = "the zone designated (an open one on the same area is ended)"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn zone(ctx: Ctx, Json(b): Json<ZoneBody>) -> Result<Response, AppError> {
     let f = ZoneForm {
         csrf: String::new(),
         area_code: b.area_code,
@@ -124,21 +134,23 @@ async fn zone(ctx: Ctx, Json(b): Json<ZoneBody>) -> Result<Response, AppError> {
     Ok((axum::http::StatusCode::CREATED, Json(json!(z))).into_response())
 }
 
-#[derive(Deserialize)]
-struct PolicyBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct PolicyBody {
     #[serde(default)]
     profile: String,
     #[serde(default)]
     source: String,
 }
 
-async fn policy(ctx: Ctx, Json(b): Json<PolicyBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/policy", request_body = PolicyBody,
+    responses((status = 200, description = "the profile now active"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn policy(ctx: Ctx, Json(b): Json<PolicyBody>) -> Result<Response, AppError> {
     let p = codes::switch_policy(&ctx, &b.profile, &b.source).await?;
     Ok(Json(json!({"name": p.name, "title_zh": p.title_zh, "title_en": p.title_en})).into_response())
 }
 
-#[derive(Deserialize)]
-struct PassBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct PassBody {
     holder_kind: String,
     #[serde(default)]
     resident_id: Option<i64>,
@@ -152,7 +164,9 @@ struct PassBody {
     valid_until: Option<String>,
 }
 
-async fn pass_issue(ctx: Ctx, Json(b): Json<PassBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/passes", request_body = PassBody,
+    responses((status = 201, description = "the pass with its token"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn pass_issue(ctx: Ctx, Json(b): Json<PassBody>) -> Result<Response, AppError> {
     let f = PassForm {
         csrf: String::new(),
         holder_kind: b.holder_kind,
@@ -168,23 +182,31 @@ async fn pass_issue(ctx: Ctx, Json(b): Json<PassBody>) -> Result<Response, AppEr
     Ok((axum::http::StatusCode::CREATED, Json(json!({"pass": p, "token": token}))).into_response())
 }
 
-#[derive(Deserialize)]
-struct RevokeBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RevokeBody {
     #[serde(default)]
     reason: String,
 }
 
-async fn pass_revoke(ctx: Ctx, Path(id): Path<i64>, Json(b): Json<RevokeBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/passes/{id}/revoke", params(("id" = i64, Path)), request_body = RevokeBody,
+    responses((status = 200, description = "revoked"), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn pass_revoke(
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Json(b): Json<RevokeBody>,
+) -> Result<Response, AppError> {
     let p = codes::revoke(&ctx, id, &b.reason).await?;
     Ok(Json(json!(p)).into_response())
 }
 
-#[derive(Deserialize)]
-struct CheckinBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CheckinBody {
     token: String,
 }
 
-async fn checkin(ctx: Ctx, Path(id): Path<i64>, Json(b): Json<CheckinBody>) -> Result<Response, AppError> {
+#[utoipa::path(post, path = "/api/v1/venues/{id}/checkins", params(("id" = i64, Path)), request_body = CheckinBody,
+    responses((status = 200, description = "the check-in, with the code's colour"), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn checkin(ctx: Ctx, Path(id): Path<i64>, Json(b): Json<CheckinBody>) -> Result<Response, AppError> {
     let v = ctx.store.venue(id).await?.ok_or(AppError::NotFound("venue"))?;
     ctx.authorize(cordon_domain::authz::Action::VenueCheckin, Some(&v.area)).await?;
     Ok(match codes::checkin(&ctx, &v, &b.token).await? {
@@ -196,12 +218,14 @@ async fn checkin(ctx: Ctx, Path(id): Path<i64>, Json(b): Json<CheckinBody>) -> R
 }
 
 #[derive(Deserialize)]
-struct VisitsQuery {
+pub(crate) struct VisitsQuery {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 }
 
-async fn visits(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<VisitsQuery>) -> Result<Response, AppError> {
+#[utoipa::path(get, path = "/api/v1/venues/{id}/visits", params(("id" = i64, Path), ("from" = String, Query, format = DateTime), ("to" = String, Query, format = DateTime)),
+    responses((status = 200, description = "who checked in at the venue between `from` and `to`"), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn visits(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<VisitsQuery>) -> Result<Response, AppError> {
     let v = ctx.store.venue(id).await?.ok_or(AppError::NotFound("venue"))?;
     ctx.authorize(cordon_domain::authz::Action::VenueCheckin, Some(&v.area)).await?;
     let visits = ctx.store.venue_visits(v.id, q.from, q.to).await?;
