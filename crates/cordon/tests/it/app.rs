@@ -8,6 +8,10 @@ use cordon_store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Roles bound to the whole district: "out of scope" does not exist for them.
+pub const DISTRICT_ROLES: &[Role] =
+    &[Role::Commander, Role::LabTech, Role::Tracer, Role::TransferDispatcher, Role::SiteManager, Role::SupplyOfficer];
+
 pub struct TestApp {
     pub url: String,
     pub store: Arc<dyn Store>,

@@ -2,14 +2,12 @@
 //! inside and outside the caller's subtree, each cell asserted against a literal
 //! expectation (not derived from the role table under test).
 
-use crate::app::{TestApp, spawn_app};
+use crate::app::{DISTRICT_ROLES, TestApp, spawn_app};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::role::Role;
 use cordon_store::codes::NewCheckpoint;
 use reqwest::StatusCode;
 
-const DISTRICT_ROLES: &[Role] =
-    &[Role::Commander, Role::LabTech, Role::Tracer, Role::TransferDispatcher, Role::SiteManager, Role::SupplyOfficer];
 const CODE_READERS: &[Role] = &[
     Role::Commander,
     Role::StreetOfficer,

@@ -1,15 +1,13 @@
 //! The web surface driven over real HTTP: the authorization table (every route × every
 //! role × in/out of scope), audit records, bad input, sessions and login throttling.
 
-use crate::app::{TestApp, spawn_app};
+use crate::app::{DISTRICT_ROLES, TestApp, spawn_app};
 use cordon_domain::IdNumber;
 use cordon_domain::role::Role;
 use cordon_store::AuditFilter;
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const DISTRICT_ROLES: &[Role] =
-    &[Role::Commander, Role::LabTech, Role::Tracer, Role::TransferDispatcher, Role::SiteManager, Role::SupplyOfficer];
 const REGISTRY_KEEPERS: &[Role] =
     &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::BuildingLeader];
 const READERS: &[Role] = &[

@@ -2,7 +2,7 @@
 //! device API (idempotent batches, bad input), lab results by API and by file with the
 //! positive-pool chase, and live coverage.
 
-use crate::app::{TestApp, spawn_app};
+use crate::app::{DISTRICT_ROLES, TestApp, spawn_app};
 use cordon_domain::area::AreaCode;
 use cordon_domain::registry::Resident;
 use cordon_domain::role::Role;
@@ -11,8 +11,6 @@ use cordon_store::AuditFilter;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const DISTRICT_ROLES: &[Role] =
-    &[Role::Commander, Role::LabTech, Role::Tracer, Role::TransferDispatcher, Role::SiteManager, Role::SupplyOfficer];
 const COVERAGE: &[Role] = &[
     Role::Commander,
     Role::StreetOfficer,
