@@ -12,6 +12,7 @@
 //! and the same for both sides of the ratio). Run with `CORDON_LOG=warn`: per-request
 //! log lines would otherwise go to stderr for both the baseline and the scans.
 
+use crate::loadgen::Conn;
 use anyhow::{Context, Result, bail};
 use chrono::{Duration, Utc};
 use cordon_domain::area::{AreaCode, AreaLevel};
@@ -24,8 +25,6 @@ use cordon_store::{NewUser, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 /// A store made for this run and removed afterwards.
 struct Db {
@@ -52,42 +51,6 @@ async fn open(db: Option<&str>) -> Result<Db> {
     }
 }
 
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    async fn connect(addr: &str) -> Result<Conn> {
-        let s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        Ok(Conn { reader: BufReader::new(s) })
-    }
-
-    /// Sends one request and reads the whole response; returns the status.
-    async fn round_trip(&mut self, request: &[u8]) -> Result<u16> {
-        self.reader.get_mut().write_all(request).await?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
-        let mut length = None;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((_, v)) = l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
-                length = Some(v.trim().parse::<usize>()?);
-            }
-        }
-        let Some(n) = length else { bail!("response without content-length") };
-        let mut body = vec![0u8; n];
-        self.reader.read_exact(&mut body).await?;
-        Ok(status)
-    }
-}
-
 /// Runs `total` requests over `concurrency` keep-alive connections; returns (seconds,
 /// sorted latencies in ms). `make(i)` builds the i-th request.
 async fn load<F>(addr: &str, total: usize, concurrency: usize, make: F) -> Result<(f64, Vec<f64>)>
@@ -110,7 +73,7 @@ where
                 }
                 let req = make(i);
                 let t = Instant::now();
-                let status = conn.round_trip(&req).await?;
+                let (status, _) = conn.round_trip(&req).await?;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 if status != 200 {
                     bail!("request {i} answered {status}");

@@ -10,6 +10,7 @@
 //!
 //! Run with `CORDON_LOG=warn` so request logging does not dominate.
 
+use crate::loadgen::Conn;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use cordon_domain::area::{AreaCode, AreaLevel};
@@ -24,8 +25,6 @@ use cordon_store::{NewUser, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 struct Db {
     store: Arc<dyn Store>,
@@ -117,43 +116,6 @@ async fn district(db: &Db, population: u64, seed: u64) -> Result<(AreaCode, i64,
 }
 
 // ---- ingest --------------------------------------------------------------------------------
-
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    async fn connect(addr: &str) -> Result<Conn> {
-        let s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        Ok(Conn { reader: BufReader::new(s) })
-    }
-
-    async fn round_trip(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>)> {
-        self.reader.get_mut().write_all(request).await?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).context("no status line")?.parse()?;
-        let mut length = None;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = Some(v.trim().parse::<usize>()?);
-                }
-            }
-        }
-        let Some(n) = length else { bail!("response without content-length") };
-        let mut body = vec![0u8; n];
-        self.reader.read_exact(&mut body).await?;
-        Ok((status, body))
-    }
-}
 
 pub async fn ingest(
     db: Option<&str>,

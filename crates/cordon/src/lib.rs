@@ -7,10 +7,11 @@
 pub mod bench;
 pub mod bench_codes;
 pub mod bench_testing;
-pub mod codes_cli;
 pub mod cli;
+pub mod codes_cli;
 pub mod demo;
 pub mod demo_testing;
+pub mod loadgen;
 pub mod settings;
 
 pub use cli::{add_user, generate, open_store, serve};
