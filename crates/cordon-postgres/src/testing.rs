@@ -183,12 +183,23 @@ struct Person {
     name: String,
 }
 
-async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) -> Result<BatchReport> {
+/// A statement prepared once per connection: the ingest runs the same dozen statements for
+/// every batch, and parsing and planning them each time cost a round trip and a plan each.
+async fn cached(tx: &deadpool_postgres::Transaction<'_>, sql: &str) -> Result<tokio_postgres::Statement> {
+    tx.prepare_cached(sql).await.db()
+}
+
+async fn ingest(tx: &deadpool_postgres::Transaction<'_>, b: &ScanBatch, a: &AuditEntry) -> Result<BatchReport> {
+    let pg: &tokio_postgres::Transaction<'_> = tx;
     // The batch id is claimed first: a concurrent replay waits on it and then finds it.
     let claimed = tx
         .execute(
-            "INSERT INTO scan_batches (batch_id, round_id, user_id, at, items, accepted) VALUES ($1, $2, $3, $4, $5, 0) \
-             ON CONFLICT (batch_id) DO NOTHING",
+            &cached(
+                tx,
+                "INSERT INTO scan_batches (batch_id, round_id, user_id, at, items, accepted) VALUES ($1, $2, $3, $4, $5, 0) \
+                 ON CONFLICT (batch_id) DO NOTHING",
+            )
+            .await?,
             &[&b.batch_id, &b.round_id, &b.user_id, &a.at, &(b.items.len() as i32)],
         )
         .await
@@ -207,9 +218,13 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
             outcomes: Vec::new(),
         });
     }
-    let round = round(tx, b.round_id).await?.ok_or(StoreError::NotFound("round"))?;
+    let round = round(pg, b.round_id).await?.ok_or(StoreError::NotFound("round"))?;
 
-    // Everything the batch needs to know, in four queries.
+    // Everything the batch needs to know, in two queries sent together (one round trip):
+    // its people with their prior sample in this round and whether their household is
+    // under control, and its tubes, locked. Every lookup is an index probe per key
+    // (LATERAL … LIMIT 1, subqueries): `= ANY($n)` and joins turned into scans of a whole
+    // round while `samples` had no statistics.
     let mut idns: Vec<&str> = Vec::new();
     let mut rids: Vec<i64> = Vec::new();
     let mut barcodes: Vec<&str> = Vec::new();
@@ -221,17 +236,44 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
             _ => {}
         }
     }
-    let people_rows = tx
-        .query(
-            "SELECT id, unit_code, household_id, name, id_number FROM residents \
-             WHERE status = 'active' AND (id_number = ANY($1) OR id = ANY($2))",
-            &[&idns, &rids],
-        )
-        .await
-        .db()?;
+    // Sorted: consecutive probes share index pages.
+    idns.sort_unstable();
+    idns.dedup();
+    rids.sort_unstable();
+    rids.dedup();
+    barcodes.sort_unstable();
+    barcodes.dedup();
+    let people_sql = cached(
+        tx,
+        "SELECT r.id, r.unit_code, r.household_id, r.name, r.id_number, \
+                (SELECT s.tube_id FROM samples s WHERE s.round_id = $3 AND s.resident_id = r.id LIMIT 1), \
+                EXISTS (SELECT 1 FROM home_controls c WHERE c.household_id = r.household_id) \
+         FROM (SELECT q.* FROM unnest($1::text[]) AS x(n) CROSS JOIN LATERAL \
+                 (SELECT id, unit_code, household_id, name, id_number FROM residents \
+                  WHERE id_number = x.n AND status = 'active' LIMIT 1) q \
+               UNION ALL \
+               SELECT q.* FROM unnest($2::bigint[]) AS y(i) CROSS JOIN LATERAL \
+                 (SELECT id, unit_code, household_id, name, id_number FROM residents \
+                  WHERE id = y.i AND status = 'active' LIMIT 1) q) r",
+    )
+    .await?;
+    let tubes_sql = cached(
+        tx,
+        "SELECT t.id, t.round_id, t.capacity, t.state, t.count, t.barcode FROM unnest($1::text[]) AS x(b) \
+         CROSS JOIN LATERAL (SELECT * FROM tubes WHERE barcode = x.b LIMIT 1 FOR UPDATE) t",
+    )
+    .await?;
+    let (people_rows, tube_rows) = futures_util::future::try_join(
+        tx.query(&people_sql, &[&idns, &rids, &b.round_id]),
+        tx.query(&tubes_sql, &[&barcodes]),
+    )
+    .await
+    .db()?;
     let mut by_idn: HashMap<String, usize> = HashMap::new();
     let mut by_id: HashMap<i64, usize> = HashMap::new();
     let mut people: Vec<Person> = Vec::with_capacity(people_rows.len());
+    let mut prior: HashMap<i64, i64> = HashMap::new();
+    let mut controlled: HashSet<i64> = HashSet::new();
     for r in &people_rows {
         let p = Person {
             id: r.try_get(0).db()?,
@@ -239,45 +281,18 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
             household: r.try_get(2).db()?,
             name: r.try_get(3).db()?,
         };
+        if let Some(tube) = r.try_get::<_, Option<i64>>(5).db()? {
+            prior.insert(p.id, tube);
+        }
+        if r.try_get::<_, bool>(6).db()? {
+            controlled.insert(p.household);
+        }
         by_idn.insert(r.try_get::<_, String>(4).db()?, people.len());
         by_id.insert(p.id, people.len());
         people.push(p);
     }
-    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
-    // Probes by (round, resident) one id at a time (LATERAL … LIMIT 1): with `= ANY($2)` and
-    // a samples table not yet analysed, the planner scans the whole round instead.
-    let mut prior: HashMap<i64, i64> = HashMap::new();
-    for r in tx
-        .query(
-            "SELECT x.id, s.tube_id FROM unnest($2::bigint[]) AS x(id) \
-             CROSS JOIN LATERAL (SELECT tube_id FROM samples WHERE round_id = $1 AND resident_id = x.id LIMIT 1) s",
-            &[&b.round_id, &ids],
-        )
-        .await
-        .db()?
-    {
-        prior.insert(r.try_get(0).db()?, r.try_get(1).db()?);
-    }
-    let households: Vec<i64> = people.iter().map(|p| p.household).collect();
-    let controlled: HashSet<i64> = tx
-        .query("SELECT household_id FROM home_controls WHERE household_id = ANY($1)", &[&households])
-        .await
-        .db()?
-        .iter()
-        .map(|r| r.try_get(0).db())
-        .collect::<Result<_>>()?;
-    barcodes.sort_unstable();
-    barcodes.dedup();
     let mut tubes: HashMap<String, TubeRow> = HashMap::new();
-    for r in tx
-        .query(
-            "SELECT t.id, t.round_id, t.capacity, t.state, t.count, t.barcode FROM unnest($1::text[]) AS x(b) \
-                 CROSS JOIN LATERAL (SELECT * FROM tubes WHERE barcode = x.b LIMIT 1 FOR UPDATE) t",
-            &[&barcodes],
-        )
-        .await
-        .db()?
-    {
+    for r in tube_rows {
         let id: i64 = r.try_get(0).db()?;
         let state: &str = r.try_get(3).db()?;
         tubes.insert(
@@ -294,6 +309,55 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
         );
     }
 
+    // Tubes the batch opens (by an open or a first sample), inserted together; each
+    // becomes usable at the entry that opens it, as if opened there.
+    let mut opening: Vec<(&str, i32, DateTime<Utc>)> = Vec::new();
+    {
+        let mut planned: HashSet<&str> = HashSet::new();
+        for item in &b.items {
+            let tc = tube_barcode(item);
+            if tubes.contains_key(tc) || planned.contains(tc) {
+                continue;
+            }
+            let wanted = match item {
+                ScanItem::Open { capacity, at, .. } => Some((capacity.get(), *at)),
+                ScanItem::Sample { at, .. } => Some((round.pool.get(), *at)),
+                _ => None,
+            };
+            if let Some((capacity, at)) = wanted {
+                planned.insert(tc);
+                opening.push((tc, capacity as i32, at));
+            }
+        }
+    }
+    let mut pending: HashMap<String, TubeRow> = HashMap::new();
+    if !opening.is_empty() {
+        let codes: Vec<&str> = opening.iter().map(|o| o.0).collect();
+        let caps: Vec<i32> = opening.iter().map(|o| o.1).collect();
+        let ats: Vec<DateTime<Utc>> = opening.iter().map(|o| o.2).collect();
+        let open_sql = cached(
+            tx,
+            "INSERT INTO tubes (round_id, barcode, capacity, state, count, opened_at, opened_by) \
+             SELECT $1, x.b, x.c, 'open', 0, x.a, $2 FROM unnest($3::text[], $4::int[], $5::timestamptz[]) AS x(b, c, a) \
+             RETURNING id, barcode, capacity",
+        )
+        .await?;
+        for r in tx.query(&open_sql, &[&b.round_id, &b.user_id, &codes, &caps, &ats]).await.db()? {
+            pending.insert(
+                r.try_get(1).db()?,
+                TubeRow {
+                    id: r.try_get(0).db()?,
+                    round_id: b.round_id,
+                    capacity: r.try_get::<_, i32>(2).db()?.max(0) as u32,
+                    state: TubeState::Open,
+                    count: 0,
+                    sealed: None,
+                    dirty: false,
+                },
+            );
+        }
+    }
+
     // Apply entry by entry in memory.
     let mut new_samples: Vec<(i64, i64, String, DateTime<Utc>)> = Vec::new(); // resident, tube, unit, at
     let mut undone: Vec<(i64, i64)> = Vec::new();
@@ -302,38 +366,13 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
     for item in &b.items {
         let tc = tube_barcode(item);
         let cid = item.client_id();
-        let open_new = |capacity: u32, at: DateTime<Utc>| (capacity, at);
-        let wanted_open = match item {
-            ScanItem::Open { capacity, at, .. } if !tubes.contains_key(tc) => Some(open_new(capacity.get(), *at)),
-            ScanItem::Sample { at, .. } if !tubes.contains_key(tc) => Some(open_new(round.pool.get(), *at)),
-            _ => None,
-        };
-        if let Some((capacity, at)) = wanted_open {
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO tubes (round_id, barcode, capacity, state, count, opened_at, opened_by) \
-                     VALUES ($1, $2, $3, 'open', 0, $4, $5) RETURNING id",
-                    &[&b.round_id, &tc, &(capacity as i32), &at, &b.user_id],
-                )
-                .await
-                .db()?
-                .try_get(0)
-                .db()?;
-            tubes.insert(
-                tc.to_string(),
-                TubeRow {
-                    id,
-                    round_id: b.round_id,
-                    capacity,
-                    state: TubeState::Open,
-                    count: 0,
-                    sealed: None,
-                    dirty: false,
-                },
-            );
-            if matches!(item, ScanItem::Open { .. }) {
-                outcomes.push(outcome(cid, "ok", tubes.get(tc).map(|t| (tc, t))));
-                continue;
+        if matches!(item, ScanItem::Open { .. } | ScanItem::Sample { .. }) {
+            if let Some(t) = pending.remove(tc) {
+                tubes.insert(tc.to_string(), t);
+                if matches!(item, ScanItem::Open { .. }) {
+                    outcomes.push(outcome(cid, "ok", tubes.get(tc).map(|t| (tc, t))));
+                    continue;
+                }
             }
         }
         let Some(t) = tubes.get_mut(tc) else {
@@ -468,50 +507,56 @@ async fn ingest<C: GenericClient + Sync>(tx: &C, b: &ScanBatch, a: &AuditEntry) 
         .await
         .db()?;
     }
-    if !new_samples.is_empty() {
-        let rs: Vec<i64> = new_samples.iter().map(|s| s.0).collect();
-        let ts: Vec<i64> = new_samples.iter().map(|s| s.1).collect();
-        let us: Vec<&str> = new_samples.iter().map(|s| s.2.as_str()).collect();
-        let ats: Vec<DateTime<Utc>> = new_samples.iter().map(|s| s.3).collect();
-        let inserted = tx
-            .execute(
-                "INSERT INTO samples (round_id, resident_id, tube_id, unit_code, at, by_user) \
-                 SELECT $1, r, t, u, a, $2 FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[]) AS x(r, t, u, a) \
-                 ON CONFLICT (round_id, resident_id) DO NOTHING",
-                &[&b.round_id, &b.user_id, &rs, &ts, &us, &ats],
-            )
-            .await
-            .db()?;
-        if inserted as usize != new_samples.len() {
-            // Another instance sampled one of these people between our read and write: the
-            // device retries the batch (under a new id) and gets exact answers.
-            return Err(StoreError::Conflict {
-                code: "concurrent_sample",
-                message: "a person in this batch was sampled concurrently; retry the batch".into(),
-            });
-        }
-    }
+    // The samples, the tubes, the batch's count and the audit entry, sent together.
+    let rs: Vec<i64> = new_samples.iter().map(|s| s.0).collect();
+    let ts: Vec<i64> = new_samples.iter().map(|s| s.1).collect();
+    let us: Vec<&str> = new_samples.iter().map(|s| s.2.as_str()).collect();
+    let ats: Vec<DateTime<Utc>> = new_samples.iter().map(|s| s.3).collect();
     let dirty: Vec<&TubeRow> = tubes.values().filter(|t| t.dirty).collect();
-    if !dirty.is_empty() {
-        let ids: Vec<i64> = dirty.iter().map(|t| t.id).collect();
-        let counts: Vec<i32> = dirty.iter().map(|t| t.count as i32).collect();
-        let states: Vec<&str> = dirty.iter().map(|t| t.state.as_str()).collect();
-        let sealed_at: Vec<Option<DateTime<Utc>>> = dirty.iter().map(|t| t.sealed.map(|s| s.0)).collect();
-        let sealed_by: Vec<Option<i64>> = dirty.iter().map(|t| t.sealed.map(|s| s.1)).collect();
-        tx.execute(
-            "UPDATE tubes SET count = x.c, state = x.s, sealed_at = coalesce(x.sa, tubes.sealed_at), \
-               sealed_by = coalesce(x.sb, tubes.sealed_by) \
-             FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::bigint[]) AS x(id, c, s, sa, sb) \
-             WHERE tubes.id = x.id",
-            &[&ids, &counts, &states, &sealed_at, &sealed_by],
-        )
-        .await
-        .db()?;
+    let ids: Vec<i64> = dirty.iter().map(|t| t.id).collect();
+    let counts: Vec<i32> = dirty.iter().map(|t| t.count as i32).collect();
+    let states: Vec<&str> = dirty.iter().map(|t| t.state.as_str()).collect();
+    let sealed_at: Vec<Option<DateTime<Utc>>> = dirty.iter().map(|t| t.sealed.map(|s| s.0)).collect();
+    let sealed_by: Vec<Option<i64>> = dirty.iter().map(|t| t.sealed.map(|s| s.1)).collect();
+    let insert_sql = cached(
+        tx,
+        "INSERT INTO samples (round_id, resident_id, tube_id, unit_code, at, by_user) \
+         SELECT $1, r, t, u, a, $2 FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[]) AS x(r, t, u, a) \
+         ON CONFLICT (round_id, resident_id) DO NOTHING",
+    )
+    .await?;
+    let tubes_sql = cached(
+        tx,
+        "UPDATE tubes SET count = x.c, state = x.s, sealed_at = coalesce(x.sa, tubes.sealed_at), \
+           sealed_by = coalesce(x.sb, tubes.sealed_by) \
+         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::bigint[]) AS x(id, c, s, sa, sb) \
+         WHERE tubes.id = x.id",
+    )
+    .await?;
+    let batch_sql = cached(tx, "UPDATE scan_batches SET accepted = $2 WHERE batch_id = $1").await?;
+    let accepted_i = accepted as i32;
+    let insert = async {
+        if new_samples.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&insert_sql, &[&b.round_id, &b.user_id, &rs, &ts, &us, &ats]).await.db()
+    };
+    let update = async {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&tubes_sql, &[&ids, &counts, &states, &sealed_at, &sealed_by]).await.db()
+    };
+    let count = async { tx.execute(&batch_sql, &[&b.batch_id, &accepted_i]).await.db() };
+    let (inserted, _, _, ()) = futures_util::future::try_join4(insert, update, count, audit(pg, a)).await?;
+    if inserted as usize != new_samples.len() {
+        // Another instance sampled one of these people between our read and write: the
+        // device retries the batch (under a new id) and gets exact answers.
+        return Err(StoreError::Conflict {
+            code: "concurrent_sample",
+            message: "a person in this batch was sampled concurrently; retry the batch".into(),
+        });
     }
-    tx.execute("UPDATE scan_batches SET accepted = $2 WHERE batch_id = $1", &[&b.batch_id, &(accepted as i32)])
-        .await
-        .db()?;
-    audit(tx, a).await?;
     Ok(BatchReport { batch_id: b.batch_id.clone(), replayed: false, accepted, outcomes })
 }
 
@@ -823,74 +868,53 @@ async fn door_task<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Option<Doo
     row.as_ref().map(task_from).transpose()
 }
 
-async fn missed<C: GenericClient + Sync>(c: &C, round_id: i64, roots: &[AreaCode]) -> Result<Vec<MissedHousehold>> {
+/// The missed people under one root, in household order. Every per-resident question is a
+/// subquery the planner can only run as an index probe of that resident (households,
+/// samples, exemptions, open door tasks): a join there could turn into a scan of a whole
+/// round when `samples` has no statistics yet, or when a generic plan guesses the range.
+/// Bounds are parameters of a cached statement, one query per root.
+const MISSED: &str = "SELECT * FROM ( \
+       SELECT r.id, r.household_id, r.unit_code, (SELECT h.room FROM households h WHERE h.id = r.household_id) AS room, \
+              r.name, r.phone, r.bedridden, \
+              (SELECT d.id FROM door_tasks d WHERE d.round_id = $3 AND d.household_id = r.household_id AND d.outcome IS NULL LIMIT 1) AS task \
+       FROM residents r \
+       WHERE r.unit_code >= $1 AND r.unit_code < $2 AND r.status = 'active' \
+         AND (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = r.id LIMIT 1) IS NULL \
+         AND (SELECT 1 FROM exemptions e WHERE e.round_id = $3 AND e.resident_id = r.id LIMIT 1) IS NULL \
+       OFFSET 0) m \
+     ORDER BY unit_code, length(room), room, id";
+
+async fn missed<C: deadpool_postgres::GenericClient + Sync>(
+    c: &C,
+    round_id: i64,
+    roots: &[AreaCode],
+) -> Result<Vec<MissedHousehold>> {
     let (lo, hi) = bounds(roots);
-    // Two steps rather than one anti-join: the residents under each root (a range scan
-    // with literal bounds, which the planner estimates well; bounds from an array make it
-    // guess thousands of rows and hash-join all households), then which of them have a
-    // sample or an exemption (index probes by id).
-    let mut all = Vec::new();
-    for (lo, hi) in lo.iter().zip(hi.iter()) {
-        all.extend(
-            c.query(
-                "SELECT r.id, r.household_id, r.unit_code, h.room, r.name, r.phone, r.bedridden \
-                 FROM residents r JOIN households h ON h.id = r.household_id \
-                 WHERE r.unit_code >= $1 AND r.unit_code < $2 AND r.status = 'active' \
-                 ORDER BY r.unit_code, length(h.room), h.room, r.id",
-                &[lo, hi],
-            )
-            .await
-            .db()?,
-        );
-    }
-    let ids: Vec<i64> = all.iter().map(|r| r.try_get(0).db()).collect::<Result<_>>()?;
-    let done: HashSet<i64> = c
-        .query(
-            "SELECT x.id FROM unnest($2::bigint[]) AS x(id) \
-             CROSS JOIN LATERAL (SELECT 1 FROM samples WHERE round_id = $1 AND resident_id = x.id LIMIT 1) s \
-             UNION SELECT x.id FROM unnest($2::bigint[]) AS x(id) \
-             CROSS JOIN LATERAL (SELECT 1 FROM exemptions WHERE round_id = $1 AND resident_id = x.id LIMIT 1) e",
-            &[&round_id, &ids],
-        )
-        .await
-        .db()?
-        .iter()
-        .map(|r| r.try_get(0).db())
-        .collect::<Result<_>>()?;
-    let rows: Vec<&Row> = all.iter().filter(|r| r.try_get::<_, i64>(0).is_ok_and(|id| !done.contains(&id))).collect();
-    let tasks: HashMap<i64, i64> = c
-        .query(
-            "SELECT d.household_id, d.id FROM unnest($1::text[], $2::text[]) AS x(lo, hi) \
-             JOIN door_tasks d ON d.unit_code >= x.lo AND d.unit_code < x.hi \
-             WHERE d.round_id = $3 AND d.outcome IS NULL",
-            &[&lo, &hi, &round_id],
-        )
-        .await
-        .db()?
-        .iter()
-        .map(|r| Ok((r.try_get(0).db()?, r.try_get(1).db()?)))
-        .collect::<Result<_>>()?;
+    let stmt = c.prepare_cached(MISSED).await.db()?;
     let mut out: Vec<MissedHousehold> = Vec::new();
-    for r in rows {
-        let id: i64 = r.try_get(0).db()?;
-        let hh: i64 = r.try_get(1).db()?;
-        let person = MissedPerson {
-            resident_id: id,
-            name: r.try_get(4).db()?,
-            phone: r.try_get(5).db()?,
-            bedridden: r.try_get(6).db()?,
-        };
-        match out.last_mut() {
-            Some(h) if h.household_id == hh => h.members.push(person),
-            _ => {
-                let unit: &str = r.try_get(2).db()?;
-                out.push(MissedHousehold {
-                    household_id: hh,
-                    unit: code(unit, "resident", id)?,
-                    room: r.try_get(3).db()?,
-                    members: vec![person],
-                    task_id: tasks.get(&hh).copied(),
-                })
+    for (lo, hi) in lo.iter().zip(hi.iter()) {
+        for r in c.query(&stmt, &[lo, hi, &round_id]).await.db()? {
+            let id: i64 = r.try_get(0).db()?;
+            let hh: i64 = r.try_get(1).db()?;
+            let person = MissedPerson {
+                resident_id: id,
+                name: r.try_get(4).db()?,
+                phone: r.try_get(5).db()?,
+                bedridden: r.try_get(6).db()?,
+            };
+            match out.last_mut() {
+                Some(h) if h.household_id == hh => h.members.push(person),
+                _ => {
+                    let unit: &str = r.try_get(2).db()?;
+                    let room: Option<String> = r.try_get(3).db()?;
+                    out.push(MissedHousehold {
+                        household_id: hh,
+                        unit: code(unit, "resident", id)?,
+                        room: room.ok_or_else(|| corrupt("resident", id, "household"))?,
+                        members: vec![person],
+                        task_id: r.try_get(7).db()?,
+                    })
+                }
             }
         }
     }
@@ -987,7 +1011,7 @@ impl TestingStore for PgStore {
     async fn ingest_scans(&self, batch: ScanBatch, a: &AuditEntry) -> Result<BatchReport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
-        let report = ingest(&*tx, &batch, a).await?;
+        let report = ingest(&tx, &batch, a).await?;
         tx.commit().await.db()?;
         Ok(report)
     }
@@ -1167,7 +1191,11 @@ impl TestingStore for PgStore {
 
     async fn missed(&self, round_id: i64, roots: &[AreaCode]) -> Result<Vec<MissedHousehold>> {
         let mut client = self.client().await?;
-        // One snapshot for the residents and their samples.
+        if roots.len() <= 1 {
+            // One statement is one snapshot.
+            return missed(&client, round_id, roots).await;
+        }
+        // One snapshot for every root.
         let tx = client
             .build_transaction()
             .read_only(true)
@@ -1175,7 +1203,7 @@ impl TestingStore for PgStore {
             .start()
             .await
             .db()?;
-        let out = missed(&*tx, round_id, roots).await?;
+        let out = missed(&tx, round_id, roots).await?;
         tx.commit().await.db()?;
         Ok(out)
     }
@@ -1195,7 +1223,7 @@ impl TestingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
         let missing: u64 =
-            missed(&*tx, round_id, std::slice::from_ref(building)).await?.iter().map(|h| h.members.len() as u64).sum();
+            missed(&tx, round_id, std::slice::from_ref(building)).await?.iter().map(|h| h.members.len() as u64).sum();
         tx.execute(
             "INSERT INTO missing_reports (round_id, building_code, missing, note, by_user, at) VALUES ($1, $2, $3, $4, $5, $6)",
             &[&round_id, &building.as_str(), &(missing as i64), &note, &by, &at],

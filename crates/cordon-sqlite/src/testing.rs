@@ -334,10 +334,8 @@ impl Resolver {
         }
         if s.conn.is_none() {
             let c = crate::open_reader(&self.path)?;
-            // Room for the residents' covering ID-number index, which every scan probes;
-            // mapped pages also survive the end of a snapshot, cached ones do not.
+            // Room for the residents' covering ID-number index, which every scan probes.
             c.pragma_update(None, "cache_size", -131_072).db()?;
-            c.pragma_update(None, "mmap_size", 1_i64 << 32).db()?;
             s.conn = Some(c);
         }
         let Some(c) = s.conn.take() else { return Err(StoreError::Backend("resolver connection".into())) };

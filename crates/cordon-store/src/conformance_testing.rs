@@ -21,6 +21,7 @@ macro_rules! testing_conformance_tests {
         $crate::testing_conformance_tests!(@cases $make;
             testing_rounds_and_sites,
             testing_ingest_rules_and_idempotence,
+            testing_ingest_sees_registry_changes,
             testing_coverage_matches_brute_force,
             testing_results_and_chase,
             testing_door_knocking_and_exemptions,
@@ -220,6 +221,62 @@ pub async fn testing_ingest_rules_and_idempotence(store: &dyn Store) {
     let b = ScanBatch { batch_id: "batch-x".into(), round_id: other + 100, user_id: 7, items: vec![] };
     assert!(store.ingest_scans(b, &audit_entry(9, "s", "scans.ingest", "round", "x")).await.is_err());
     assert_eq!(store.coverage(round, &d.district()).await.unwrap().sampled, 6);
+}
+
+/// A backend may resolve scanned people ahead of the write (SQLite does, on a read
+/// snapshot it keeps between batches): a resident moved out or registered between two
+/// batches must still be seen by the next one.
+pub async fn testing_ingest_sees_registry_changes(store: &dyn Store) {
+    use cordon_domain::name::PersonName;
+    use cordon_domain::registry::{Correction, NewResident, ResidentFlags};
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let people = active(&d.residents);
+    let (t1, t2) = (tube(31), tube(32));
+    let rep = ingest(store, round, "reg-1", vec![sample("a", &t1, people[0], 1), sample("b", &t1, people[1], 2)]).await;
+    assert_eq!(rep.accepted, 2);
+
+    // Registered after that batch: found by the next one.
+    let newcomer = NewResident {
+        unit: people[3].unit.clone(),
+        room: "9902".into(),
+        name: PersonName::parse("王新到").unwrap(),
+        id_number: crate::conformance::fresh_id_number(21),
+        phone: None,
+        flags: ResidentFlags { bedridden: false, no_smartphone: false, temporary: false },
+    };
+    let ids = store
+        .register_residents(std::slice::from_ref(&newcomer), &audit_entry(1, "w", "residents.import", "area", "1"))
+        .await
+        .unwrap();
+    let rep = ingest(
+        store,
+        round,
+        "reg-2",
+        vec![
+            ScanItem::Sample {
+                client_id: "c".into(),
+                tube: t1.clone(),
+                person: ScanPerson::IdNumber(newcomer.id_number.clone()),
+                at: t(3),
+            },
+            sample("d", &t1, people[4], 4),
+        ],
+    )
+    .await;
+    assert_eq!(rep.outcomes.iter().map(|o| o.code).collect::<Vec<_>>(), vec!["ok", "ok"]);
+    assert_eq!(rep.outcomes[0].resident_id, Some(ids[0]));
+
+    // Moved out after that batch: refused by the next one; the others still count.
+    let moved = people[2];
+    store
+        .correct_resident(moved.id, &Correction::MovedOut, &audit_entry(1, "w", "resident.update", "resident", "1"))
+        .await
+        .unwrap();
+    let rep = ingest(store, round, "reg-3", vec![sample("e", &t2, moved, 5), sample("f", &t2, people[5], 6)]).await;
+    assert_eq!(rep.outcomes.iter().map(|o| o.code).collect::<Vec<_>>(), vec!["not_resident", "ok"]);
+    assert_eq!(rep.accepted, 1);
+    assert_eq!(store.coverage(round, &d.district()).await.unwrap().sampled, 5);
 }
 
 pub async fn testing_coverage_matches_brute_force(store: &dyn Store) {

@@ -1,11 +1,11 @@
 //! `cordon bench <scenario>`: benchmarks that print JSON figures. They measure; they never
 //! assert (the machines are noisy).
 
-use cordon_store::prelude::*;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use cordon_domain::synth::{self, GenParams};
 use cordon_store::Store;
+use cordon_store::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -125,7 +125,9 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
         Scenario::Missed { population, buildings, json } => {
             (crate::bench_testing::missed(db, population, buildings).await?, json)
         }
-        Scenario::Chase { population, pools, json } => (crate::bench_testing::chase(db, population, pools).await?, json),
+        Scenario::Chase { population, pools, json } => {
+            (crate::bench_testing::chase(db, population, pools).await?, json)
+        }
         Scenario::Verify { population, requests, concurrency, json } => {
             (crate::bench_codes::verify(db, population, requests, concurrency).await?, json)
         }
