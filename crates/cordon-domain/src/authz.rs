@@ -167,13 +167,19 @@ impl Action {
             }
             Action::DoorKnock => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | Volunteer),
             Action::ViewChase => matches!(role, Commander | Tracer),
-            Action::ViewCode => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer),
-            Action::PrintCodeCards => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader),
+            Action::ViewCode => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader | Tracer)
+            }
+            Action::PrintCodeCards => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker | BuildingLeader)
+            }
             Action::ManagePolicy => matches!(role, Commander),
             Action::ManageZones => matches!(role, Commander),
             Action::ManageCheckpoints => matches!(role, Commander | StreetOfficer | CommunityWorker),
             Action::ScanCheckpoint => matches!(role, Commander | CheckpointGuard),
-            Action::VenueCheckin => matches!(role, Commander | StreetOfficer | CommunityWorker | Tracer | Volunteer | Sampler),
+            Action::VenueCheckin => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | Tracer | Volunteer | Sampler)
+            }
             Action::IssuePass => matches!(role, Commander | StreetOfficer | CommunityWorker),
         }
     }

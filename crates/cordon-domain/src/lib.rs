@@ -20,9 +20,9 @@ pub mod policy;
 pub mod registry;
 pub mod role;
 pub mod synth;
+pub mod testing;
 pub mod token;
 pub mod zone;
-pub mod testing;
 
 pub use area::{Area, AreaCode, AreaLevel};
 

@@ -7,7 +7,8 @@ use crate::error::Db;
 use cordon_store::StoreError;
 
 /// (version, name, SQL), in order. Never edit one that has shipped: add the next.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "registry", include_str!("../migrations/0001_registry.sql")),
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "testing", include_str!("../migrations/0002_testing.sql")),
     (3, "codes", include_str!("../migrations/0003_codes.sql")),
 ];

@@ -17,7 +17,8 @@ use cordon_domain::phone::Phone;
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident};
 use cordon_domain::synth::Batch;
 use cordon_store::{
-    AreaSummary, AuditFilter, NewUser, ResidentQuery, RosterHousehold, Session, RegistryStore, StoreError, UnitPath, User,
+    AreaSummary, AuditFilter, NewUser, RegistryStore, ResidentQuery, RosterHousehold, Session, StoreError, UnitPath,
+    User,
 };
 use std::collections::HashMap;
 use tokio_postgres::GenericClient;

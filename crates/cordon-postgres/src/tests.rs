@@ -2,7 +2,6 @@
 //! `postgres://postgres@127.0.0.1/test`), each in a fresh schema. When the server is
 //! unreachable they are skipped loudly, except under `CI=true`, where that fails.
 
-use cordon_store::prelude::*;
 use super::*;
 use chrono::{Duration as Days, TimeZone, Utc};
 use cordon_domain::area::{AreaCode, AreaLevel};
@@ -13,6 +12,7 @@ use cordon_domain::phone::Phone;
 use cordon_domain::registry::{Correction, NewResident, Resident, ResidentFlags, ResidentStatus};
 use cordon_domain::role::{Role, UserScope};
 use cordon_domain::synth::{Batch, GenParams, generate};
+use cordon_store::prelude::*;
 use cordon_store::{AuditFilter, NewUser, ResidentQuery, Session, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 

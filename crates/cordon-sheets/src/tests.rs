@@ -1,7 +1,6 @@
 //! Import and export against an in-memory store that implements just what this crate
 //! calls. The same behaviour is tested against SQLite in `crates/cordon/tests/it/sheets.rs`.
 
-use cordon_store::prelude::*;
 use super::*;
 use async_trait::async_trait;
 use chrono::TimeZone;
@@ -10,6 +9,7 @@ use cordon_domain::audit::{AuditEntry, AuditRecord};
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident, ResidentStatus};
 use cordon_domain::synth::{Batch, GenParams, generate};
 use cordon_domain::{IdNumber, Principal, Role};
+use cordon_store::prelude::*;
 use cordon_store::*;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -24,7 +24,6 @@ mod testing;
 
 pub use testing::baseline_insert_rows_per_s;
 
-use cordon_store::prelude::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
@@ -32,9 +31,9 @@ use cordon_domain::audit::{AuditEntry, AuditRecord};
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident};
 use cordon_domain::synth::Batch;
+use cordon_store::prelude::*;
 use cordon_store::{
-    AreaSummary, AuditFilter, NewUser, ResidentQuery, Result, RosterHousehold, Session, StoreError, UnitPath,
-    User,
+    AreaSummary, AuditFilter, NewUser, ResidentQuery, Result, RosterHousehold, Session, StoreError, UnitPath, User,
 };
 use rows::OrBackend;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};

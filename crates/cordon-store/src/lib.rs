@@ -10,17 +10,17 @@
 
 pub mod codes;
 pub mod conformance;
-pub mod conformance_testing;
 pub mod conformance_codes;
-pub mod conformance_scanpath;
 pub mod conformance_colour;
+pub mod conformance_scanpath;
+pub mod conformance_testing;
 pub mod group_commit;
 mod principal;
 pub mod testing;
 
+pub use codes::CodesStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
-pub use codes::CodesStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -678,7 +678,15 @@ async fn coverage_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Resul
         ]
     };
     let rows: Vec<_> = std::iter::once(&me).chain(children.iter()).map(row).collect();
-    let header = ["区域编码 code", "名称 name", "应检 expected", "已采 sampled", "免检 exempt", "未采 missing", "覆盖率% covered"];
+    let header = [
+        "区域编码 code",
+        "名称 name",
+        "应检 expected",
+        "已采 sampled",
+        "免检 exempt",
+        "未采 missing",
+        "覆盖率% covered",
+    ];
     let bytes = cordon_sheets::write_table("覆盖率", &header, &rows)?;
     Ok(xlsx_download(bytes, &format!("coverage-{}-{code}.xlsx", round.date)))
 }

@@ -22,8 +22,8 @@ use cordon_domain::testing::{PoolCapacity, TestResult, parse_ct, refusal};
 use cordon_domain::{Phone, testing::BarcodePattern};
 use cordon_store::testing::{NewResult, Receipt, ScanBatch, ScanItem, ScanOutcome, ScanPerson};
 use serde::Deserialize;
-use utoipa::ToSchema;
 use serde_json::json;
+use utoipa::ToSchema;
 
 /// Entries one batch may carry.
 pub const MAX_BATCH: usize = 2_000;
@@ -202,7 +202,11 @@ pub(crate) struct ReceiptIn {
 #[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptIn,
     responses((status = 200, description = "the tubes received"), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn receipts(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ReceiptIn>) -> Result<Response, AppError> {
+pub(crate) async fn receipts(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Json(r): Json<ReceiptIn>,
+) -> Result<Response, AppError> {
     ctx.authorize(Action::LabResults, None).await?;
     let what = receipt_of(&r.code, &pattern(&state.settings.tube_pattern));
     let target = match &what {
@@ -233,7 +237,11 @@ pub(crate) struct ResultsIn {
 #[utoipa::path(post, path = "/api/v1/results", request_body = ResultsIn,
     responses((status = 200, description = "all results recorded; positives chased in the same transaction"), (status = 422, description = "nothing written; the row-by-row report"), (status = 403, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn results(ctx: Ctx, State(state): State<AppState>, Json(r): Json<ResultsIn>) -> Result<Response, AppError> {
+pub(crate) async fn results(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Json(r): Json<ResultsIn>,
+) -> Result<Response, AppError> {
     ctx.authorize(Action::LabResults, None).await?;
     let p = pattern(&state.settings.tube_pattern);
     let mut rows = Vec::new();

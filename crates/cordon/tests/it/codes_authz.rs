@@ -88,8 +88,14 @@ async fn fixture() -> Fixture {
     let cp = NewCheckpoint::new("西门", other_compound, chrono::Utc::now()).unwrap();
     let other = store.create_checkpoint(&cp, &audit).await.unwrap().id;
     let r = app.resident_in(&app.building).await;
-    let body: serde_json::Value =
-        app.get(Role::Commander, &format!("/api/v1/residents/{}/code", r.id)).send().await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = app
+        .get(Role::Commander, &format!("/api/v1/residents/{}/code", r.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = body["token"].as_str().expect("a token").to_string();
     Fixture { app, gates: [mine, other], token }
 }
@@ -130,7 +136,11 @@ fn check(route: Route, role: Role, in_scope: bool, status: StatusCode, body: &st
     }
     let covered = in_scope || !targeted || DISTRICT_ROLES.contains(&role);
     if covered {
-        return if status == StatusCode::OK { Ok(()) } else { Err(format!("{ctx}: expected 200, got {status}: {short}")) };
+        return if status == StatusCode::OK {
+            Ok(())
+        } else {
+            Err(format!("{ctx}: expected 200, got {status}: {short}"))
+        };
     }
     // Outside the subtree: a guard is refused at a gate that is not theirs.
     let code = if matches!(route, Route::ApiScan) { "forbidden_checkpoint" } else { "forbidden_scope" };

@@ -4,9 +4,9 @@
 //! An unreachable server fails every case under `CI=true`; elsewhere each case says
 //! SKIPPED loudly instead of running.
 
-use cordon_store::prelude::*;
 use cordon_postgres::{PgStore, create_schema, drop_schema};
 use cordon_store::Store;
+use cordon_store::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 

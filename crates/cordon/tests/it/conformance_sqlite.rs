@@ -1,9 +1,9 @@
 //! The conformance suite against SQLite: each case gets a fresh, migrated database file
 //! in its own temporary directory, removed when the case ends.
 
-use cordon_store::prelude::*;
 use cordon_sqlite::SqliteStore;
 use cordon_store::Store;
+use cordon_store::prelude::*;
 use std::sync::Arc;
 use tempfile::TempDir;
 

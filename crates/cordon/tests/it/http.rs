@@ -162,7 +162,11 @@ fn check(route: Route, role: Role, in_scope: bool, status: StatusCode, body: &st
         Route::ApiImport => status == StatusCode::UNPROCESSABLE_ENTITY && body.contains("\"committed\":false"),
         _ => status == StatusCode::FORBIDDEN && body.contains("forbidden_scope"),
     };
-    if ok { Ok(()) } else { Err(format!("{ctx}: expected refusal, got {status}: {}", body.chars().take(200).collect::<String>())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{ctx}: expected refusal, got {status}: {}", body.chars().take(200).collect::<String>()))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,10 @@
 mod app;
 mod codes;
+mod codes_authz;
 mod conformance_pg;
 mod conformance_sqlite;
+mod exports;
 mod http;
+mod scanpath;
 mod sheets;
 mod testing;
-mod codes_authz;
-mod exports;
-mod scanpath;

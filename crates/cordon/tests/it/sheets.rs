@@ -2,7 +2,6 @@
 //! in both formats, the error report of a file with every kind of bad row (snapshot),
 //! both import modes, file-level errors, scope, and the audit records.
 
-use cordon_store::prelude::*;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::registry::{Resident, ResidentStatus};
@@ -13,6 +12,7 @@ use cordon_sheets::{
 };
 use cordon_sqlite::SqliteStore;
 use cordon_store::conformance::District;
+use cordon_store::prelude::*;
 use cordon_store::{AuditFilter, UnitPath};
 use serde::Serialize;
 
