@@ -46,6 +46,8 @@ impl Mem {
     }
 }
 
+/// A test double: only the registry methods import and export call are real; the rest
+/// are never reached from this crate.
 #[async_trait]
 impl RegistryStore for Mem {
     fn backend(&self) -> &'static str {
@@ -55,19 +57,19 @@ impl RegistryStore for Mem {
         Ok(())
     }
     async fn load_batch(&self, _: &Batch) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn finish_load(&self) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn area(&self, code: &AreaCode) -> cordon_store::Result<Option<Area>> {
         Ok(self.areas.iter().find(|a| &a.code == code).cloned())
     }
     async fn area_summary(&self, _: &AreaCode) -> cordon_store::Result<Option<AreaSummary>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn children(&self, _: &AreaCode) -> cordon_store::Result<Vec<AreaSummary>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn units_under(&self, roots: &[AreaCode]) -> cordon_store::Result<Vec<UnitPath>> {
         let mut u = unit_paths(&self.areas);
@@ -75,13 +77,13 @@ impl RegistryStore for Mem {
         Ok(u)
     }
     async fn resident(&self, _: i64) -> cordon_store::Result<Option<Resident>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn search_residents(&self, _: &[AreaCode], _: &ResidentQuery, _: u32) -> cordon_store::Result<Vec<Resident>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn building_roster(&self, _: &AreaCode) -> cordon_store::Result<Vec<RosterHousehold>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn residents_under(&self, roots: &[AreaCode]) -> cordon_store::Result<Vec<Resident>> {
         let mut r: Vec<Resident> =
@@ -122,62 +124,62 @@ impl RegistryStore for Mem {
         Ok(ids)
     }
     async fn correct_resident(&self, _: i64, _: &Correction, _: &AuditEntry) -> cordon_store::Result<Resident> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn grid(&self, _: i64) -> cordon_store::Result<Option<Grid>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn grids_under(&self, _: &AreaCode) -> cordon_store::Result<Vec<Grid>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn building_leader(&self, _: &AreaCode) -> cordon_store::Result<Option<BuildingLeader>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn create_user(&self, _: &NewUser) -> cordon_store::Result<User> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn user(&self, _: i64) -> cordon_store::Result<Option<User>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn user_by_username(&self, _: &str) -> cordon_store::Result<Option<User>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn users(&self) -> cordon_store::Result<Vec<User>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn set_password(&self, _: i64, _: &str) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn create_session(&self, _: &Session) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn session(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<Option<Session>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn delete_session(&self, _: &str) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn create_api_token(&self, _: &str, _: i64, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn api_token_user(&self, _: &str) -> cordon_store::Result<Option<User>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn record_login_failure(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn login_failures_since(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<u32> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn clear_login_failures(&self, _: &str) -> cordon_store::Result<()> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
     async fn append_audit(&self, entries: &[AuditEntry]) -> cordon_store::Result<()> {
         self.audit.lock().unwrap().extend_from_slice(entries);
         Ok(())
     }
     async fn audit_log(&self, _: &AuditFilter) -> cordon_store::Result<Vec<AuditRecord>> {
-        unimplemented!()
+        unreachable!("cordon-sheets never calls this")
     }
 }
 
