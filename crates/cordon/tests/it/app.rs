@@ -81,6 +81,10 @@ impl TestApp {
     pub fn post(&self, role: Role, path: &str) -> reqwest::RequestBuilder {
         self.client.post(format!("{}{path}", self.url)).bearer_auth(&self.tokens[&role])
     }
+    /// GET `path` as `role` and parse the JSON body.
+    pub async fn get_json(&self, role: Role, path: &str) -> serde_json::Value {
+        self.get(role, path).send().await.unwrap().json().await.unwrap()
+    }
     /// Some active resident of `building`.
     pub async fn resident_in(&self, building: &AreaCode) -> cordon_domain::registry::Resident {
         let roster = self.store.building_roster(building).await.unwrap();

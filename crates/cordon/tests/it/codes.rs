@@ -207,14 +207,7 @@ async fn codes_key_rotation_keeps_old_tokens_until_they_expire() {
     assert!(k2 > k1.id);
     // The old key's token still verifies; new tokens name the new key.
     assert_eq!(api_scan(&app, Role::CheckpointGuard, cp.id, &old).await.1["code"], "green");
-    let v: Value = app
-        .get(Role::BuildingLeader, &format!("/api/v1/residents/{}/code", r.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(Role::BuildingLeader, &format!("/api/v1/residents/{}/code", r.id)).await;
     let fresh = v["token"].as_str().unwrap().to_string();
     assert_eq!(token::decode(&fresh).unwrap().claims.key_id as i64, k2);
     assert_eq!(v["colour"], "green");

@@ -88,14 +88,7 @@ async fn fixture() -> Fixture {
     let cp = NewCheckpoint::new("西门", other_compound, chrono::Utc::now()).unwrap();
     let other = store.create_checkpoint(&cp, &audit).await.unwrap().id;
     let r = app.resident_in(&app.building).await;
-    let body: serde_json::Value = app
-        .get(Role::Commander, &format!("/api/v1/residents/{}/code", r.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", r.id)).await;
     let token = body["token"].as_str().expect("a token").to_string();
     Fixture { app, gates: [mine, other], token }
 }

@@ -76,14 +76,7 @@ async fn refused_scan_names_the_sampling_site_of_the_community() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
     let r = app.resident_in(&app.building).await;
-    let code: serde_json::Value = app
-        .get(Role::Commander, &format!("/api/v1/residents/{}/code", r.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let code: serde_json::Value = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", r.id)).await;
     assert_eq!(code["colour"], "yellow");
     let guard = app.store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
     let gate = app.store.checkpoints_of_guard(guard.id).await.unwrap()[0].id;
