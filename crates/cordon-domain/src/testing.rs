@@ -452,14 +452,16 @@ impl ExemptionReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorOutcome {
-    /// Sampled at the door in a single tube (the sampler scans it on the door-to-door page).
+    /// The household's missing members swabbed at the door, each into a single tube whose
+    /// barcode the worker records with the outcome.
     SampledAtDoor,
     NotHome,
     /// Becomes an exemption of the household's missing members.
     AwayWithProof,
     /// Becomes an enforcement record.
     Refused,
-    /// The roster is wrong: a correction is due (made on the roster page).
+    /// The roster is wrong: the correction of a member (moved out, phone, flags…) is
+    /// recorded with the outcome.
     WrongData,
 }
 
@@ -597,6 +599,20 @@ pub fn refusal(code: &'static str) -> FieldError {
         "sampled_already" => {
             ("person", "此人本轮已采样，无需免检", "already sampled in this round; no exemption needed")
         }
+        "tube_used" => {
+            ("tube", "该试管条码已使用，请换一支新管", "this tube barcode is already in use; take a new tube")
+        }
+        "not_in_household" => ("member", "此人不是该户成员", "not a member of this household"),
+        "not_missing" => (
+            "member",
+            "此人本轮不在未采样名单中（已免检或已不在册）",
+            "not on this round's missed list (exempt, or no longer registered here)",
+        ),
+        "member_twice" => ("member", "同一成员填写了两次", "the same member is given twice"),
+        "door_no_samples" => {
+            ("tube", "请至少为一名已采样的成员填写试管条码", "enter a tube barcode for at least one member swabbed")
+        }
+        "member_missing" => ("member", "请选择信息有误的成员", "choose the member whose data is wrong"),
         _ => ("", "操作被拒绝", "refused"),
     };
     FieldError::new(code, field, zh, en)
@@ -724,6 +740,24 @@ mod tests {
         }
         assert!(DoorOutcome::AwayWithProof.check_note(" ").is_err());
         assert!(DoorOutcome::NotHome.check_note("").is_ok());
+    }
+
+    #[test]
+    fn door_refusals_name_their_field() {
+        for (code, field) in [
+            ("tube_used", "tube"),
+            ("tube_other_round", "tube"),
+            ("door_no_samples", "tube"),
+            ("already_sampled", "person"),
+            ("not_in_household", "member"),
+            ("not_missing", "member"),
+            ("member_twice", "member"),
+            ("member_missing", "member"),
+        ] {
+            let e = refusal(code);
+            assert_eq!((e.code, e.field), (code, field));
+            assert!(!e.zh.is_empty() && !e.en.is_empty() && e.en != "refused", "{code}");
+        }
     }
 
     #[test]

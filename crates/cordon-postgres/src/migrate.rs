@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "testing", include_str!("../migrations/0002_testing.sql")),
     (3, "codes", include_str!("../migrations/0003_codes.sql")),
+    (4, "residents_inactive", include_str!("../migrations/0004_residents_inactive.sql")),
 ];
 
 /// Serialises migrations of one schema across every connection to the server; other

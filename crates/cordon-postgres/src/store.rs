@@ -96,12 +96,41 @@ pub(crate) async fn insert_audit<C: GenericClient + Sync>(c: &C, entries: &[Audi
     Ok(())
 }
 
-async fn resident_by_id<C: GenericClient + Sync>(c: &C, id: i64, lock: bool) -> Result<Option<Resident>> {
+pub(crate) async fn resident_by_id<C: GenericClient + Sync>(c: &C, id: i64, lock: bool) -> Result<Option<Resident>> {
     let sql = format!(
         "SELECT {RESIDENT_COLUMNS} FROM residents r JOIN households h ON h.id = r.household_id WHERE r.id = $1{}",
         if lock { " FOR UPDATE OF r" } else { "" }
     );
     c.query_opt(&sql, &[&id]).await.db()?.as_ref().map(rows::resident).transpose()
+}
+
+/// Applies a correction to a resident and writes its audit entry, inside the caller's
+/// transaction (the roster's corrections and a door knock's wrong-data outcome).
+pub(crate) async fn correct_resident<C: GenericClient + Sync>(
+    c: &C,
+    id: i64,
+    correction: &Correction,
+    audit: &AuditEntry,
+) -> Result<Resident> {
+    let current = resident_by_id(c, id, true).await?.ok_or(StoreError::NotFound("resident"))?;
+    let updated = correction.apply(&current);
+    let phone = updated.phone.as_ref().map(|p| p.as_str());
+    c.execute(
+        "UPDATE residents SET phone = $2, bedridden = $3, no_smartphone = $4, temporary = $5, status = $6 \
+         WHERE id = $1",
+        &[
+            &id,
+            &phone,
+            &updated.flags.bedridden,
+            &updated.flags.no_smartphone,
+            &updated.flags.temporary,
+            &updated.status.as_str(),
+        ],
+    )
+    .await
+    .db()?;
+    insert_audit(c, std::slice::from_ref(audit)).await?;
+    Ok(updated)
 }
 
 /// Grids with their buildings in stored order.
@@ -473,24 +502,7 @@ impl RegistryStore for PgStore {
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
-        let current = resident_by_id(&*tx, id, true).await?.ok_or(StoreError::NotFound("resident"))?;
-        let updated = correction.apply(&current);
-        let phone = updated.phone.as_ref().map(|p| p.as_str());
-        tx.execute(
-            "UPDATE residents SET phone = $2, bedridden = $3, no_smartphone = $4, temporary = $5, status = $6 \
-             WHERE id = $1",
-            &[
-                &id,
-                &phone,
-                &updated.flags.bedridden,
-                &updated.flags.no_smartphone,
-                &updated.flags.temporary,
-                &updated.status.as_str(),
-            ],
-        )
-        .await
-        .db()?;
-        insert_audit(&*tx, std::slice::from_ref(audit)).await?;
+        let updated = correct_resident(&*tx, id, correction, audit).await?;
         tx.commit().await.db()?;
         Ok(updated)
     }

@@ -16,6 +16,7 @@ use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::error::FieldError;
 use cordon_domain::name::PersonName;
+use cordon_domain::registry::ResidentStatus;
 use cordon_domain::testing::{
     DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, SamplingSite, TestResult, TestRound, TubeBarcode,
     TubeEvent, TubeState, refusal, transition,
@@ -823,6 +824,34 @@ async fn counts_by<C: GenericClient + Sync>(
 
 const SAMPLED_BY: &str = "SELECT left(unit_code, $1), count(*) FROM samples \
      WHERE round_id = $2 AND unit_code >= $3 AND unit_code < $4 GROUP BY 1";
+/// The samples of [`SAMPLED_BY`] whose resident is no longer active (few: found through
+/// the partial index of inactive residents).
+const INACTIVE_SAMPLED_BY: &str = "SELECT left(s.unit_code, $1), count(*) FROM residents r \
+     JOIN samples s ON s.round_id = $2 AND s.resident_id = r.id \
+     WHERE r.status <> 'active' AND r.unit_code >= $3 AND r.unit_code < $4 \
+       AND s.unit_code >= $3 AND s.unit_code < $4 GROUP BY 1";
+
+/// Residents sampled in the round under `node`, by area code prefix of `len`, counting
+/// only residents still active: someone sampled who moved out since is no longer expected,
+/// so no longer counted as sampled either (sampled ≤ expected).
+async fn sampled_by<C: GenericClient + Sync>(
+    c: &C,
+    round_id: i64,
+    node: &AreaCode,
+    len: usize,
+) -> Result<HashMap<String, u64>> {
+    let (mut all, gone) = futures_util::future::try_join(
+        counts_by(c, SAMPLED_BY, round_id, node, len),
+        counts_by(c, INACTIVE_SAMPLED_BY, round_id, node, len),
+    )
+    .await?;
+    for (k, g) in gone {
+        if let Some(n) = all.get_mut(&k) {
+            *n = n.saturating_sub(g);
+        }
+    }
+    Ok(all)
+}
 const EXEMPT_BY: &str = "SELECT left(e.unit_code, $1), count(*) FROM exemptions e \
      JOIN residents r ON r.id = e.resident_id AND r.status = 'active' \
      WHERE e.round_id = $2 AND e.unit_code >= $3 AND e.unit_code < $4 \
@@ -866,6 +895,86 @@ async fn door_task<C: GenericClient + Sync>(c: &C, id: i64) -> Result<Option<Doo
         .await
         .db()?;
     row.as_ref().map(task_from).transpose()
+}
+
+async fn door_effects(
+    tx: &deadpool_postgres::Transaction<'_>,
+    task: &DoorTask,
+    report: &DoorReport,
+    note: &str,
+    by: i64,
+    at: DateTime<Utc>,
+) -> Result<std::result::Result<(), FieldError>> {
+    match report {
+        DoorReport::SampledAtDoor { samples, audit } => return door_samples(tx, task, samples, by, at, audit).await,
+        DoorReport::AwayWithProof => {
+            tx.execute(
+                "INSERT INTO exemptions (round_id, resident_id, unit_code, reason, proof, by_user, at) \
+                 SELECT $1, r.id, r.unit_code, 'away_with_proof', $3, $4, $5 FROM residents r \
+                 WHERE r.household_id = $2 AND r.status = 'active' \
+                   AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = r.id) \
+                 ON CONFLICT DO NOTHING",
+                &[&task.round_id, &task.household_id, &note, &by, &at],
+            )
+            .await
+            .db()?;
+        }
+        DoorReport::Refused => {
+            tx.execute(
+                "INSERT INTO enforcements (task_id, household_id, unit_code, status, created_at) VALUES ($1, $2, $3, 'open', $4)",
+                &[&task.id, &task.household_id, &task.unit.as_str(), &at],
+            )
+            .await
+            .db()?;
+        }
+        DoorReport::WrongData { resident_id, correction, audit } => {
+            let member = crate::store::resident_by_id(&**tx, *resident_id, false).await?;
+            if member.is_none_or(|r| r.household_id != task.household_id) {
+                return Ok(Err(door_refusal("not_in_household", *resident_id)));
+            }
+            // The roster page's correction, with its audit entry.
+            crate::store::correct_resident(&**tx, *resident_id, correction, audit).await?;
+        }
+        DoorReport::NotHome => {}
+    }
+    Ok(Ok(()))
+}
+
+/// Samples at the door: each member must be on the household's missed list and each tube
+/// new; the samples then go through the ingest as the worker's batch of single tubes.
+async fn door_samples(
+    tx: &deadpool_postgres::Transaction<'_>,
+    task: &DoorTask,
+    samples: &[DoorSample],
+    by: i64,
+    at: DateTime<Utc>,
+    audit: &AuditEntry,
+) -> Result<std::result::Result<(), FieldError>> {
+    for s in samples {
+        let refuse = |code| Ok(Err(door_refusal(code, s.resident_id)));
+        match crate::store::resident_by_id(&**tx, s.resident_id, false).await? {
+            Some(r) if r.household_id != task.household_id => return refuse("not_in_household"),
+            None => return refuse("not_in_household"),
+            Some(r) if r.status != ResidentStatus::Active => return refuse("not_missing"),
+            Some(_) => {}
+        }
+        let exempt = tx
+            .query_opt(
+                "SELECT 1 FROM exemptions WHERE round_id = $1 AND resident_id = $2",
+                &[&task.round_id, &s.resident_id],
+            )
+            .await
+            .db()?;
+        if exempt.is_some() {
+            return refuse("not_missing");
+        }
+        if let Some(t) = tube_lite(&**tx, s.tube.as_str()).await? {
+            return refuse(if t.round_id == task.round_id { "tube_used" } else { "tube_other_round" });
+        }
+    }
+    let batch = door_batch(task, samples, by, at);
+    let report = ingest(tx, &batch, audit).await?;
+    Ok(door_batch_refusal(samples, &report).map_or(Ok(()), Err))
 }
 
 /// The missed people under one root, in household order. Every per-resident question is a
@@ -1168,7 +1277,7 @@ impl TestingStore for PgStore {
             cordon_store::RegistryStore::area_summary(self, node).await?.ok_or(StoreError::NotFound("area"))?;
         let c = self.client().await?;
         let len = node.as_str().len();
-        let sampled = counts_by(&**c, SAMPLED_BY, round_id, node, len).await?.values().sum();
+        let sampled = sampled_by(&**c, round_id, node, len).await?.values().sum();
         let exempt = counts_by(&**c, EXEMPT_BY, round_id, node, len).await?.values().sum();
         Ok(coverage_of(node.clone(), summary.area.name, summary.residents, sampled, exempt))
     }
@@ -1177,7 +1286,7 @@ impl TestingStore for PgStore {
         let Some(level) = node.level().child() else { return Ok(Vec::new()) };
         let children = cordon_store::RegistryStore::children(self, node).await?;
         let c = self.client().await?;
-        let sampled = counts_by(&**c, SAMPLED_BY, round_id, node, level.code_len()).await?;
+        let sampled = sampled_by(&**c, round_id, node, level.code_len()).await?;
         let exempt = counts_by(&**c, EXEMPT_BY, round_id, node, level.code_len()).await?;
         Ok(children
             .into_iter()
@@ -1345,12 +1454,12 @@ impl TestingStore for PgStore {
     async fn record_door_outcome(
         &self,
         task_id: i64,
-        outcome: DoorOutcome,
+        report: &DoorReport,
         note: &str,
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
-    ) -> Result<DoorTask> {
+    ) -> Result<std::result::Result<DoorTask, FieldError>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
         tx.execute("SELECT 1 FROM door_tasks WHERE id = $1 FOR UPDATE", &[&task_id]).await.db()?;
@@ -1361,39 +1470,23 @@ impl TestingStore for PgStore {
                 message: "the door-knock task already has an outcome".into(),
             });
         }
+        if let Err(e) = report.check() {
+            return Ok(Err(e));
+        }
+        // A refusal returns before the commit: nothing is written.
+        if let Err(e) = door_effects(&tx, &task, report, note, by, at).await? {
+            return Ok(Err(e));
+        }
         tx.execute(
             "UPDATE door_tasks SET outcome = $2, note = $3, done_at = $4, done_by = $5 WHERE id = $1",
-            &[&task_id, &outcome.as_str(), &note, &at, &by],
+            &[&task_id, &report.outcome().as_str(), &note, &at, &by],
         )
         .await
         .db()?;
-        match outcome {
-            DoorOutcome::AwayWithProof => {
-                tx.execute(
-                    "INSERT INTO exemptions (round_id, resident_id, unit_code, reason, proof, by_user, at) \
-                     SELECT $1, r.id, r.unit_code, 'away_with_proof', $3, $4, $5 FROM residents r \
-                     WHERE r.household_id = $2 AND r.status = 'active' \
-                       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = r.id) \
-                     ON CONFLICT DO NOTHING",
-                    &[&task.round_id, &task.household_id, &note, &by, &at],
-                )
-                .await
-                .db()?;
-            }
-            DoorOutcome::Refused => {
-                tx.execute(
-                    "INSERT INTO enforcements (task_id, household_id, unit_code, status, created_at) VALUES ($1, $2, $3, 'open', $4)",
-                    &[&task_id, &task.household_id, &task.unit.as_str(), &at],
-                )
-                .await
-                .db()?;
-            }
-            _ => {}
-        }
         audit(&*tx, a).await?;
         let t = door_task(&*tx, task_id).await?.ok_or(StoreError::NotFound("door_task"))?;
         tx.commit().await.db()?;
-        Ok(t)
+        Ok(Ok(t))
     }
 
     async fn enforcements(&self, roots: &[AreaCode]) -> Result<Vec<(i64, i64, String)>> {

@@ -16,11 +16,13 @@
 mod accounts;
 mod audit;
 mod codes;
+mod id_index;
 mod migrate;
 mod registry;
 mod rows;
 mod scanpath;
 mod testing;
+mod writer;
 
 pub use testing::baseline_insert_rows_per_s;
 
@@ -36,11 +38,11 @@ use cordon_store::{
     AreaSummary, AuditFilter, NewUser, ResidentQuery, Result, RosterHousehold, Session, StoreError, UnitPath, User,
 };
 use rows::OrBackend;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Read connections kept open. Two cores: more readers than this only queue on the CPU.
 const READERS: usize = 4;
@@ -50,7 +52,7 @@ const STATEMENT_CACHE: usize = 128;
 
 /// The SQLite implementation of [`Store`]. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<writer::Writer>,
     readers: Arc<ReadPool>,
     /// Checkpoint scans queue here and commit together (`scanpath::scan_log`).
     scan_log: scanpath::ScanLog,
@@ -86,7 +88,7 @@ impl ReadPool {
     }
 }
 
-fn open_writer(path: &Path) -> Result<Connection> {
+pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).db()?;
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).db()?;
@@ -102,7 +104,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn open_reader(path: &Path) -> Result<Connection> {
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).db()?;
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
@@ -123,7 +125,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         // The writer is opened first: it switches the file to WAL, which the read-only
         // connections rely on.
-        let writer = Arc::new(Mutex::new(open_writer(&path)?));
+        let writer = Arc::new(writer::Writer::start(open_writer(&path)?, &path)?);
         Ok(SqliteStore {
             scan_log: scanpath::scan_log(Arc::clone(&writer)),
             resolver: Arc::new(testing::Resolver::new(&path)),
@@ -165,8 +167,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let mut conn = Arc::clone(&self.writer).lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&mut conn)).await.map_err(join_error)?
+        self.writer.run(f).await
     }
 
     /// Runs `f` in one immediate transaction on the writer; commits when it returns `Ok`,
@@ -176,13 +177,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        self.with_writer(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
-            let out = f(&tx)?;
-            tx.commit().db()?;
-            Ok(out)
-        })
-        .await
+        self.writer.transaction(f).await
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_testing.sql")),
     (4, include_str!("../migrations/0004_codes.sql")),
     (5, include_str!("../migrations/0005_testing_ingest.sql")),
+    (6, include_str!("../migrations/0006_residents_inactive.sql")),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -19,7 +19,6 @@ use cordon_store::group_commit::{CommitFn, GroupCommit};
 use cordon_store::{Result, User, label_areas};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::Arc;
-use tokio::sync::Mutex;
 
 /// Most submissions (a device batch is one) committed in one transaction.
 const MAX_SUBMISSIONS_PER_COMMIT: usize = 256;
@@ -28,22 +27,21 @@ pub(crate) type ScanLog = GroupCommit<Vec<Scan>, Vec<i64>>;
 
 /// The scan log's group commit on the writer connection: one `IMMEDIATE` transaction per
 /// batch of submissions, each answered with its own ids in order.
-pub(crate) fn scan_log(writer: Arc<Mutex<Connection>>) -> ScanLog {
+pub(crate) fn scan_log(writer: Arc<crate::writer::Writer>) -> ScanLog {
     let commit: CommitFn<Vec<Scan>, Vec<i64>> = Arc::new(move |batches: Vec<Vec<Scan>>| {
         let writer = Arc::clone(&writer);
         Box::pin(async move {
-            let mut conn = writer.lock_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
-                let mut out = Vec::with_capacity(batches.len());
-                for scans in &batches {
-                    out.push(record_scans(&tx, scans)?);
-                }
-                tx.commit().db()?;
-                Ok(out)
-            })
-            .await
-            .map_err(crate::join_error)?
+            writer
+                .run(move |conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+                    let mut out = Vec::with_capacity(batches.len());
+                    for scans in &batches {
+                        out.push(record_scans(&tx, scans)?);
+                    }
+                    tx.commit().db()?;
+                    Ok(out)
+                })
+                .await
         })
     });
     GroupCommit::new(MAX_SUBMISSIONS_PER_COMMIT, commit)

@@ -20,6 +20,7 @@ use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::error::FieldError;
 use cordon_domain::name::PersonName;
+use cordon_domain::registry::ResidentStatus;
 use cordon_domain::testing::{
     DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, SamplingSite, TestResult, TestRound, TubeBarcode,
     TubeEvent, TubeState, refusal, transition,
@@ -62,7 +63,7 @@ fn opt_ts(s: Option<String>, table: &str, id: i64) -> Result<Option<DateTime<Utc
     s.map(|s| parse_ts(&s, table, &id)).transpose()
 }
 
-fn masked(name: &str) -> String {
+pub(crate) fn masked(name: &str) -> String {
     PersonName::parse(name).map(|n| n.masked()).unwrap_or_else(|_| "*".into())
 }
 
@@ -140,6 +141,9 @@ struct TubeRow {
     count: u32,
     sealed: Option<(String, i64)>,
     dirty: bool,
+    /// Opened by this batch (when, by whom): inserted once at the end of the batch with
+    /// its final count and state, instead of inserted and then updated.
+    opened: Option<(String, i64)>,
 }
 
 fn load_tube(conn: &Connection, barcode: &str) -> Result<Option<TubeRow>> {
@@ -160,34 +164,83 @@ fn load_tube(conn: &Connection, barcode: &str) -> Result<Option<TubeRow>> {
     let Some((id, round_id, capacity, state, count)) = row else { return Ok(None) };
     let state = TubeState::parse(&state)
         .ok_or_else(|| StoreError::Backend(format!("stored tube {id} has an invalid state")))?;
-    Ok(Some(TubeRow { id, round_id, capacity, state, count, sealed: None, dirty: false }))
+    Ok(Some(TubeRow { id, round_id, capacity, state, count, sealed: None, dirty: false, opened: None }))
 }
 
-fn open_tube(conn: &Connection, round_id: i64, barcode: &str, capacity: u32, by: i64, at: &str) -> Result<TubeRow> {
-    conn.prepare_cached(
-        "INSERT INTO tubes (round_id, barcode, capacity, state, count, opened_at, opened_by) VALUES (?1, ?2, ?3, 'open', 0, ?4, ?5)",
-    )
-    .db()?
-    .execute(params![round_id, barcode, capacity, at, by])
-    .db()?;
+/// Tube ids handed out by one batch: the single writer's transaction is the only one
+/// inserting, so the ids after the highest stored one are free until it commits.
+struct TubeIds(Option<i64>);
+
+impl TubeIds {
+    fn next(&mut self, conn: &Connection) -> Result<i64> {
+        let last = match self.0 {
+            Some(n) => n,
+            None => conn
+                .prepare_cached("SELECT coalesce(max(id), 0) FROM tubes")
+                .db()?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .db()?,
+        };
+        self.0 = Some(last + 1);
+        Ok(last + 1)
+    }
+}
+
+/// A tube opened by this batch; written by [`write_tubes`] at the end of the batch.
+fn open_tube(ids: &mut TubeIds, conn: &Connection, round_id: i64, capacity: u32, by: i64, at: &str) -> Result<TubeRow> {
     Ok(TubeRow {
-        id: conn.last_insert_rowid(),
+        id: ids.next(conn)?,
         round_id,
         capacity,
         state: TubeState::Open,
         count: 0,
         sealed: None,
-        dirty: false,
+        dirty: true,
+        opened: Some((at.to_string(), by)),
     })
 }
 
-fn outcome(client_id: &str, code: &'static str, tube: Option<(&str, &TubeRow)>) -> ScanOutcome {
+/// Writes the batch's tubes: inserts those it opened, updates those it changed.
+fn write_tubes(tx: &Connection, tubes: &HashMap<String, TubeRow>) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO tubes (id, round_id, barcode, capacity, state, count, opened_at, opened_by, sealed_at, sealed_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .db()?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE tubes SET count = ?2, state = ?3, sealed_at = coalesce(?4, sealed_at), sealed_by = coalesce(?5, sealed_by) WHERE id = ?1",
+        )
+        .db()?;
+    // In id order, so that the inserts append to the table.
+    let mut dirty: Vec<(&String, &TubeRow)> = tubes.iter().filter(|(_, t)| t.dirty).collect();
+    dirty.sort_unstable_by_key(|(_, t)| t.id);
+    for (barcode, t) in dirty {
+        let (sa, sb) = match &t.sealed {
+            Some((a, by)) => (Some(a.as_str()), Some(*by)),
+            None => (None, None),
+        };
+        match &t.opened {
+            Some((at, by)) => insert
+                .execute(params![t.id, t.round_id, barcode, t.capacity, t.state.as_str(), t.count, at, by, sa, sb])
+                .db()?,
+            None => update.execute(params![t.id, t.count, t.state.as_str(), sa, sb]).db()?,
+        };
+    }
+    Ok(())
+}
+
+/// A scan's outcome as the writer makes it: the client id and the tube barcode (when the
+/// outcome names a tube) are left empty and filled in by [`name_outcomes`] once the
+/// transaction is over, off the single writer.
+fn outcome(code: &'static str, tube: Option<(&str, &TubeRow)>) -> ScanOutcome {
     let error = if code == "ok" || code == "replayed" { None } else { Some(refusal(code)) };
     ScanOutcome {
-        client_id: client_id.to_string(),
+        client_id: String::new(),
         code,
         error,
-        tube: tube.map(|(b, _)| b.to_string()),
+        tube: tube.map(|_| String::new()),
         count: tube.map_or(0, |(_, t)| t.count),
         capacity: tube.map_or(0, |(_, t)| t.capacity),
         sealed: tube.is_some_and(|(_, t)| t.state != TubeState::Open),
@@ -200,13 +253,35 @@ fn outcome(client_id: &str, code: &'static str, tube: Option<(&str, &TubeRow)>) 
 /// A scanned person as the ingest needs them.
 struct Found {
     id: i64,
-    unit: String,
+    /// Shared with the in-memory index: the writer does not free what the resolver's
+    /// thread allocated.
+    unit: Arc<str>,
     household: i64,
     masked: String,
 }
 
 fn found_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Found> {
-    Ok(Found { id: r.get(0)?, unit: r.get(1)?, household: r.get(2)?, masked: masked(&r.get::<_, String>(3)?) })
+    Ok(Found {
+        id: r.get(0)?,
+        unit: Arc::from(r.get::<_, String>(1)?),
+        household: r.get(2)?,
+        masked: masked(&r.get::<_, String>(3)?),
+    })
+}
+
+/// Fills in what the writer left out of a batch's outcomes (see [`outcome`]): each item's
+/// client id, and its tube's barcode where the outcome names a tube.
+pub(crate) fn name_outcomes(b: &ScanBatch, report: &mut BatchReport) {
+    for (item, o) in b.items.iter().zip(report.outcomes.iter_mut()) {
+        let (ScanItem::Open { tube, .. }
+        | ScanItem::Sample { tube, .. }
+        | ScanItem::Seal { tube, .. }
+        | ScanItem::Undo { tube, .. }) = item;
+        o.client_id = item.client_id().to_string();
+        if o.tube.is_some() {
+            o.tube = Some(tube.as_str().to_string());
+        }
+    }
 }
 
 // INDEXED BY: the planner would take the unique index and then read the row.
@@ -222,7 +297,7 @@ pub(crate) struct Resolved {
     people: Vec<Option<Found>>,
 }
 
-fn registry_version(c: &Connection) -> Result<i64> {
+pub(crate) fn registry_version(c: &Connection) -> Result<i64> {
     c.prepare_cached("SELECT n FROM registry_version WHERE id = 1").db()?.query_row([], |r| r.get(0)).db()
 }
 
@@ -245,8 +320,21 @@ pub(crate) struct Resolver {
     in_flight: AtomicUsize,
     /// Whether a task will end the snapshot once no ingest is in flight.
     closer: AtomicBool,
-    /// The newest registry version the writer has seen: an older snapshot is renewed.
+    /// What the writer learnt that the resolver should know.
+    hints: Hints,
+    /// Active residents in memory (`id_index`), preferred to SQL while current.
+    pub(crate) index: Arc<crate::id_index::Holder>,
+}
+
+/// What the writer tells the resolver.
+#[derive(Default)]
+pub(crate) struct Hints {
+    /// The newest registry version the writer has seen: an older snapshot or index is
+    /// renewed.
     latest: AtomicI64,
+    /// The writer found someone the resolver had not (registered since): the index is
+    /// rebuilt.
+    found_late: AtomicBool,
 }
 
 #[derive(Default)]
@@ -308,7 +396,8 @@ impl Resolver {
             state: std::sync::Mutex::new(Snapshot::default()),
             in_flight: AtomicUsize::new(0),
             closer: AtomicBool::new(false),
-            latest: AtomicI64::new(0),
+            hints: Hints::default(),
+            index: Arc::new(crate::id_index::Holder::new(path.to_path_buf())),
         }
     }
 
@@ -327,8 +416,17 @@ impl Resolver {
     /// Resolves the scanned people of `b` in one snapshot. ID numbers are looked up in
     /// sorted order so that consecutive probes share index pages.
     pub(crate) fn resolve(&self, b: &ScanBatch) -> Result<Resolved> {
+        let latest = self.hints.latest.load(Ordering::Acquire);
+        match self.index.get() {
+            Some(ix) if ix.version >= latest => {
+                if self.hints.found_late.swap(false, Ordering::AcqRel) {
+                    self.index.request();
+                }
+                return Ok(from_index(&ix, b));
+            }
+            _ => self.index.request(),
+        }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let latest = self.latest.load(Ordering::Acquire);
         if s.open.is_some_and(|(at, v)| at.elapsed() > SNAPSHOT_AGE || v < latest) {
             s.close();
         }
@@ -361,6 +459,26 @@ impl Resolver {
     }
 }
 
+/// The batch's people from the in-memory index, valid under the same version rule.
+fn from_index(ix: &crate::id_index::IdIndex, b: &ScanBatch) -> Resolved {
+    let found = |e: &crate::id_index::Entry| Found {
+        id: e.id,
+        unit: Arc::clone(&e.unit),
+        household: e.household,
+        masked: e.masked.to_string(),
+    };
+    let people = b
+        .items
+        .iter()
+        .map(|item| match item {
+            ScanItem::Sample { person: ScanPerson::IdNumber(n), .. } => ix.by_id_number(n.as_str()).map(found),
+            ScanItem::Sample { person: ScanPerson::ResidentId(id), .. } => ix.by_id(*id).map(found),
+            _ => None,
+        })
+        .collect();
+    Resolved { version: ix.version, people }
+}
+
 fn lookup(c: &Connection, b: &ScanBatch, version: i64) -> Result<Resolved> {
     let mut people: Vec<Option<Found>> = Vec::with_capacity(b.items.len());
     let mut idns: Vec<(&str, usize)> = Vec::new();
@@ -388,7 +506,7 @@ pub(crate) fn ingest(
     b: &ScanBatch,
     audit_entry: &AuditEntry,
     resolved: Option<Resolved>,
-    latest: &AtomicI64,
+    hints: &Hints,
 ) -> Result<BatchReport> {
     let seen = tx
         .prepare_cached("SELECT accepted FROM scan_batches WHERE batch_id = ?1")
@@ -406,11 +524,13 @@ pub(crate) fn ingest(
     let mut pre: Vec<Option<Found>> = match resolved {
         Some(r) => {
             let now = registry_version(tx)?;
-            latest.fetch_max(now, Ordering::AcqRel);
+            hints.latest.fetch_max(now, Ordering::AcqRel);
             if r.version == now && r.people.len() == b.items.len() { r.people } else { Vec::new() }
         }
         None => Vec::new(),
     };
+    // Whether the resolver's answers are used, and whether it missed someone registered.
+    let (pre_used, mut late) = (!pre.is_empty(), false);
     let mut by_idn = tx.prepare_cached(BY_ID_NUMBER).db()?;
     let mut by_id = tx.prepare_cached(BY_ID).db()?;
     let mut insert = tx
@@ -424,6 +544,7 @@ pub(crate) fn ingest(
     let mut controlled = tx.prepare_cached("SELECT 1 FROM home_controls WHERE household_id = ?1").db()?;
 
     let mut tubes: HashMap<String, TubeRow> = HashMap::new();
+    let mut tube_ids = TubeIds(None);
     let mut outcomes = Vec::with_capacity(b.items.len());
     let mut accepted = 0u32;
     // Residents sampled by this batch, so that an undo in the same batch un-counts them
@@ -444,16 +565,15 @@ pub(crate) fn ingest(
                 tubes.insert(code.to_string(), t);
             }
         }
-        let cid = item.client_id();
         match item {
             ScanItem::Open { capacity, at, .. } => {
                 let o = match tubes.get(code) {
-                    Some(t) if t.round_id != b.round_id => outcome(cid, "tube_other_round", Some((code, t))),
-                    Some(t) if t.state != TubeState::Open => outcome(cid, "tube_not_open", Some((code, t))),
-                    Some(t) => outcome(cid, "ok", Some((code, t))),
+                    Some(t) if t.round_id != b.round_id => outcome("tube_other_round", Some((code, t))),
+                    Some(t) if t.state != TubeState::Open => outcome("tube_not_open", Some((code, t))),
+                    Some(t) => outcome("ok", Some((code, t))),
                     None => {
-                        let t = open_tube(tx, b.round_id, code, capacity.get(), b.user_id, &ts(*at))?;
-                        let o = outcome(cid, "ok", Some((code, &t)));
+                        let t = open_tube(&mut tube_ids, tx, b.round_id, capacity.get(), b.user_id, &fast_ts(*at))?;
+                        let o = outcome("ok", Some((code, &t)));
                         tubes.insert(code.to_string(), t);
                         o
                     }
@@ -462,28 +582,28 @@ pub(crate) fn ingest(
             }
             ScanItem::Seal { at, .. } => {
                 let o = match tubes.get_mut(code) {
-                    None => outcome(cid, "tube_unknown", None),
-                    Some(t) if t.round_id != b.round_id => outcome(cid, "tube_other_round", Some((code, t))),
+                    None => outcome("tube_unknown", None),
+                    Some(t) if t.round_id != b.round_id => outcome("tube_other_round", Some((code, t))),
                     // Sealing a sealed tube again is a retry, not an error.
-                    Some(t) if t.state == TubeState::Sealed => outcome(cid, "replayed", Some((code, t))),
+                    Some(t) if t.state == TubeState::Sealed => outcome("replayed", Some((code, t))),
                     Some(t) => match transition(t.state, TubeEvent::Seal) {
                         Ok(next) if t.count > 0 => {
                             t.state = next;
                             t.sealed = Some((ts(*at), b.user_id));
                             t.dirty = true;
-                            outcome(cid, "ok", Some((code, t)))
+                            outcome("ok", Some((code, t)))
                         }
-                        Ok(_) => outcome(cid, "tube_empty", Some((code, t))),
-                        Err(_) => outcome(cid, "tube_not_open", Some((code, t))),
+                        Ok(_) => outcome("tube_empty", Some((code, t))),
+                        Err(_) => outcome("tube_not_open", Some((code, t))),
                     },
                 };
                 outcomes.push(o);
             }
             ScanItem::Undo { resident_id, .. } => {
                 let o = match tubes.get_mut(code) {
-                    None => outcome(cid, "tube_unknown", None),
-                    Some(t) if t.round_id != b.round_id => outcome(cid, "tube_other_round", Some((code, t))),
-                    Some(t) if t.state != TubeState::Open => outcome(cid, "tube_not_open", Some((code, t))),
+                    None => outcome("tube_unknown", None),
+                    Some(t) if t.round_id != b.round_id => outcome("tube_other_round", Some((code, t))),
+                    Some(t) if t.state != TubeState::Open => outcome("tube_not_open", Some((code, t))),
                     Some(t) => {
                         let n = tx
                             .prepare_cached(
@@ -498,11 +618,11 @@ pub(crate) fn ingest(
                             if added.remove(resident_id) {
                                 accepted -= 1;
                             }
-                            let mut o = outcome(cid, "ok", Some((code, t)));
+                            let mut o = outcome("ok", Some((code, t)));
                             o.resident_id = Some(*resident_id);
                             o
                         } else {
-                            outcome(cid, "not_in_tube", Some((code, t)))
+                            outcome("not_in_tube", Some((code, t)))
                         }
                     }
                 };
@@ -510,12 +630,12 @@ pub(crate) fn ingest(
             }
             ScanItem::Sample { person, at, .. } => {
                 if !tubes.contains_key(code) {
-                    let t = open_tube(tx, b.round_id, code, round.pool.get(), b.user_id, &ts(*at))?;
+                    let t = open_tube(&mut tube_ids, tx, b.round_id, round.pool.get(), b.user_id, &fast_ts(*at))?;
                     tubes.insert(code.to_string(), t);
                 }
-                let Some(t) = tubes.get_mut(code) else { continue };
+                let t = tubes.get_mut(code).ok_or_else(|| StoreError::Backend("tube missing from the batch".into()))?;
                 if t.round_id != b.round_id {
-                    outcomes.push(outcome(cid, "tube_other_round", Some((code, t))));
+                    outcomes.push(outcome("tube_other_round", Some((code, t))));
                     continue;
                 }
                 // Someone not found on the reader may have been registered since: look again.
@@ -525,11 +645,15 @@ pub(crate) fn ingest(
                     (None, ScanPerson::IdNumber(idn)) => by_idn.query_row([idn.as_str()], found_row).optional().db()?,
                     (None, ScanPerson::ResidentId(id)) => by_id.query_row([id], found_row).optional().db()?,
                 };
+                if found.is_some() && pre_used && !late {
+                    late = true;
+                    hints.found_late.store(true, Ordering::Release);
+                }
                 let open_and_room = t.state == TubeState::Open && t.count < t.capacity;
                 if let ScanPerson::Visitor { id_number, phone } = person {
                     if !open_and_room {
                         let c = if t.state == TubeState::Open { "tube_full" } else { "tube_not_open" };
-                        outcomes.push(outcome(cid, c, Some((code, t))));
+                        outcomes.push(outcome(c, Some((code, t))));
                         continue;
                     }
                     let n = tx
@@ -551,9 +675,9 @@ pub(crate) fn ingest(
                         t.count += 1;
                         t.dirty = true;
                         accepted += 1;
-                        outcome(cid, "ok", Some((code, t)))
+                        outcome("ok", Some((code, t)))
                     } else {
-                        outcome(cid, "already_sampled", Some((code, t)))
+                        outcome("already_sampled", Some((code, t)))
                     };
                     o.visitor = true;
                     autoseal(t, *at, b.user_id, &mut o);
@@ -561,7 +685,7 @@ pub(crate) fn ingest(
                     continue;
                 }
                 let Some(Found { id: rid, unit, household, masked: masked_name }) = found else {
-                    outcomes.push(outcome(cid, "not_resident", Some((code, t))));
+                    outcomes.push(outcome("not_resident", Some((code, t))));
                     continue;
                 };
                 let in_round = unit.starts_with(round.area.as_str());
@@ -569,20 +693,20 @@ pub(crate) fn ingest(
                     // Maybe a retry of a sample that made the tube full: look before refusing.
                     let prior = existing.query_row(params![b.round_id, rid], |r| r.get::<_, i64>(0)).optional().db()?;
                     match prior {
-                        Some(tid) if tid == t.id => outcome(cid, "replayed", Some((code, t))),
-                        Some(_) => outcome(cid, "already_sampled", Some((code, t))),
-                        None if !in_round => outcome(cid, "out_of_round", Some((code, t))),
-                        None if t.state == TubeState::Open => outcome(cid, "tube_full", Some((code, t))),
-                        None => outcome(cid, "tube_not_open", Some((code, t))),
+                        Some(tid) if tid == t.id => outcome("replayed", Some((code, t))),
+                        Some(_) => outcome("already_sampled", Some((code, t))),
+                        None if !in_round => outcome("out_of_round", Some((code, t))),
+                        None if t.state == TubeState::Open => outcome("tube_full", Some((code, t))),
+                        None => outcome("tube_not_open", Some((code, t))),
                     }
                 } else if t.capacity > 1
                     && any_control
                     && controlled.query_row([household], |_| Ok(())).optional().db()?.is_some()
                 {
                     match existing.query_row(params![b.round_id, rid], |r| r.get::<_, i64>(0)).optional().db()? {
-                        Some(tid) if tid == t.id => outcome(cid, "replayed", Some((code, t))),
-                        Some(_) => outcome(cid, "already_sampled", Some((code, t))),
-                        None => outcome(cid, "needs_single_tube", Some((code, t))),
+                        Some(tid) if tid == t.id => outcome("replayed", Some((code, t))),
+                        Some(_) => outcome("already_sampled", Some((code, t))),
+                        None => outcome("needs_single_tube", Some((code, t))),
                     }
                 } else {
                     if stamp.0 != Some(*at) {
@@ -596,10 +720,10 @@ pub(crate) fn ingest(
                         if track {
                             added.insert(rid);
                         }
-                        outcome(cid, "ok", Some((code, t)))
+                        outcome("ok", Some((code, t)))
                     } else {
                         let prior = existing.query_row(params![b.round_id, rid], |r| r.get::<_, i64>(0)).db()?;
-                        outcome(cid, if prior == t.id { "replayed" } else { "already_sampled" }, Some((code, t)))
+                        outcome(if prior == t.id { "replayed" } else { "already_sampled" }, Some((code, t)))
                     }
                 };
                 o.resident_id = Some(rid);
@@ -610,18 +734,7 @@ pub(crate) fn ingest(
         }
     }
     drop((by_idn, by_id, insert, existing, controlled));
-    let mut update = tx
-        .prepare_cached(
-            "UPDATE tubes SET count = ?2, state = ?3, sealed_at = coalesce(?4, sealed_at), sealed_by = coalesce(?5, sealed_by) WHERE id = ?1",
-        )
-        .db()?;
-    for t in tubes.values().filter(|t| t.dirty) {
-        let (sa, sb) = match &t.sealed {
-            Some((a, by)) => (Some(a.as_str()), Some(*by)),
-            None => (None, None),
-        };
-        update.execute(params![t.id, t.count, t.state.as_str(), sa, sb]).db()?;
-    }
+    write_tubes(tx, &tubes)?;
     tx.prepare_cached(
         "INSERT INTO scan_batches (batch_id, round_id, user_id, at, items, accepted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
@@ -678,7 +791,7 @@ mod fast_ts_tests {
 fn autoseal(t: &mut TubeRow, at: DateTime<Utc>, by: i64, o: &mut ScanOutcome) {
     if o.code == "ok" && t.state == TubeState::Open && t.count >= t.capacity {
         t.state = TubeState::Sealed;
-        t.sealed = Some((ts(at), by));
+        t.sealed = Some((fast_ts(at), by));
         t.dirty = true;
         o.sealed = true;
     }
@@ -1096,11 +1209,32 @@ fn counts_by(conn: &Connection, sql: &str, round_id: i64, node: &AreaCode, len: 
 
 const SAMPLED_BY: &str = "SELECT substr(unit_code, 1, ?1), count(*) FROM samples \
      WHERE round_id = ?2 AND unit_code >= ?3 AND unit_code < ?4 GROUP BY 1";
+/// The samples of [`SAMPLED_BY`] whose resident is no longer active (few: found through
+/// the partial index of inactive residents). INDEXED BY and CROSS JOIN: left to itself the
+/// planner would walk the round's samples and look up each one's resident.
+const INACTIVE_SAMPLED_BY: &str = "SELECT substr(s.unit_code, 1, ?1), count(*) \
+     FROM residents r INDEXED BY residents_inactive \
+     CROSS JOIN samples s ON s.round_id = ?2 AND s.resident_id = r.id \
+     WHERE r.status <> 'active' AND r.unit_code >= ?3 AND r.unit_code < ?4 \
+       AND s.unit_code >= ?3 AND s.unit_code < ?4 GROUP BY 1";
 const EXEMPT_BY: &str = "SELECT substr(e.unit_code, 1, ?1), count(*) FROM exemptions e \
      JOIN residents r ON r.id = e.resident_id AND r.status = 'active' \
      WHERE e.round_id = ?2 AND e.unit_code >= ?3 AND e.unit_code < ?4 \
        AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = e.round_id AND s.resident_id = e.resident_id) \
      GROUP BY 1";
+
+/// Residents sampled in the round under `node`, by area code prefix of `len`, counting
+/// only residents still active: someone sampled who moved out since is no longer expected,
+/// so no longer counted as sampled either (sampled ≤ expected).
+fn sampled_by(conn: &Connection, round_id: i64, node: &AreaCode, len: usize) -> Result<HashMap<String, u64>> {
+    let mut all = counts_by(conn, SAMPLED_BY, round_id, node, len)?;
+    for (k, gone) in counts_by(conn, INACTIVE_SAMPLED_BY, round_id, node, len)? {
+        if let Some(n) = all.get_mut(&k) {
+            *n = n.saturating_sub(gone);
+        }
+    }
+    Ok(all)
+}
 
 fn coverage_of(code: AreaCode, name: String, active: u64, sampled: u64, exempt: u64) -> Coverage {
     let expected = active.saturating_sub(exempt);
@@ -1110,7 +1244,7 @@ fn coverage_of(code: AreaCode, name: String, active: u64, sampled: u64, exempt: 
 fn coverage(conn: &Connection, round_id: i64, node: &AreaCode) -> Result<Coverage> {
     let summary = crate::registry::area_summary(conn, node)?.ok_or(StoreError::NotFound("area"))?;
     let len = node.as_str().len();
-    let sampled = counts_by(conn, SAMPLED_BY, round_id, node, len)?.values().sum();
+    let sampled = sampled_by(conn, round_id, node, len)?.values().sum();
     let exempt = counts_by(conn, EXEMPT_BY, round_id, node, len)?.values().sum();
     Ok(coverage_of(node.clone(), summary.area.name, summary.residents, sampled, exempt))
 }
@@ -1119,7 +1253,7 @@ fn coverage_children(conn: &Connection, round_id: i64, node: &AreaCode) -> Resul
     let Some(level) = node.level().child() else { return Ok(Vec::new()) };
     let len = level.code_len();
     let children = crate::registry::children(conn, node)?;
-    let sampled = counts_by(conn, SAMPLED_BY, round_id, node, len)?;
+    let sampled = sampled_by(conn, round_id, node, len)?;
     let exempt = counts_by(conn, EXEMPT_BY, round_id, node, len)?;
     Ok(children
         .into_iter()
@@ -1346,14 +1480,17 @@ fn create_door_tasks(
     Ok(out)
 }
 
+/// Records a door-knock outcome with its effects. A refusal rolls back to where this
+/// began: the task keeps no outcome and nothing else is written.
 fn door_outcome(
     tx: &Connection,
     task_id: i64,
-    outcome: DoorOutcome,
+    report: &DoorReport,
     note: &str,
     by: i64,
     at: DateTime<Utc>,
-) -> Result<DoorTask> {
+    hints: &Hints,
+) -> Result<std::result::Result<DoorTask, FieldError>> {
     let task = door_task(tx, task_id)?.ok_or(StoreError::NotFound("door_task"))?;
     if task.outcome.is_some() {
         return Err(StoreError::Conflict {
@@ -1361,12 +1498,34 @@ fn door_outcome(
             message: "the door-knock task already has an outcome".into(),
         });
     }
+    if let Err(e) = report.check() {
+        return Ok(Err(e));
+    }
+    tx.execute_batch("SAVEPOINT door_outcome").db()?;
+    if let Err(e) = door_effects(tx, &task, report, note, by, at, hints)? {
+        tx.execute_batch("ROLLBACK TO door_outcome; RELEASE door_outcome").db()?;
+        return Ok(Err(e));
+    }
+    tx.execute_batch("RELEASE door_outcome").db()?;
     tx.prepare_cached("UPDATE door_tasks SET outcome = ?2, note = ?3, done_at = ?4, done_by = ?5 WHERE id = ?1")
         .db()?
-        .execute(params![task_id, outcome.as_str(), note, ts(at), by])
+        .execute(params![task_id, report.outcome().as_str(), note, ts(at), by])
         .db()?;
-    match outcome {
-        DoorOutcome::AwayWithProof => {
+    door_task(tx, task_id)?.ok_or(StoreError::NotFound("door_task")).map(Ok)
+}
+
+fn door_effects(
+    tx: &Connection,
+    task: &DoorTask,
+    report: &DoorReport,
+    note: &str,
+    by: i64,
+    at: DateTime<Utc>,
+    hints: &Hints,
+) -> Result<std::result::Result<(), FieldError>> {
+    match report {
+        DoorReport::SampledAtDoor { samples, audit } => return door_samples(tx, task, samples, by, at, audit, hints),
+        DoorReport::AwayWithProof => {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO exemptions (round_id, resident_id, unit_code, reason, proof, by_user, at) \
                  SELECT ?1, r.id, r.unit_code, 'away_with_proof', ?3, ?4, ?5 FROM residents r \
@@ -1377,17 +1536,57 @@ fn door_outcome(
             .execute(params![task.round_id, task.household_id, note, by, ts(at)])
             .db()?;
         }
-        DoorOutcome::Refused => {
+        DoorReport::Refused => {
             tx.prepare_cached(
                 "INSERT INTO enforcements (task_id, household_id, unit_code, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)",
             )
             .db()?
-            .execute(params![task_id, task.household_id, task.unit.as_str(), ts(at)])
+            .execute(params![task.id, task.household_id, task.unit.as_str(), ts(at)])
             .db()?;
         }
-        _ => {}
+        DoorReport::WrongData { resident_id, correction, audit } => {
+            let member = crate::registry::resident(tx, *resident_id)?;
+            if member.is_none_or(|r| r.household_id != task.household_id) {
+                return Ok(Err(door_refusal("not_in_household", *resident_id)));
+            }
+            // The roster page's correction, with its audit entry.
+            crate::registry::correct_resident(tx, *resident_id, correction, audit)?;
+        }
+        DoorReport::NotHome => {}
     }
-    door_task(tx, task_id)?.ok_or(StoreError::NotFound("door_task"))
+    Ok(Ok(()))
+}
+
+/// Samples at the door: each member must be on the household's missed list and each tube
+/// new; the samples then go through the ingest as the worker's batch of single tubes.
+fn door_samples(
+    tx: &Connection,
+    task: &DoorTask,
+    samples: &[DoorSample],
+    by: i64,
+    at: DateTime<Utc>,
+    audit: &AuditEntry,
+    hints: &Hints,
+) -> Result<std::result::Result<(), FieldError>> {
+    let mut exempt = tx.prepare_cached("SELECT 1 FROM exemptions WHERE round_id = ?1 AND resident_id = ?2").db()?;
+    for s in samples {
+        let refuse = |code| Ok(Err(door_refusal(code, s.resident_id)));
+        match crate::registry::resident(tx, s.resident_id)? {
+            Some(r) if r.household_id != task.household_id => return refuse("not_in_household"),
+            None => return refuse("not_in_household"),
+            Some(r) if r.status != ResidentStatus::Active => return refuse("not_missing"),
+            Some(_) => {}
+        }
+        if exempt.exists(params![task.round_id, s.resident_id]).db()? {
+            return refuse("not_missing");
+        }
+        if let Some(t) = load_tube(tx, s.tube.as_str())? {
+            return refuse(if t.round_id == task.round_id { "tube_used" } else { "tube_other_round" });
+        }
+    }
+    let batch = door_batch(task, samples, by, at);
+    let report = ingest(tx, &batch, audit, None, hints)?;
+    Ok(door_batch_refusal(samples, &report).map_or(Ok(()), Err))
 }
 
 #[async_trait]
@@ -1489,7 +1688,10 @@ impl TestingStore for SqliteStore {
         // A resolver that failed is only a lost shortcut: the writer resolves by itself.
         let resolved = resolved.map_err(|e| tracing::warn!(error = %e, "scan resolver failed")).ok();
         let resolver = Arc::clone(&self.resolver);
-        self.write(move |tx| ingest(tx, &batch, &a, resolved, &resolver.latest)).await
+        let (batch, mut report) =
+            self.write(move |tx| ingest(tx, &batch, &a, resolved, &resolver.hints).map(|r| (batch, r))).await?;
+        name_outcomes(&batch, &mut report);
+        Ok(report)
     }
 
     async fn tube(&self, barcode: &TubeBarcode) -> Result<Option<Tube>> {
@@ -1628,16 +1830,19 @@ impl TestingStore for SqliteStore {
     async fn record_door_outcome(
         &self,
         task_id: i64,
-        outcome: DoorOutcome,
+        report: &DoorReport,
         note: &str,
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
-    ) -> Result<DoorTask> {
-        let (note, a) = (note.to_string(), a.clone());
+    ) -> Result<std::result::Result<DoorTask, FieldError>> {
+        let (report, note, a) = (report.clone(), note.to_string(), a.clone());
+        let resolver = Arc::clone(&self.resolver);
         self.write(move |tx| {
-            let t = door_outcome(tx, task_id, outcome, &note, by, at)?;
-            audit::insert(tx, &a)?;
+            let t = door_outcome(tx, task_id, &report, &note, by, at, &resolver.hints)?;
+            if t.is_ok() {
+                audit::insert(tx, &a)?;
+            }
             Ok(t)
         })
         .await

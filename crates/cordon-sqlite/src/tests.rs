@@ -157,3 +157,97 @@ async fn load_430k() {
         std::fs::copy(dir.path().join("cordon.db"), keep).unwrap();
     }
 }
+
+/// The ingest's in-memory index: built in the background by the first ingest, it holds
+/// every active resident; once a resident changes it is stale, and the writer's version
+/// check makes the batch resolve in the transaction instead (a moved-out person scanned
+/// after the change is not sampled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_index_is_used_only_while_current() {
+    use cordon_domain::audit::AuditEntry;
+    use cordon_domain::registry::{Correction, ResidentStatus};
+    use cordon_domain::testing::{BarcodePattern, NewRound, PoolCapacity};
+    use cordon_store::testing::{ScanBatch, ScanItem, ScanPerson};
+
+    let (store, _dir) = fresh().await;
+    let mut batches = Vec::new();
+    generate(&GenParams::new(1_500, 3), |b| {
+        batches.push(b);
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    for b in &batches {
+        store.load_batch(b).await.unwrap();
+    }
+    store.finish_load().await.unwrap();
+    let district = cordon_domain::area::AreaCode::parse(cordon_domain::synth::DISTRICT_CODE).unwrap();
+    let entry = |action: &str| AuditEntry {
+        at: chrono::Utc::now(),
+        actor_id: None,
+        actor: "test".into(),
+        role: None,
+        action: action.into(),
+        target_kind: "test".into(),
+        target: "test".into(),
+        request_id: "test".into(),
+        detail: String::new(),
+    };
+    let new_round = NewRound {
+        area: district.clone(),
+        date: chrono::Utc::now().date_naive(),
+        mandatory: true,
+        pool: PoolCapacity::new(10).unwrap(),
+    };
+    let round = store.create_round(&new_round, &entry("round.create")).await.unwrap();
+    let people = store.residents_under(std::slice::from_ref(&district)).await.unwrap();
+    let active = people.iter().filter(|r| r.status == ResidentStatus::Active).count();
+    let pattern = BarcodePattern::default();
+    let batch = |id: &str, tube: &str, who: &[&cordon_domain::registry::Resident]| ScanBatch {
+        batch_id: id.into(),
+        round_id: round.id,
+        user_id: 1,
+        items: who
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ScanItem::Sample {
+                client_id: format!("{id}-{i}"),
+                tube: pattern.parse(tube).unwrap(),
+                person: ScanPerson::IdNumber(r.id_number.clone()),
+                at: chrono::Utc::now(),
+            })
+            .collect(),
+    };
+
+    // The first ingest starts the build; wait for it.
+    let first: Vec<_> = people.iter().take(3).collect();
+    let r = store.ingest_scans(batch("b1", "BA0000000001", &first), &entry("scans.ingest")).await.unwrap();
+    assert_eq!(r.accepted, 3);
+    let index = {
+        let mut waited = 0;
+        loop {
+            if let Some(ix) = store.resolver.index.get() {
+                break ix;
+            }
+            assert!(waited < 200, "the index was never built");
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(index.len(), active);
+    for r in &people[..50] {
+        let e = index.by_id_number(r.id_number.as_str()).expect("indexed by ID number");
+        assert_eq!((e.id, e.household, &*e.unit), (r.id, r.household_id, r.unit.as_str()));
+        assert_eq!(index.by_id(r.id).map(|e| e.id), Some(r.id));
+    }
+
+    // Moving someone out makes the index stale; the next batch still resolves from it
+    // (the resolver has not yet heard of the change) and the writer must catch that.
+    let gone = &people[10];
+    store.correct_resident(gone.id, &Correction::MovedOut, &entry("resident.update")).await.unwrap();
+    let r =
+        store.ingest_scans(batch("b2", "BA0000000002", &[gone, &people[11]]), &entry("scans.ingest")).await.unwrap();
+    let codes: Vec<&str> = r.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(codes, ["not_resident", "ok"]);
+    assert_eq!(r.outcomes[1].client_id, "b2-1", "outcomes are named after the writer");
+    assert_eq!(r.outcomes[1].tube.as_deref(), Some("BA0000000002"));
+}

@@ -25,6 +25,10 @@ macro_rules! testing_conformance_tests {
             testing_coverage_matches_brute_force,
             testing_results_and_chase,
             testing_door_knocking_and_exemptions,
+            testing_door_sampled_at_door_seals_single_tubes,
+            testing_door_refusals_write_nothing,
+            testing_door_wrong_data_corrects_the_roster,
+            testing_door_moved_out_after_sampling_keeps_coverage,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -635,31 +639,33 @@ pub async fn testing_door_knocking_and_exemptions(store: &dyn Store) {
     let away = store
         .record_door_outcome(
             tasks[0].id,
-            DoorOutcome::AwayWithProof,
+            &DoorReport::AwayWithProof,
             "出差证明",
             9,
             t(3),
             &audit_entry(3, "g", "door.outcome", "task", "x"),
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!((away.outcome, away.done_by), (Some(DoorOutcome::AwayWithProof), Some(9)));
     let refused = store
         .record_door_outcome(
             tasks[1].id,
-            DoorOutcome::Refused,
+            &DoorReport::Refused,
             "",
             9,
             t(4),
             &audit_entry(4, "g", "door.outcome", "task", "x"),
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(refused.outcome, Some(DoorOutcome::Refused));
     let err = store
         .record_door_outcome(
             tasks[1].id,
-            DoorOutcome::NotHome,
+            &DoorReport::NotHome,
             "",
             9,
             t(5),
@@ -679,4 +685,295 @@ pub async fn testing_door_knocking_and_exemptions(store: &dyn Store) {
     assert_eq!(cov.exempt as usize, missed[0].members.len());
     assert_eq!(store.door_task(tasks[2].id).await.unwrap().unwrap().outcome, None);
     let _ = code("141102");
+}
+
+// ---- door-knock outcomes with effects -------------------------------------------------
+
+/// A round over the district, the busiest building, and a task for a household of it with
+/// at least `members` people missing.
+async fn door_setup(
+    store: &dyn Store,
+    members: usize,
+) -> (crate::conformance::District, i64, AreaCode, MissedHousehold, DoorTask) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let building = d.busiest_building();
+    let missed = store.missed(round, std::slice::from_ref(&building)).await.unwrap();
+    let h = missed.into_iter().find(|h| h.members.len() >= members).expect("a household with enough members");
+    let task = store
+        .create_door_tasks(round, &[h.household_id], 7, t(1), &audit_entry(1, "g", "door.create", "building", "b"))
+        .await
+        .unwrap()
+        .remove(0);
+    (d, round, building, h, task)
+}
+
+fn door_sample(rid: i64, n: u32) -> DoorSample {
+    DoorSample { resident_id: rid, tube: tube(n) }
+}
+
+fn sampled_report(samples: Vec<DoorSample>) -> DoorReport {
+    DoorReport::SampledAtDoor { samples, audit: audit_entry(20, "g", "scans.ingest", "round", "door") }
+}
+
+async fn door(
+    store: &dyn Store,
+    task: i64,
+    report: &DoorReport,
+    at: i64,
+) -> Result<DoorTask, cordon_domain::FieldError> {
+    store
+        .record_door_outcome(task, report, "", 9, t(at), &audit_entry(21, "g", "door.outcome", "door_task", "x"))
+        .await
+        .unwrap()
+}
+
+fn missed_ids(hs: &[MissedHousehold]) -> BTreeSet<i64> {
+    hs.iter().flat_map(|h| h.members.iter().map(|m| m.resident_id)).collect()
+}
+
+/// Sampled at the door: each member swabbed gets a single tube of the task's round, opened,
+/// filled and sealed by the worker at the door's time; they leave the missed list and
+/// count as sampled; the others stay missing.
+pub async fn testing_door_sampled_at_door_seals_single_tubes(store: &dyn Store) {
+    let (_d, round, building, h, task) = door_setup(store, 2).await;
+    let before = store.coverage(round, &building).await.unwrap();
+    let swabbed: Vec<i64> = h.members.iter().skip(1).map(|m| m.resident_id).collect();
+    let samples: Vec<DoorSample> = swabbed.iter().enumerate().map(|(i, r)| door_sample(*r, 500 + i as u32)).collect();
+    let done = door(store, task.id, &sampled_report(samples.clone()), 40).await.unwrap();
+    assert_eq!((done.outcome, done.done_by, done.done_at), (Some(DoorOutcome::SampledAtDoor), Some(9), Some(t(40))));
+    for s in &samples {
+        let tb = store.tube(&s.tube).await.unwrap().expect("the door tube exists");
+        assert_eq!((tb.round_id, tb.capacity, tb.state, tb.count), (round, PoolCapacity::SINGLE, TubeState::Sealed, 1));
+        assert_eq!((tb.opened_by, tb.opened_at), (9, t(40)));
+        assert_eq!((tb.sealed_by, tb.sealed_at), (Some(9), Some(t(40))));
+        let members = store.tube_members(tb.id).await.unwrap();
+        assert_eq!(members.iter().map(|m| m.resident_id).collect::<Vec<_>>(), vec![Some(s.resident_id)]);
+    }
+    let after = missed_ids(&store.missed(round, std::slice::from_ref(&building)).await.unwrap());
+    assert!(swabbed.iter().all(|r| !after.contains(r)), "the swabbed left the missed list");
+    assert!(after.contains(&h.members[0].resident_id), "the member not swabbed is still missing");
+    let cov = store.coverage(round, &building).await.unwrap();
+    assert_eq!(cov.sampled, before.sampled + swabbed.len() as u64);
+    assert_eq!(cov.missing, before.missing - swabbed.len() as u64);
+    // Swabbing someone sampled at the door again, in a scan, is refused as a second sample.
+    let again = ingest(
+        store,
+        round,
+        "after-door",
+        vec![ScanItem::Sample {
+            client_id: "x".into(),
+            tube: tube(599),
+            person: ScanPerson::ResidentId(swabbed[0]),
+            at: t(41),
+        }],
+    )
+    .await;
+    assert_eq!(again.outcomes[0].code, "already_sampled");
+    // The outcome and the samples are audited.
+    for action in ["door.outcome", "scans.ingest"] {
+        let log = store
+            .audit_log(&crate::AuditFilter { action: Some(action.into()), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert!(!log.is_empty(), "{action} audited");
+    }
+}
+
+/// Every refusal of a door report leaves the task without an outcome and writes nothing;
+/// a good report afterwards goes through.
+pub async fn testing_door_refusals_write_nothing(store: &dyn Store) {
+    let (d, round, building, h, task) = door_setup(store, 2).await;
+    let (m0, m1) = (h.members[0].resident_id, h.members[1].resident_id);
+    let other_round = new_round(store, &d.district(), 10).await;
+    // m0 is sampled at the site, into a pooled tube; a tube of another round exists.
+    let rep = ingest(
+        store,
+        round,
+        "site",
+        vec![ScanItem::Sample { client_id: "a".into(), tube: tube(700), person: ScanPerson::ResidentId(m0), at: t(2) }],
+    )
+    .await;
+    assert_eq!(rep.outcomes[0].code, "ok");
+    let rep = ingest(
+        store,
+        other_round,
+        "elsewhere",
+        vec![ScanItem::Sample { client_id: "b".into(), tube: tube(701), person: ScanPerson::ResidentId(m1), at: t(3) }],
+    )
+    .await;
+    assert_eq!(rep.outcomes[0].code, "ok");
+    let stranger = d
+        .residents
+        .iter()
+        .find(|r| r.household_id != h.household_id && r.status == cordon_domain::registry::ResidentStatus::Active)
+        .unwrap()
+        .id;
+    let coverage = store.coverage(round, &building).await.unwrap();
+    let missed_before = missed_ids(&store.missed(round, std::slice::from_ref(&building)).await.unwrap());
+    let cases: Vec<(DoorReport, &str, Option<i64>)> = vec![
+        (sampled_report(vec![]), "door_no_samples", None),
+        // The good member first: nothing of it may stay when the second is refused.
+        (sampled_report(vec![door_sample(m1, 710), door_sample(m0, 711)]), "already_sampled", Some(m0)),
+        (sampled_report(vec![door_sample(m1, 700)]), "tube_used", Some(m1)),
+        (sampled_report(vec![door_sample(m1, 701)]), "tube_other_round", Some(m1)),
+        (sampled_report(vec![door_sample(m1, 712), door_sample(stranger, 713)]), "not_in_household", Some(stranger)),
+        (sampled_report(vec![door_sample(m1, 714), door_sample(m1, 715)]), "member_twice", Some(m1)),
+        (
+            DoorReport::WrongData {
+                resident_id: stranger,
+                correction: cordon_domain::registry::Correction::MovedOut,
+                audit: audit_entry(22, "g", "resident.update", "resident", &stranger.to_string()),
+            },
+            "not_in_household",
+            Some(stranger),
+        ),
+    ];
+    for (report, code, about) in &cases {
+        let err = door(store, task.id, report, 50).await.unwrap_err();
+        assert_eq!(err.code, *code, "{report:?}");
+        assert!(!err.zh.is_empty() && !err.en.is_empty() && !err.field.is_empty());
+        if let Some(rid) = about {
+            assert!(err.en.contains(&format!("#{rid}")) && err.zh.contains(&format!("#{rid}")), "{err:?}");
+        }
+        assert_eq!(store.door_task(task.id).await.unwrap().unwrap().outcome, None, "{code}: task still open");
+    }
+    for n in [710, 712, 714, 715] {
+        assert_eq!(store.tube(&tube(n)).await.unwrap(), None, "no tube {n} was left behind");
+    }
+    assert_eq!(store.coverage(round, &building).await.unwrap(), coverage);
+    assert_eq!(missed_ids(&store.missed(round, std::slice::from_ref(&building)).await.unwrap()), missed_before);
+    assert_eq!(
+        store.resident(stranger).await.unwrap().unwrap().status,
+        cordon_domain::registry::ResidentStatus::Active
+    );
+    // An exempt member is not missing either.
+    if let Some(m2) = h.members.get(2) {
+        store
+            .record_exemption(
+                round,
+                m2.resident_id,
+                ExemptionReason::Hospitalised,
+                "证明",
+                7,
+                t(4),
+                &audit_entry(23, "g", "exempt", "resident", "x"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let err = door(store, task.id, &sampled_report(vec![door_sample(m2.resident_id, 716)]), 51).await.unwrap_err();
+        assert_eq!(err.code, "not_missing");
+    }
+    // The good part alone goes through, into the barcode a refused attempt had named.
+    let done = door(store, task.id, &sampled_report(vec![door_sample(m1, 710)]), 52).await.unwrap();
+    assert_eq!(done.outcome, Some(DoorOutcome::SampledAtDoor));
+    assert_eq!(store.tube(&tube(710)).await.unwrap().unwrap().state, TubeState::Sealed);
+    assert!(!missed_ids(&store.missed(round, std::slice::from_ref(&building)).await.unwrap()).contains(&m1));
+}
+
+/// Wrong data: the correction of a member is made with the outcome, audited as the roster's
+/// correction; a member who moved out is no longer expected nor missed.
+pub async fn testing_door_wrong_data_corrects_the_roster(store: &dyn Store) {
+    use cordon_domain::registry::{Correction, ResidentStatus};
+    let (_d, round, building, h, task) = door_setup(store, 1).await;
+    let gone = h.members[0].resident_id;
+    let before = store.coverage(round, &building).await.unwrap();
+    let report = DoorReport::WrongData {
+        resident_id: gone,
+        correction: Correction::MovedOut,
+        audit: audit_entry(24, "g", "resident.update", "resident", &gone.to_string()),
+    };
+    let done = door(store, task.id, &report, 60).await.unwrap();
+    assert_eq!(done.outcome, Some(DoorOutcome::WrongData));
+    assert_eq!(store.resident(gone).await.unwrap().unwrap().status, ResidentStatus::MovedOut);
+    let after = store.coverage(round, &building).await.unwrap();
+    assert_eq!(
+        (after.expected, after.missing, after.sampled),
+        (before.expected - 1, before.missing - 1, before.sampled)
+    );
+    assert!(!missed_ids(&store.missed(round, std::slice::from_ref(&building)).await.unwrap()).contains(&gone));
+    let log = store
+        .audit_log(&crate::AuditFilter { action: Some("resident.update".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].entry.target_kind.as_str(), log[0].entry.target.clone()), ("resident", gone.to_string()));
+    // Another kind: a phone change on a second task keeps the person expected.
+    let round2 = new_round(store, &_d.district(), 10).await;
+    let t2 = store
+        .create_door_tasks(round2, &[h.household_id], 7, t(61), &audit_entry(25, "g", "door.create", "building", "b"))
+        .await
+        .unwrap()
+        .remove(0);
+    if let Some(m) = h.members.get(1) {
+        let report = DoorReport::WrongData {
+            resident_id: m.resident_id,
+            correction: Correction::SetPhone { phone: None },
+            audit: audit_entry(26, "g", "resident.update", "resident", &m.resident_id.to_string()),
+        };
+        door(store, t2.id, &report, 62).await.unwrap();
+        let r = store.resident(m.resident_id).await.unwrap().unwrap();
+        assert_eq!((r.phone, r.status), (None, ResidentStatus::Active));
+    }
+}
+
+/// Someone sampled who moves out afterwards is neither expected nor sampled: for every
+/// area, sampled counts only active residents and never exceeds expected.
+pub async fn testing_door_moved_out_after_sampling_keeps_coverage(store: &dyn Store) {
+    use cordon_domain::registry::{Correction, ResidentStatus};
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let building = d.busiest_building();
+    let people: Vec<&Resident> = active(&d.residents).into_iter().filter(|r| building.contains(&r.unit)).collect();
+    assert!(people.len() >= 3);
+    let items: Vec<ScanItem> = people
+        .iter()
+        .enumerate()
+        .map(|(i, r)| sample(&format!("c{i}"), &tube(800 + i as u32 / 10), r, i as i64))
+        .collect();
+    let rep = ingest(store, round, "all", items).await;
+    assert_eq!(rep.accepted as usize, people.len());
+    // Two sampled people move out; one unsampled elsewhere too.
+    let mut moved: BTreeSet<i64> = BTreeSet::new();
+    for r in people.iter().take(2) {
+        store
+            .correct_resident(r.id, &Correction::MovedOut, &audit_entry(30, "w", "resident.update", "resident", "x"))
+            .await
+            .unwrap();
+        moved.insert(r.id);
+    }
+    let elsewhere = active(&d.residents).into_iter().find(|r| !building.contains(&r.unit)).unwrap();
+    store
+        .correct_resident(
+            elsewhere.id,
+            &Correction::MovedOut,
+            &audit_entry(31, "w", "resident.update", "resident", "x"),
+        )
+        .await
+        .unwrap();
+    moved.insert(elsewhere.id);
+    let sampled: BTreeSet<i64> = people.iter().map(|r| r.id).collect();
+    let still: Vec<&Resident> =
+        d.residents.iter().filter(|r| r.status == ResidentStatus::Active && !moved.contains(&r.id)).collect();
+    let brute = |area: &AreaCode| {
+        let under: Vec<&&Resident> = still.iter().filter(|r| area.contains(&r.unit)).collect();
+        let s = under.iter().filter(|r| sampled.contains(&r.id)).count() as u64;
+        (under.len() as u64, s, 0u64, under.len() as u64 - s)
+    };
+    let mut checked = 0;
+    for a in d.areas.iter().filter(|a| a.code.contains(&building) || building.contains(&a.code)) {
+        let c = store.coverage(round, &a.code).await.unwrap();
+        assert_eq!((c.expected, c.sampled, c.exempt, c.missing), brute(&a.code), "coverage of {}", a.code);
+        assert!(c.sampled <= c.expected, "{}", a.code);
+        for ch in store.coverage_children(round, &a.code).await.unwrap() {
+            assert_eq!((ch.expected, ch.sampled, ch.exempt, ch.missing), brute(&ch.code), "child {}", ch.code);
+            assert!(ch.sampled <= ch.expected);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "the building, its units and its ancestors");
+    let b = store.coverage(round, &building).await.unwrap();
+    assert_eq!((b.expected, b.sampled, b.missing), (people.len() as u64 - 2, people.len() as u64 - 2, 0));
+    assert_eq!(b.percent(), 100.0);
 }

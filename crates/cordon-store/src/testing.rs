@@ -15,9 +15,10 @@ use cordon_domain::audit::AuditEntry;
 use cordon_domain::error::FieldError;
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::phone::Phone;
+use cordon_domain::registry::Correction;
 use cordon_domain::testing::{
     DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, SamplingSite, TestResult, TestRound, TubeBarcode,
-    TubeState,
+    TubeState, refusal,
 };
 use serde::Serialize;
 
@@ -255,6 +256,132 @@ pub struct DoorTask {
     pub done_by: Option<i64>,
 }
 
+/// One member of a household swabbed at the door, into a single tube of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorSample {
+    pub resident_id: i64,
+    pub tube: TubeBarcode,
+}
+
+/// What the worker at the door found, with what the outcome changes. The changes are
+/// written in the same transaction as the outcome, or nothing is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoorReport {
+    /// Missing members swabbed: for each, a single tube is opened in the task's round, the
+    /// sample added and the tube sealed, by the worker, through the same rules as a
+    /// device's scans. `audit` is the samples' entry (shaped as a device batch's).
+    SampledAtDoor {
+        samples: Vec<DoorSample>,
+        audit: AuditEntry,
+    },
+    NotHome,
+    /// Exempts the household's missing members.
+    AwayWithProof,
+    /// Opens an enforcement record.
+    Refused,
+    /// The roster correction of one member of the household; `audit` is the correction's
+    /// entry, the same as the roster page writes.
+    WrongData {
+        resident_id: i64,
+        correction: Correction,
+        audit: AuditEntry,
+    },
+}
+
+impl DoorReport {
+    pub fn outcome(&self) -> DoorOutcome {
+        match self {
+            DoorReport::SampledAtDoor { .. } => DoorOutcome::SampledAtDoor,
+            DoorReport::NotHome => DoorOutcome::NotHome,
+            DoorReport::AwayWithProof => DoorOutcome::AwayWithProof,
+            DoorReport::Refused => DoorOutcome::Refused,
+            DoorReport::WrongData { .. } => DoorOutcome::WrongData,
+        }
+    }
+
+    /// What can be checked without the database: samples name at least one member, no
+    /// member and no tube twice.
+    pub fn check(&self) -> std::result::Result<(), FieldError> {
+        let DoorReport::SampledAtDoor { samples, .. } = self else { return Ok(()) };
+        if samples.is_empty() {
+            return Err(refusal("door_no_samples"));
+        }
+        let mut members = std::collections::HashSet::new();
+        let mut tubes = std::collections::HashSet::new();
+        for s in samples {
+            if !members.insert(s.resident_id) {
+                return Err(door_refusal("member_twice", s.resident_id));
+            }
+            if !tubes.insert(s.tube.as_str()) {
+                return Err(door_refusal("tube_used", s.resident_id));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The samples of a door-knock report as the worker's device batch: for each member a
+/// single tube opened, the sample added and the tube sealed. Backends apply it with their
+/// ingest, so that a sample at the door obeys every rule a scan does.
+pub fn door_batch(task: &DoorTask, samples: &[DoorSample], by: i64, at: DateTime<Utc>) -> ScanBatch {
+    let mut items = Vec::with_capacity(samples.len() * 3);
+    for s in samples {
+        let (tube, rid) = (s.tube.clone(), s.resident_id);
+        items.push(ScanItem::Open {
+            client_id: format!("open-{rid}"),
+            tube: tube.clone(),
+            capacity: PoolCapacity::SINGLE,
+            at,
+        });
+        items.push(ScanItem::Sample {
+            client_id: format!("sample-{rid}"),
+            tube: tube.clone(),
+            person: ScanPerson::ResidentId(rid),
+            at,
+        });
+        items.push(ScanItem::Seal { client_id: format!("seal-{rid}"), tube, at });
+    }
+    ScanBatch { batch_id: format!("door-task-{}", task.id), round_id: task.round_id, user_id: by, items }
+}
+
+/// The first refusal in the ingest of a [`door_batch`], about its member; `None` when every
+/// tube was opened, filled and sealed.
+pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Option<FieldError> {
+    // A replay would mean these samples were recorded before, with an outcome that the
+    // task does not have: refused rather than trusted.
+    if report.replayed || report.outcomes.len() != samples.len() * 3 {
+        return Some(refusal("already_sampled"));
+    }
+    for (s, o) in samples.iter().zip(report.outcomes.chunks(3)) {
+        for (i, step) in o.iter().enumerate() {
+            // Sealing a tube the sample filled (it sealed itself) is a replay, not a refusal.
+            let ok = step.code == "ok" || (i == 2 && step.code == "replayed");
+            if !ok || (i == 2 && !step.sealed) {
+                let e = step.error.clone().unwrap_or_else(|| refusal(step.code));
+                return Some(about_member(e, s.resident_id));
+            }
+        }
+    }
+    None
+}
+
+/// A refusal about one member of a door-knock report: the refusal's message, naming the
+/// member by resident id (as the door-knock page lists them).
+pub fn door_refusal(code: &'static str, resident_id: i64) -> FieldError {
+    about_member(refusal(code), resident_id)
+}
+
+/// `e` with the member it is about appended to both messages (a scan's refusal about the
+/// person is about the member field of the door-knock form).
+pub fn about_member(mut e: FieldError, resident_id: i64) -> FieldError {
+    if e.field == "person" {
+        e.field = "member";
+    }
+    e.zh = format!("{}（居民 #{resident_id}）", e.zh);
+    e.en = format!("{} (resident #{resident_id})", e.en);
+    e
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
     pub id: i64,
@@ -369,17 +496,21 @@ pub trait TestingStore: Send + Sync + 'static {
     ) -> Result<Vec<DoorTask>>;
     async fn door_tasks(&self, round_id: i64, roots: &[AreaCode]) -> Result<Vec<DoorTask>>;
     async fn door_task(&self, id: i64) -> Result<Option<DoorTask>>;
-    /// Records the outcome: away with proof exempts the household's missing members,
-    /// refused opens an enforcement record.
+    /// Records the outcome and, in the same transaction, what it changes: samples at the
+    /// door become single sealed tubes (refused as a device's scan would be, and also when
+    /// a tube barcode was used before or a member is not on the household's missed list),
+    /// away with proof exempts the household's missing members, refused opens an
+    /// enforcement record, wrong data corrects a member of the household. A refusal
+    /// writes nothing: the task keeps no outcome.
     async fn record_door_outcome(
         &self,
         task_id: i64,
-        outcome: DoorOutcome,
+        report: &DoorReport,
         note: &str,
         by: i64,
         at: DateTime<Utc>,
         audit: &AuditEntry,
-    ) -> Result<DoorTask>;
+    ) -> Result<std::result::Result<DoorTask, FieldError>>;
     /// Open enforcement records (refusals) under `roots`: (task id, household id, status).
     async fn enforcements(&self, roots: &[AreaCode]) -> Result<Vec<(i64, i64, String)>>;
 

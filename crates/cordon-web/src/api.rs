@@ -318,7 +318,7 @@ async fn correct(
     let r = ctx.store.resident(id).await?.ok_or(AppError::NotFound("resident"))?;
     ctx.authorize(Action::EditResident, Some(&r.unit)).await?;
     let c = correction_from(&req.kind, req.phone.as_deref().unwrap_or(""), req.bedridden, req.no_smartphone)?;
-    let entry = ctx.entry("resident.update", "resident", &id.to_string(), c.audit_detail());
+    let entry = crate::pages::correction_entry(&ctx, id, &c);
     let updated = ctx.store.correct_resident(id, &c, &entry).await?;
     Ok(Json(ResidentDto::from(&updated, None)))
 }

@@ -192,6 +192,11 @@ pub fn field_zh(field: &str) -> &str {
         "password" => "密码",
         "q" => "查询",
         "file" => "文件",
+        "tube" => "试管条码",
+        "member" => "成员",
+        "kind" => "更正类型",
+        "outcome" => "敲门结果",
+        "note" => "备注",
         other => other,
     }
 }

@@ -598,11 +598,17 @@ pub(crate) fn correction_from(
     })
 }
 
+/// The audit entry of a correction, wherever it is made (the resident page, the API, a
+/// door knock's wrong-data outcome).
+pub(crate) fn correction_entry(ctx: &Ctx, resident_id: i64, c: &Correction) -> cordon_domain::audit::AuditEntry {
+    ctx.entry("resident.update", "resident", &resident_id.to_string(), c.audit_detail())
+}
+
 async fn correct(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<CorrectionForm>) -> Result<Response, AppError> {
     ctx.check_csrf(&f.csrf)?;
     let r = load_resident(&ctx, id, Action::EditResident).await?;
     let c = correction_from(&f.kind, &f.phone, f.bedridden.is_some(), f.no_smartphone.is_some())?;
-    let entry = ctx.entry("resident.update", "resident", &r.id.to_string(), c.audit_detail());
+    let entry = correction_entry(&ctx, r.id, &c);
     ctx.store.correct_resident(r.id, &c, &entry).await?;
     Ok(Redirect::to(&format!("/residents/{id}?saved=1")).into_response())
 }

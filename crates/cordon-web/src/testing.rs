@@ -25,10 +25,10 @@ use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
 use cordon_domain::testing::{
     BarcodePattern, DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, TestResult, TestRound,
-    advise_pool_size, parse_ct,
+    advise_pool_size, parse_ct, refusal,
 };
 use cordon_domain::{IdNumber, Role};
-use cordon_store::testing::{NewResult, Receipt, ResultsReport, ScanPerson};
+use cordon_store::testing::{DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson, about_member};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -113,6 +113,14 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("testing.bedridden", "卧床", "Bedridden"),
     ("testing.create_tasks", "为所选住户派发敲门任务", "Create door-knock tasks for the selected households"),
     ("testing.outcome", "敲门结果", "Outcome"),
+    (
+        "testing.door_tubes",
+        "上门采样：为每位已采样成员填写单管条码（未采样的留空）",
+        "Sampled at the door: a single-tube barcode for each member swabbed (leave the others blank)",
+    ),
+    ("testing.door_correction", "信息有误：更正一位成员", "Wrong data: correct one member"),
+    ("testing.member", "成员", "Member"),
+    ("testing.correction", "更正", "Correction"),
     ("testing.note", "备注/证明", "Note / proof"),
     ("testing.save", "保存", "Save"),
     ("testing.exempt_person", "登记免检", "Record an exemption"),
@@ -784,7 +792,11 @@ async fn report_missing(
 
 // ---- door-knocking --------------------------------------------------------------------------
 
-async fn tasks_page(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+async fn tasks_page(
+    ctx: Ctx,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
     ctx.authorize(Action::DoorKnock, None).await?;
     let round = load_round(&ctx, id).await?;
     let roots = ctx.principal.roots.clone();
@@ -798,15 +810,27 @@ async fn tasks_page(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError>
     )
     .await?;
     let lang = ctx.meta.lang;
+    // The members still missing of each household: who can be swabbed or corrected at the door.
+    let missing: std::collections::HashMap<i64, &[cordon_store::testing::MissedPerson]> =
+        missed.iter().map(|h| (h.household_id, h.members.as_slice())).collect();
     let tasks: Vec<_> = tasks
         .iter()
         .map(|t| {
+            let members: Vec<_> = missing
+                .get(&t.household_id)
+                .map(|ms| ms.iter().map(|m| json!({"id": m.resident_id, "name": m.name})).collect())
+                .unwrap_or_default();
             json!({"id": t.id, "unit": t.unit.as_str(), "room": t.room, "household_id": t.household_id,
-                   "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string()), "note": t.note})
+                   "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string()), "note": t.note,
+                   "members": members})
         })
         .collect();
     let outcomes: Vec<_> =
         DoorOutcome::ALL.iter().map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en())})).collect();
+    let corrections: Vec<_> = ["moved_out", "returned", "phone", "flags", "temporary_on", "temporary_off"]
+        .iter()
+        .map(|k| json!({"code": k, "label": crate::i18n::text(lang, &format!("correct.{k}"))}))
+        .collect();
     let reasons: Vec<_> =
         ExemptionReason::ALL.iter().map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en())})).collect();
     let html = render(
@@ -814,7 +838,8 @@ async fn tasks_page(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError>
         "testing/tasks.html",
         "/testing",
         json!({"round": {"id": round.id, "date": round.date.to_string()}, "households": missed_json(&missed),
-               "tasks": tasks, "outcomes": outcomes, "reasons": reasons}),
+               "tasks": tasks, "outcomes": outcomes, "reasons": reasons, "corrections": corrections,
+               "pattern": pattern(&state.settings.tube_pattern).as_str()}),
     )?;
     Ok(html.into_response())
 }
@@ -842,24 +867,68 @@ async fn create_tasks(
     Ok(Redirect::to(&format!("/testing/rounds/{id}/tasks")).into_response())
 }
 
-#[derive(Deserialize)]
-struct OutcomeForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-    outcome: String,
-    #[serde(default)]
-    note: String,
-}
-
-async fn task_outcome(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<OutcomeForm>) -> Result<Response, AppError> {
-    ctx.check_csrf(&f.csrf)?;
+/// The door-knock outcome form: `outcome`, `note`; for samples at the door one
+/// `tube_<resident id>` per member swabbed (members left blank were not); for wrong data
+/// `member` and the correction as on the resident page (`kind`, `phone`, `bedridden`,
+/// `no_smartphone`).
+async fn task_outcome(
+    ctx: Ctx,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let field = |name: &str| f.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    ctx.check_csrf(field("_csrf"))?;
     let task = ctx.store.door_task(id).await?.ok_or(AppError::NotFound("door_task"))?;
+    // Door-knocking is the door-knock team's (SPEC roles: grid workers, community staff,
+    // volunteers); the tubes of a sampled-at-door outcome are recorded by that team under
+    // this same action, not `SampleResidents`: that one is the site samplers' alone, no role
+    // holds both, and requiring both would leave the outcome unrecordable.
     ctx.authorize(Action::DoorKnock, Some(&task.unit)).await?;
-    let outcome = DoorOutcome::parse(&f.outcome)?;
-    outcome.check_note(&f.note)?;
-    let note: String = f.note.trim().chars().take(500).collect();
+    let outcome = DoorOutcome::parse(field("outcome"))?;
+    outcome.check_note(field("note"))?;
+    let note: String = field("note").trim().chars().take(500).collect();
+    let report = match outcome {
+        DoorOutcome::SampledAtDoor => {
+            let p = pattern(&state.settings.tube_pattern);
+            let mut samples = Vec::new();
+            for (k, v) in &f {
+                let Some(rid) = k.strip_prefix("tube_").and_then(|r| r.parse::<i64>().ok()) else { continue };
+                if v.trim().is_empty() {
+                    continue;
+                }
+                let tube = p.parse(v).map_err(|e| about_member(e, rid))?;
+                samples.push(DoorSample { resident_id: rid, tube });
+            }
+            let audit = ctx.entry(
+                "scans.ingest",
+                "round",
+                &task.round_id.to_string(),
+                format!("door task {id}: {} single tubes", samples.len()),
+            );
+            DoorReport::SampledAtDoor { samples, audit }
+        }
+        DoorOutcome::WrongData => {
+            let rid: i64 = field("member").trim().parse().map_err(|_| refusal("member_missing"))?;
+            let member = ctx.store.resident(rid).await?.ok_or(AppError::NotFound("resident"))?;
+            // A correction of the roster is one, whoever makes it.
+            ctx.authorize(Action::EditResident, Some(&member.unit)).await?;
+            let checked = |name: &str| f.iter().any(|(k, _)| k == name);
+            let correction = crate::pages::correction_from(
+                field("kind"),
+                field("phone"),
+                checked("bedridden"),
+                checked("no_smartphone"),
+            )?;
+            let audit = crate::pages::correction_entry(&ctx, rid, &correction);
+            DoorReport::WrongData { resident_id: rid, correction, audit }
+        }
+        DoorOutcome::NotHome => DoorReport::NotHome,
+        DoorOutcome::AwayWithProof => DoorReport::AwayWithProof,
+        DoorOutcome::Refused => DoorReport::Refused,
+    };
     let entry = ctx.entry("door.outcome", "door_task", &id.to_string(), outcome.as_str());
-    ctx.store.record_door_outcome(id, outcome, &note, ctx.user.id, ctx.now, &entry).await?;
+    ctx.store.record_door_outcome(id, &report, &note, ctx.user.id, ctx.now, &entry).await??;
     Ok(Redirect::to(&format!("/testing/rounds/{}/tasks", task.round_id)).into_response())
 }
 

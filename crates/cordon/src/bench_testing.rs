@@ -117,6 +117,10 @@ async fn district(db: &Db, population: u64, seed: u64) -> Result<(AreaCode, i64,
 
 // ---- ingest --------------------------------------------------------------------------------
 
+/// How many times the HTTP ingest and the baseline are each measured, interleaved; the
+/// best of each is reported (the two cores are shared, so single runs swing by ±30 %).
+const INGEST_RUNS: usize = 5;
+
 pub async fn ingest(
     db: Option<&str>,
     population: u64,
@@ -125,7 +129,7 @@ pub async fn ingest(
     concurrency: usize,
 ) -> Result<serde_json::Value> {
     let d = open(db, "ingest").await?;
-    let (_, round, residents) = district(&d, population, 1).await?;
+    let (district_code, first_round, residents) = district(&d, population, 1).await?;
     let scans = scans.min(residents.len());
     let community = residents.first().and_then(|r| r.unit.lineage().get(2).cloned()).context("empty district")?;
     let user = d
@@ -149,29 +153,6 @@ pub async fn ingest(
         .enumerate()
         .map(|(i, r)| (r.id, (i / 10) as i64 + 1, r.unit.as_str().to_string()))
         .collect();
-    // Device batches as a phone sends them: scanned ID numbers, tubes opened by the first scan.
-    let requests: Vec<Vec<u8>> = residents[..scans]
-        .chunks(batch)
-        .enumerate()
-        .map(|(b, chunk)| {
-            let items: Vec<serde_json::Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let n = b * batch + i;
-                    json!({"client_id": n.to_string(), "kind": "sample", "tube": tube(n / 10), "person": r.id_number.as_str()})
-                })
-                .collect();
-            let body = serde_json::to_vec(&json!({"batch_id": format!("b{b}"), "items": items})).unwrap_or_default();
-            let mut req = format!(
-                "POST /api/v1/rounds/{round}/scans HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            req.extend_from_slice(&body);
-            req
-        })
-        .collect();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
@@ -181,50 +162,36 @@ pub async fn ingest(
         let _ = rx.await;
     }));
 
-    let requests = Arc::new(requests);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (requests, next, addr, accepted) = (requests.clone(), next.clone(), addr.clone(), accepted.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(&addr).await?;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(req) = requests.get(i) else { break };
-                let (status, body) = conn.round_trip(req).await?;
-                if status != 200 {
-                    bail!("batch {i} answered {status}: {}", String::from_utf8_lossy(&body));
-                }
-                accepted.fetch_add(accepted_of(&body), std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
+    // Each run samples the same people into a round of its own with tubes of its own;
+    // the baseline inserts the same rows into a fresh file.
+    let mut http_runs = Vec::new();
+    let mut baseline_runs = Vec::new();
+    let mut accepted = 0;
+    for run in 0..INGEST_RUNS {
+        let round = if run == 0 { first_round } else { new_round(&d, &district_code).await?.id };
+        let prefix = format!("B{}", (b'A' + run as u8) as char);
+        let requests = device_batches(&residents[..scans], batch, round, &token, &prefix);
+        let (secs, n) = post_all(&addr, requests, concurrency).await?;
+        accepted = n;
+        http_runs.push(n as f64 / secs);
+
+        let baseline_path = d.dir.path().join(format!("baseline-{run}.db"));
+        let rows_for_baseline = rows.clone();
+        baseline_runs.push(
+            tokio::task::spawn_blocking(move || {
+                cordon_sqlite::baseline_insert_rows_per_s(&baseline_path, &rows_for_baseline, batch)
+            })
+            .await??,
+        );
     }
-    for t in tasks {
-        t.await??;
-    }
-    let secs = started.elapsed().as_secs_f64();
     let _ = tx.send(());
     let _ = server.await;
-    let accepted = accepted.load(std::sync::atomic::Ordering::Relaxed);
-    let scans_per_s = accepted as f64 / secs;
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (scans_per_s, baseline) = (best(&http_runs), best(&baseline_runs));
 
-    // The same scans straight into the store (no HTTP, no JSON), into a second round: how
+    // The same scans straight into the store (no HTTP, no JSON), into another round: how
     // much of the time is the store's.
-    let round2 = d
-        .store
-        .create_round(
-            &NewRound {
-                area: AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?,
-                date: Utc::now().date_naive(),
-                mandatory: true,
-                pool: PoolCapacity::new(10)?,
-            },
-            &entry("round.create"),
-        )
-        .await?;
+    let round2 = new_round(&d, &district_code).await?;
     let p = BarcodePattern::default();
     let mut store_batches = Vec::new();
     for (b, chunk) in residents[..scans].chunks(batch).enumerate() {
@@ -247,14 +214,9 @@ pub async fn ingest(
     }
     let store_per_s = scans as f64 / t.elapsed().as_secs_f64();
 
-    let baseline_path = d.dir.path().join("baseline.db");
-    let rows_for_baseline = rows.clone();
-    let baseline = tokio::task::spawn_blocking(move || {
-        cordon_sqlite::baseline_insert_rows_per_s(&baseline_path, &rows_for_baseline, batch)
-    })
-    .await??;
     let backend = d.store.backend();
     d.close().await?;
+    let rounded = |v: &[f64]| v.iter().map(|x| r2(*x)).collect::<Vec<_>>();
     Ok(json!({
         "scenario": "ingest",
         "backend": backend,
@@ -263,13 +225,84 @@ pub async fn ingest(
         "accepted": accepted,
         "batch": batch,
         "concurrency": concurrency,
-        "seconds": r2(secs),
+        "runs": INGEST_RUNS,
+        "seconds": r2(scans as f64 / scans_per_s),
         "scans_per_s": r2(scans_per_s),
         "baseline_rows_per_s": r2(baseline),
+        "runs_scans_per_s": rounded(&http_runs),
+        "runs_baseline_rows_per_s": rounded(&baseline_runs),
         "store_only_scans_per_s": r2(store_per_s),
         "ratio": r2(scans_per_s / baseline * 100.0) / 100.0,
         "day_25m_minutes": r2(25_000_000.0 / scans_per_s / 60.0),
     }))
+}
+
+async fn new_round(d: &Db, district: &AreaCode) -> Result<cordon_domain::testing::TestRound> {
+    let new = NewRound {
+        area: district.clone(),
+        date: Utc::now().date_naive(),
+        mandatory: true,
+        pool: PoolCapacity::new(10)?,
+    };
+    Ok(d.store.create_round(&new, &entry("round.create")).await?)
+}
+
+/// Device batches as a phone sends them: scanned ID numbers, ten to a tube, tubes opened by
+/// their first scan; whole HTTP requests, ready to write.
+fn device_batches(people: &[Resident], batch: usize, round: i64, token: &str, tube_prefix: &str) -> Vec<Vec<u8>> {
+    people
+        .chunks(batch)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let n = b * batch + i;
+                    let tube = format!("{tube_prefix}{:010}", n / 10);
+                    json!({"client_id": n.to_string(), "kind": "sample", "tube": tube, "person": r.id_number.as_str()})
+                })
+                .collect();
+            let body = serde_json::to_vec(&json!({"batch_id": format!("{round}-{b}"), "items": items})).unwrap_or_default();
+            let mut req = format!(
+                "POST /api/v1/rounds/{round}/scans HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&body);
+            req
+        })
+        .collect()
+}
+
+/// Posts every request over `concurrency` keep-alive connections; the seconds it took and
+/// the scans accepted.
+async fn post_all(addr: &str, requests: Vec<Vec<u8>>, concurrency: usize) -> Result<(f64, u64)> {
+    let requests = Arc::new(requests);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (requests, next, addr, accepted) = (requests.clone(), next.clone(), addr.to_string(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(req) = requests.get(i) else { break };
+                let (status, body) = conn.round_trip(req).await?;
+                if status != 200 {
+                    bail!("batch {i} answered {status}: {}", String::from_utf8_lossy(&body));
+                }
+                accepted.fetch_add(accepted_of(&body), std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((started.elapsed().as_secs_f64(), accepted.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
 /// The `"accepted":N` figure of an answer, found without parsing the outcomes (the

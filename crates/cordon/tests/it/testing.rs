@@ -435,3 +435,172 @@ async fn testing_lab_results_file_and_chase() {
     assert_eq!(v["node"]["sampled"], 10);
     assert_eq!(v["node"]["missing"].as_u64().unwrap() as usize, people.len() - 10);
 }
+
+/// A browser session of `role`'s demo account (cookies kept, redirects not followed).
+async fn session(app: &TestApp, role: Role) -> reqwest::Client {
+    let jar =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let html = jar.get(format!("{}/login", app.url)).send().await.unwrap().text().await.unwrap();
+    let password = cordon::demo::demo_password(role);
+    let r = jar
+        .post(format!("{}/login", app.url))
+        .form(&[
+            ("username", role.code()),
+            ("password", password.as_str()),
+            ("_csrf", &first_csrf(&html)),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{} logs in", role.code());
+    jar
+}
+
+fn first_csrf(html: &str) -> String {
+    html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+/// The door-knock outcome form: CSRF, a malformed barcode refused in zh and en naming the
+/// field and the member with nothing written, single tubes sealed for the members swabbed,
+/// and a wrong-data correction (a roster correction: refused to a volunteer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_door_outcome_form() {
+    use cordon_domain::registry::ResidentStatus;
+    use cordon_domain::testing::{BarcodePattern, DoorOutcome, TubeState};
+    let app = spawn_app().await;
+    let round = make_round(&app, 10).await;
+    let missed = app.store.missed(round, std::slice::from_ref(&app.building)).await.unwrap();
+    let mut big = missed.iter().filter(|h| h.members.len() >= 2);
+    let (h1, h2) = (big.next().unwrap().clone(), big.next().unwrap().clone());
+    let e = cordon_store::conformance::audit_entry(1, "setup", "door.create", "round", "x");
+    let tasks = app
+        .store
+        .create_door_tasks(round, &[h1.household_id, h2.household_id], 1, chrono::Utc::now(), &e)
+        .await
+        .unwrap();
+    let (t1, t2) = (tasks[0].id, tasks[1].id);
+    let (m0, m1) = (h1.members[0].resident_id, h1.members[1].resident_id);
+
+    let worker = session(&app, Role::GridWorker).await;
+    let page = worker.get(format!("{}/testing/rounds/{round}/tasks", app.url)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("name=\"tube_{m0}\"")) && html.contains(&format!("name=\"tube_{m1}\"")),
+        "a tube field per missing member"
+    );
+    let csrf = first_csrf(&html);
+    let outcome = |task: i64, fields: Vec<(String, String)>| {
+        worker.post(format!("{}/testing/tasks/{task}/outcome", app.url)).form(&fields).send()
+    };
+    let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let open = |task: i64| {
+        let store = app.store.clone();
+        async move { store.door_task(task).await.unwrap().unwrap().outcome }
+    };
+    let good_tube = tube(4242);
+    let m0_field = format!("tube_{m0}");
+    let m1_field = format!("tube_{m1}");
+
+    // Without the form's CSRF token: refused, nothing written.
+    let r =
+        outcome(t1, f(&[("_csrf", "forged"), ("outcome", "sampled_at_door"), (&m1_field, &good_tube)])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(open(t1).await, None);
+
+    // A malformed barcode: 422 naming the field and the member, in Chinese by default…
+    let r = outcome(
+        t1,
+        f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "12345")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("barcode_invalid"), "{body}");
+    assert!(body.contains("试管条码：试管条码格式不正确") && body.contains(&format!("居民 #{m0}")), "{body}");
+    // …and in English on request; nothing was written either time.
+    let r = worker.get(format!("{}/lang/en?next=/", app.url)).send().await.unwrap();
+    assert!(r.status().is_redirection());
+    let r = outcome(
+        t1,
+        f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "12345")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("tube: malformed tube barcode") && body.contains(&format!("(resident #{m0})")), "{body}");
+    // No member swabbed at all: refused, naming the tube field.
+    let r = outcome(t1, f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m0_field, " ")])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("door_no_samples"));
+    let p = BarcodePattern::default();
+    assert_eq!(app.store.tube(&p.parse(&good_tube).unwrap()).await.unwrap(), None);
+    assert_eq!(open(t1).await, None);
+
+    // m1 swabbed into a single tube, m0 not: the tube is sealed, m1 leaves the missed list.
+    let r =
+        outcome(t1, f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "")]))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(open(t1).await, Some(DoorOutcome::SampledAtDoor));
+    let tb = app.store.tube(&p.parse(&good_tube).unwrap()).await.unwrap().unwrap();
+    assert_eq!((tb.capacity.get(), tb.count, tb.state), (1, 1, TubeState::Sealed));
+    let worker_id = app.store.user_by_username(Role::GridWorker.code()).await.unwrap().unwrap().id;
+    assert_eq!((tb.opened_by, tb.sealed_by), (worker_id, Some(worker_id)));
+    let still: Vec<i64> = app
+        .store
+        .missed(round, std::slice::from_ref(&app.building))
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|h| h.members.iter().map(|m| m.resident_id))
+        .collect();
+    assert!(!still.contains(&m1) && still.contains(&m0));
+
+    // Wrong data: the member is required…
+    let gone = h2.members[0].resident_id;
+    let r = outcome(t2, f(&[("_csrf", &csrf), ("outcome", "wrong_data"), ("kind", "moved_out")])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("member: choose the member whose data is wrong"));
+    // …a volunteer may knock on doors but not correct the roster…
+    let r = app
+        .post(Role::Volunteer, &format!("/testing/tasks/{t2}/outcome"))
+        .form(&[("outcome", "wrong_data"), ("member", gone.to_string().as_str()), ("kind", "moved_out")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("forbidden_role"));
+    assert_eq!(app.store.resident(gone).await.unwrap().unwrap().status, ResidentStatus::Active);
+    // …the grid worker's correction is made with the outcome and audited as a correction.
+    let r = outcome(
+        t2,
+        f(&[("_csrf", &csrf), ("outcome", "wrong_data"), ("member", &gone.to_string()), ("kind", "moved_out")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(open(t2).await, Some(DoorOutcome::WrongData));
+    assert_eq!(app.store.resident(gone).await.unwrap().unwrap().status, ResidentStatus::MovedOut);
+    let audit_of = |action: &str, target: i64| AuditFilter {
+        action: Some(action.into()),
+        target: Some(target.to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    let log = app.store.audit_log(&audit_of("resident.update", gone)).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].entry.actor.as_str(), log[0].entry.detail.as_str()),
+        (Role::GridWorker.code(), "status -> moved_out")
+    );
+    let door_log = app.store.audit_log(&audit_of("door.outcome", t2)).await.unwrap();
+    assert_eq!(door_log.len(), 1);
+    assert_eq!(door_log[0].entry.request_id, log[0].entry.request_id, "one request, one transaction");
+    let cov = app.store.coverage(round, &app.building).await.unwrap();
+    assert!(cov.sampled <= cov.expected);
+}
