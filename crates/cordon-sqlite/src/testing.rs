@@ -321,7 +321,7 @@ pub(crate) struct Resolver {
     /// Whether a task will end the snapshot once no ingest is in flight.
     closer: AtomicBool,
     /// What the writer learnt that the resolver should know.
-    hints: Hints,
+    pub(crate) hints: Hints,
     /// Active residents in memory (`id_index`), preferred to SQL while current.
     pub(crate) index: Arc<crate::id_index::Holder>,
 }
@@ -331,10 +331,10 @@ pub(crate) struct Resolver {
 pub(crate) struct Hints {
     /// The newest registry version the writer has seen: an older snapshot or index is
     /// renewed.
-    latest: AtomicI64,
+    pub(crate) latest: AtomicI64,
     /// The writer found someone the resolver had not (registered since): the index is
     /// rebuilt.
-    found_late: AtomicBool,
+    pub(crate) found_late: AtomicBool,
 }
 
 #[derive(Default)]
@@ -639,13 +639,15 @@ pub(crate) fn ingest(
                     continue;
                 }
                 // Someone not found on the reader may have been registered since: look again.
-                let found = match (pre.get_mut(idx).and_then(Option::take), person) {
-                    (_, ScanPerson::Visitor { .. }) => None,
-                    (Some(f), _) => Some(f),
-                    (None, ScanPerson::IdNumber(idn)) => by_idn.query_row([idn.as_str()], found_row).optional().db()?,
-                    (None, ScanPerson::ResidentId(id)) => by_id.query_row([id], found_row).optional().db()?,
+                let (found, looked_again) = match (pre.get_mut(idx).and_then(Option::take), person) {
+                    (_, ScanPerson::Visitor { .. }) => (None, false),
+                    (Some(f), _) => (Some(f), false),
+                    (None, ScanPerson::IdNumber(idn)) => {
+                        (by_idn.query_row([idn.as_str()], found_row).optional().db()?, true)
+                    }
+                    (None, ScanPerson::ResidentId(id)) => (by_id.query_row([id], found_row).optional().db()?, true),
                 };
-                if found.is_some() && pre_used && !late {
+                if looked_again && found.is_some() && pre_used && !late {
                     late = true;
                     hints.found_late.store(true, Ordering::Release);
                 }

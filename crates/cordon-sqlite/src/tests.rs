@@ -240,6 +240,12 @@ async fn ingest_index_is_used_only_while_current() {
         assert_eq!(index.by_id(r.id).map(|e| e.id), Some(r.id));
     }
 
+    // Nobody the index lacks: no rebuild is asked for.
+    let more: Vec<_> = people.iter().skip(20).take(10).collect();
+    store.ingest_scans(batch("b1b", "BA0000000003", &more), &entry("scans.ingest")).await.unwrap();
+    let late = || store.resolver.hints.found_late.load(std::sync::atomic::Ordering::Acquire);
+    assert!(!late(), "nobody was missing from the index");
+
     // Moving someone out makes the index stale; the next batch still resolves from it
     // (the resolver has not yet heard of the change) and the writer must catch that.
     let gone = &people[10];
