@@ -1,15 +1,17 @@
 // Browser tests of door-knocking (SPEC 敲门行动, issue 3 item 6): a grid worker works
 // their grid's missed households in a fresh round. Tasks for three households; one is
-// sampled at the door with a single tube per member and leaves the missed list; a
-// malformed and a reused barcode are refused with a zh error naming the tube field and
-// the task stays open; "wrong data: moved out" takes a member off the list.
+// sampled at the door with a single tube per member and leaves the missed list; on a
+// phone the open tasks come first and their forms use the width; a malformed barcode is
+// flagged before sending, and it and a reused barcode are refused on the page itself, next
+// to the member's field with everything typed kept, and the task stays open; "wrong data:
+// moved out" takes a member off the list.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, login } from './support.mjs';
 
 let server, browser, worker;
 let round;
-const picked = []; // the three households given tasks: {id, room, members: [{id, name}]}
+const picked = []; // the three households given tasks: {id, hid, unit, room, members: [{id, name}]}
 
 before(async () => {
   server = await startServer();
@@ -27,6 +29,8 @@ async function missedHouseholds(page) {
   return page.locator('[data-testid=missed-household]').evaluateAll((rows) =>
     rows.map((r) => ({
       id: r.querySelector('input[name=household]')?.value ?? null,
+      hid: r.dataset.household,
+      unit: r.dataset.unit,
       tag: r.querySelector('.tag')?.textContent ?? null,
       room: r.querySelector('td.room').textContent.trim().replace(/\s+/g, ' '),
       members: [...r.querySelectorAll('.member')].map((m) => ({
@@ -37,12 +41,9 @@ async function missedHouseholds(page) {
   );
 }
 
-// The task row of a household, found by its room cell as the missed list shows it.
-function taskRow(page, h) {
-  return page.locator('[data-testid=task]').filter({
-    has: page.locator('td.room').filter({ hasText: new RegExp(`^\\s*${h.room.replace(/ /g, '\\s+')}\\s*$`) }),
-  });
-}
+// The task of a household, and that household on the missed list.
+const taskRow = (page, h) => page.locator(`[data-testid=task][data-household="${h.hid}"]`);
+const missedOf = (households, h) => households.find((x) => x.hid === h.hid);
 
 // Expected / sampled / missing of a building's missed list (the 楼长's page, open to the grid worker).
 async function buildingCounts(page, building) {
@@ -56,9 +57,19 @@ async function buildingCounts(page, building) {
   };
 }
 
-const buildingOf = (h) => h.room.split(' ').pop().slice(0, 18);
+const buildingOf = (h) => h.unit.slice(0, 18);
 // How often a name is on a building's missed list (names can repeat in a building).
 const named = (people, name) => people.filter((p) => p.startsWith(name + ' ') || p === name).length;
+// A name as the page masks it next to a refusal (张*明, 张*, 欧**华).
+const masked = (name) => {
+  const c = [...name];
+  return c.length === 1 ? '*' : c.length === 2 ? c[0] + '*' : c[0] + '*'.repeat(c.length - 2) + c[c.length - 1];
+};
+// The "saved" line after an outcome, spaces collapsed.
+const savedLine = async (page) => (await page.textContent('[data-testid=saved]')).trim().replace(/\s+/g, ' ');
+// The tube field of a member in a task's form.
+const tubeField = (row, m) =>
+  row.locator('fieldset[data-outcome=sampled_at_door] label', { hasText: `#${m.id}` }).locator('input');
 
 test('a grid worker creates door-knock tasks and samples a household at the door', async () => {
   // The commander opens a round for today: everyone of the grid is missing in it.
@@ -101,9 +112,12 @@ test('a grid worker creates door-knock tasks and samples a household at the door
   let now = await missedHouseholds(worker);
   assert.equal(now.length, all.length, 'a task takes nobody off the missed list');
   for (const h of picked) {
-    const row = now.find((x) => x.room === h.room);
+    const row = missedOf(now, h);
     assert.equal(row.id, null, `${h.room}: no checkbox once it has a task`);
     assert.match(row.tag, /^#\d+$/);
+    assert.ok(h.room.endsWith(' ' + h.unit.slice(18)) && !/\d{20}/.test(h.room), `${h.room}: the unit's short label`);
+    const taskRoom = (await taskRow(worker, h).locator('.room').textContent()).trim().replace(/\s+/g, ' ');
+    assert.equal(taskRoom, h.room, 'the task names the room as the missed list does');
     assert.equal(await taskRow(worker, h).count(), 1, `${h.room}: one task row`);
   }
 
@@ -119,12 +133,13 @@ test('a grid worker creates door-knock tasks and samples a household at the door
   }
   await Promise.all([worker.waitForNavigation(), row.locator('button').click()]);
   assert.equal(new URL(worker.url()).pathname, `/testing/rounds/${round}/tasks`);
+  assert.match(await savedLine(worker), new RegExp(`^已保存敲门结果 · #\\d+ · ${a.room} · 已上门采样$`));
   assert.equal(await taskRow(worker, a).locator('[data-testid=outcome-form]').count(), 0, 'task A is done');
   assert.match(await taskRow(worker, a).textContent(), /已上门采样/);
   assert.equal(await worker.locator('[data-testid=outcome-form]').count(), 2, 'the other two still open');
   now = await missedHouseholds(worker);
   assert.equal(now.length, all.length - 1, 'household A left the missed list');
-  assert.ok(!now.some((h) => h.room === a.room));
+  assert.ok(!missedOf(now, a));
 
   // The building's numbers moved by A's members.
   const after = await buildingCounts(worker, building);
@@ -137,40 +152,100 @@ test('a grid worker creates door-knock tasks and samples a household at the door
   }
 });
 
+test('on a 390 px phone the open tasks come first and their forms use the width', async () => {
+  assert.ok(picked.length === 3, 'the first test created the tasks');
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await login(phone, server.url, 'grid_worker');
+  await phone.goto(tasksUrl());
+  const box = (sel) => phone.locator(sel).first().boundingBox();
+  const open = await box('[data-testid=task]:has([data-testid=outcome-form])');
+  const missed = await box('#missed');
+  assert.ok(open.y < missed.y, 'the open tasks are above the household picker');
+  assert.equal(await phone.locator('a[href="#missed"]').count(), 1, 'a link down to the picker');
+  const form = await box('[data-testid=outcome-form]');
+  assert.ok(form.width >= 330, `the outcome form uses the width (${form.width}px of 390)`);
+  const input = await box('[data-testid=outcome-form] fieldset[data-outcome=sampled_at_door] input');
+  assert.ok(input.width >= 280, `a tube field is wide enough to read (${input.width}px)`);
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');
+  // The tube fields are set up for a phone and a scanner: the pattern, no autocorrect.
+  const attrs = await phone.locator('input[name^=tube_]').first().evaluate((i) =>
+    ['pattern', 'inputmode', 'autocapitalize', 'autocomplete', 'spellcheck'].map((a) => i.getAttribute(a)));
+  assert.deepEqual(attrs, ['[A-Za-z][A-Za-z][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]', 'text', 'characters', 'off', 'false']);
+  await phone.close();
+});
+
 test('a malformed or reused tube barcode is refused by name and the task stays open', async () => {
   assert.ok(picked.length === 3, 'the first test created the tasks');
   const b = picked[1];
-  const submitTube = async (value) => {
-    await worker.goto(tasksUrl());
-    const row = taskRow(worker, b);
-    await row.locator('select[name=outcome]').selectOption({ label: '已上门采样' });
-    await row.locator('fieldset[data-outcome=sampled_at_door] label', { hasText: `#${b.members[0].id}` }).locator('input').fill(value);
-    const [resp] = await Promise.all([worker.waitForNavigation(), row.locator('button').click()]);
-    return resp.status();
-  };
-
-  // A typo: the message names the field (试管条码), the pattern and the member.
-  assert.equal(await submitTube('bad'), 422);
-  const err = await worker.textContent('[data-testid=error]');
-  assert.match(err, /试管条码：试管条码格式不正确，应为 AA9999999999/);
-  assert.match(err, new RegExp(`居民 #${b.members[0].id}`));
-  assert.match(err, /barcode_invalid/);
-  // Back to the page: the task is still open and the household still missed.
-  await Promise.all([worker.waitForNavigation(), worker.click('a[href="javascript:history.back()"]')]);
+  const [m0, m1] = b.members;
   await worker.goto(tasksUrl());
-  assert.equal(await taskRow(worker, b).locator('[data-testid=outcome-form]').count(), 1, 'task B still open');
-  assert.deepEqual((await missedHouseholds(worker)).find((h) => h.room === b.room)?.members, b.members);
+  let row = taskRow(worker, b);
+  await row.locator('select[name=outcome]').selectOption({ label: '已上门采样' });
 
-  // A tube already used for household A: refused too.
-  assert.equal(await submitTube('DD0000000001'), 422);
-  assert.match(await worker.textContent('[data-testid=error]'), /试管条码：该试管条码已使用/);
+  // A typo is flagged in the browser: the form is not sent.
+  await tubeField(row, m0).fill('bad');
+  assert.equal(await tubeField(row, m0).evaluate((i) => i.validity.patternMismatch), true);
+  let navigated = false;
+  const onNav = () => { navigated = true; };
+  worker.on('framenavigated', onNav);
+  await row.locator('button').click();
+  await worker.waitForTimeout(500);
+  worker.off('framenavigated', onNav);
+  assert.equal(navigated, false, 'a malformed barcode is not sent');
+
+  // The server decides all the same: sent without the browser's check, it is refused on the
+  // tasks page itself, next to the member's field, naming the field and the member (masked),
+  // with everything typed still filled in.
+  await tubeField(row, m1).fill('dd0000000102');
+  await row.locator('input[name=note]').fill('二次上门');
+  await row.locator('form').evaluate((f) => { f.noValidate = true; });
+  let [resp] = await Promise.all([worker.waitForNavigation(), row.locator('button').click()]);
+  assert.equal(resp.status(), 422);
+  row = taskRow(worker, b);
+  const refusal = async () => {
+    assert.equal(await worker.locator('[data-testid=field-error]').count(), 1, 'one refusal on the page');
+    const err = row.locator('[data-testid=field-error]');
+    assert.equal(await tubeField(row, m0).evaluate((i) => i.closest('label').nextElementSibling?.dataset.testid), 'field-error',
+      `the refusal is next to ${m0.name}'s field`);
+    assert.equal(await tubeField(row, m0).getAttribute('aria-invalid'), 'true');
+    assert.ok(await err.isVisible());
+    return (await err.textContent()).replace(/\s+/g, ' ');
+  };
+  let err = await refusal();
+  assert.match(err, new RegExp(`试管条码：试管条码格式不正确，应为 AA9999999999（A为字母，9为数字）（${masked(m0.name).replace(/\*/g, '\\*')}）`));
+  assert.match(err, /barcode_invalid/);
+  assert.doesNotMatch(err, /居民 #/);
+  assert.equal(await tubeField(row, m0).inputValue(), 'bad');
+  assert.equal(await tubeField(row, m1).inputValue(), 'dd0000000102');
+  assert.equal(await row.locator('input[name=note]').inputValue(), '二次上门');
+  assert.equal(await row.locator('select[name=outcome]').inputValue(), 'sampled_at_door');
+  assert.ok(await row.locator('fieldset[data-outcome=sampled_at_door]').isVisible());
+  // Nothing written: the task is still open and the household still missed.
+  assert.equal(await row.locator('[data-testid=outcome-form]').count(), 1, 'task B still open');
+  assert.deepEqual(missedOf(await missedHouseholds(worker), b)?.members, b.members);
+
+  // A tube already used for household A, corrected on the same page: the store refuses it,
+  // shown the same way, the other member's barcode still there.
+  await tubeField(row, m0).fill('DD0000000001');
+  [resp] = await Promise.all([worker.waitForNavigation(), row.locator('button').click()]);
+  assert.equal(resp.status(), 422);
+  err = await refusal();
+  assert.match(err, new RegExp(`试管条码：该试管条码已使用，请换一支新管（${masked(m0.name).replace(/\*/g, '\\*')}）`));
+  assert.match(err, /tube_used/);
+  assert.equal(await tubeField(row, m0).inputValue(), 'DD0000000001');
+  assert.equal(await tubeField(row, m1).inputValue(), 'dd0000000102');
   await worker.goto(tasksUrl());
   assert.equal(await taskRow(worker, b).locator('[data-testid=outcome-form]').count(), 1, 'task B still open');
 
   // A new tube for the first member only: the others stay missed and can get a new task.
-  assert.equal(await submitTube('DD0000000101'), 200);
+  row = taskRow(worker, b);
+  await row.locator('select[name=outcome]').selectOption({ label: '已上门采样' });
+  await tubeField(row, m0).fill('DD0000000101');
+  [resp] = await Promise.all([worker.waitForNavigation(), row.locator('button').click()]);
+  assert.equal(resp.status(), 200);
+  assert.match(await savedLine(worker), new RegExp(`· ${b.room} · 已上门采样$`));
   assert.match(await taskRow(worker, b).textContent(), /已上门采样/);
-  const left = (await missedHouseholds(worker)).find((h) => h.room === b.room);
+  const left = missedOf(await missedHouseholds(worker), b);
   assert.deepEqual(left.members, b.members.slice(1), 'the members left blank are still missed');
   assert.equal(left.id, b.id, 'the household can be picked for another visit');
 });
@@ -195,7 +270,7 @@ test('wrong data: a member marked moved out leaves the missed list', async () =>
   assert.equal(new URL(worker.url()).pathname, `/testing/rounds/${round}/tasks`);
   assert.match(await taskRow(worker, c).textContent(), /信息有误\s*邻居确认已搬走/);
   assert.equal(await taskRow(worker, c).locator('[data-testid=outcome-form]').count(), 0, 'task C is done');
-  const left = (await missedHouseholds(worker)).find((h) => h.room === c.room);
+  const left = missedOf(await missedHouseholds(worker), c);
   assert.deepEqual(left.members, c.members.slice(0, -1), 'only the moved-out member left the list');
 
   // A moved-out resident is no longer expected in the round.

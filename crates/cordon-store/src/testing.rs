@@ -382,6 +382,19 @@ pub fn about_member(mut e: FieldError, resident_id: i64) -> FieldError {
     e
 }
 
+/// The inverse of [`about_member`]: the member an error names and the error without that
+/// naming, for a page that shows the refusal next to the member's own field (the field
+/// name stays `member` where `about_member` renamed it).
+pub fn member_of(e: &FieldError) -> Option<(i64, FieldError)> {
+    let (zh, id_zh) = e.zh.strip_suffix('）')?.rsplit_once("（居民 #")?;
+    let (en, id_en) = e.en.strip_suffix(')')?.rsplit_once(" (resident #")?;
+    let id: i64 = id_zh.parse().ok()?;
+    if id_en.parse::<i64>().ok()? != id {
+        return None;
+    }
+    Some((id, FieldError { zh: zh.to_string(), en: en.to_string(), ..e.clone() }))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
     pub id: i64,
@@ -523,4 +536,22 @@ pub trait TestingStore: Send + Sync + 'static {
     async fn under_control(&self, household_id: i64) -> Result<bool>;
     /// Sampled people, positive pools and cases of the last `rounds` rounds covering `root`.
     async fn positivity(&self, root: &AreaCode, rounds: u32) -> Result<Positivity>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_of_undoes_about_member() {
+        let plain = refusal("tube_used");
+        let (id, back) = member_of(&about_member(plain.clone(), 8)).unwrap();
+        assert_eq!((id, back), (8, plain));
+        assert_eq!(member_of(&refusal("door_no_samples")), None);
+        let person = member_of(&door_refusal("already_sampled", 12)).unwrap();
+        assert_eq!(
+            (person.0, person.1.field, person.1.zh.as_str()),
+            (12, "member", refusal("already_sampled").zh.as_str())
+        );
+    }
 }

@@ -28,7 +28,9 @@ use cordon_domain::testing::{
     advise_pool_size, parse_ct, refusal,
 };
 use cordon_domain::{IdNumber, Role};
-use cordon_store::testing::{DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson, about_member};
+use cordon_store::testing::{
+    DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson, about_member, member_of,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -123,6 +125,14 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("testing.correction", "更正", "Correction"),
     ("testing.note", "备注/证明", "Note / proof"),
     ("testing.save", "保存", "Save"),
+    ("testing.saved", "已保存敲门结果", "Outcome saved"),
+    ("testing.open_tasks", "未完成任务", "Open tasks"),
+    ("testing.to_missed", "选择住户派发任务", "Pick households for tasks"),
+    (
+        "testing.no_correction",
+        "您无权更正名册：如信息有误，请保留此任务，由有更正权限的工作人员处理",
+        "You may not correct the roster: if the data is wrong, leave this task open for a colleague who may",
+    ),
     ("testing.exempt_person", "登记免检", "Record an exemption"),
     ("testing.resident_id", "居民编号", "Resident id"),
     ("testing.chase_timeline", "追阳时间线", "Chase timeline"),
@@ -792,16 +802,51 @@ async fn report_missing(
 
 // ---- door-knocking --------------------------------------------------------------------------
 
+#[derive(Deserialize)]
+struct DoneQuery {
+    /// The task whose outcome was just saved (the redirect after saving names it).
+    done: Option<i64>,
+}
+
+/// An outcome form the server refused: what it held and why. The page shows it again as it
+/// was sent, the refusal next to the field it is about, so that a worker at a door never
+/// types a household's barcodes twice.
+struct RefusedForm {
+    task: i64,
+    form: Vec<(String, String)>,
+    error: FieldError,
+}
+
+impl RefusedForm {
+    fn sent(&self, name: &str) -> &str {
+        self.form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+}
+
 async fn tasks_page(
     ctx: Ctx,
     axum::extract::State(state): axum::extract::State<AppState>,
     Path(id): Path<i64>,
+    Query(q): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
     ctx.authorize(Action::DoorKnock, None).await?;
-    let round = load_round(&ctx, id).await?;
+    tasks_view(&ctx, &state, id, q.done, None).await
+}
+
+/// The door-knock page of a round, laid out for a phone: the tasks first, open ones on top,
+/// each outcome form the full width; then the missed households to pick; then exemptions.
+/// With `refused` that task's form is filled with what was sent and the page is a 422.
+async fn tasks_view(
+    ctx: &Ctx,
+    state: &AppState,
+    id: i64,
+    done: Option<i64>,
+    refused: Option<RefusedForm>,
+) -> Result<Response, AppError> {
+    let round = load_round(ctx, id).await?;
     let roots = ctx.principal.roots.clone();
     let missed = ctx.store.missed(id, &roots).await?;
-    let tasks = ctx.store.door_tasks(id, &roots).await?;
+    let mut tasks = ctx.store.door_tasks(id, &roots).await?;
     ctx.audit(
         "missed.read",
         "area",
@@ -810,23 +855,27 @@ async fn tasks_page(
     )
     .await?;
     let lang = ctx.meta.lang;
+    // Open tasks first: they are the work; done ones below (the sort is stable).
+    tasks.sort_by_key(|t| t.outcome.is_some());
     // The members still missing of each household: who can be swabbed or corrected at the door.
     let missing: std::collections::HashMap<i64, &[cordon_store::testing::MissedPerson]> =
         missed.iter().map(|h| (h.household_id, h.members.as_slice())).collect();
-    let tasks: Vec<_> = tasks
+    let p = pattern(&state.settings.tube_pattern);
+    let refused = refused.as_ref();
+    let tasks_json: Vec<_> = tasks
         .iter()
         .map(|t| {
-            let members: Vec<_> = missing
-                .get(&t.household_id)
-                .map(|ms| ms.iter().map(|m| json!({"id": m.resident_id, "name": m.name})).collect())
-                .unwrap_or_default();
-            json!({"id": t.id, "unit": t.unit.as_str(), "room": t.room, "household_id": t.household_id,
-                   "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string()), "note": t.note,
-                   "members": members})
+            let members = missing.get(&t.household_id).copied().unwrap_or_default();
+            task_json(ctx, t, members, refused.filter(|r| r.task == t.id))
         })
         .collect();
-    let outcomes: Vec<_> =
-        DoorOutcome::ALL.iter().map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en())})).collect();
+    // A refusal about a task this page does not list has nowhere else to show.
+    let page_error =
+        refused.filter(|r| !tasks.iter().any(|t| t.id == r.task)).map(|r| refusal_json(lang, r, &[], false, false));
+    let saved = done.and_then(|d| tasks.iter().find(|t| t.id == d)).map(|t| {
+        json!({"id": t.id, "room": t.room, "unit": t.unit.as_str(),
+               "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string())})
+    });
     let corrections: Vec<_> = ["moved_out", "returned", "phone", "flags", "temporary_on", "temporary_off"]
         .iter()
         .map(|k| json!({"code": k, "label": crate::i18n::text(lang, &format!("correct.{k}"))}))
@@ -834,14 +883,113 @@ async fn tasks_page(
     let reasons: Vec<_> =
         ExemptionReason::ALL.iter().map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en())})).collect();
     let html = render(
-        &ctx,
+        ctx,
         "testing/tasks.html",
         "/testing",
         json!({"round": {"id": round.id, "date": round.date.to_string()}, "households": missed_json(&missed),
-               "tasks": tasks, "outcomes": outcomes, "reasons": reasons, "corrections": corrections,
-               "pattern": pattern(&state.settings.tube_pattern).as_str()}),
+               "tasks": tasks_json, "open_count": tasks.iter().filter(|t| t.outcome.is_none()).count(),
+               "reasons": reasons, "corrections": corrections, "saved": saved, "page_error": page_error,
+               "pattern": p.as_str(), "pattern_attr": pattern_attr(&p), "tube_inputmode": tube_inputmode(&p)}),
     )?;
-    Ok(html.into_response())
+    let status = if refused.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, html).into_response())
+}
+
+/// One task of the door-knock page; `refused` is this task's refused form, if any.
+fn task_json(
+    ctx: &Ctx,
+    t: &cordon_store::testing::DoorTask,
+    members: &[cordon_store::testing::MissedPerson],
+    refused: Option<&RefusedForm>,
+) -> serde_json::Value {
+    let lang = ctx.meta.lang;
+    // A wrong-data outcome is a roster correction, `EditResident`'s whoever knocks: its part
+    // of the form is offered only to those the one authorization function allows it in the
+    // task's unit (the handler checks again). Not a refusal, so not audited as one.
+    let can_correct = cordon_domain::authorize(&ctx.principal, Action::EditResident, Some(&t.unit)).is_ok();
+    let sent = |name: &str| refused.map_or("", |r| r.sent(name));
+    let outcomes: Vec<_> = DoorOutcome::ALL
+        .iter()
+        .filter(|o| can_correct || **o != DoorOutcome::WrongData)
+        .map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en()), "selected": o.as_str() == sent("outcome")}))
+        .collect();
+    let members_json: Vec<_> = members
+        .iter()
+        .map(|m| {
+            json!({"id": m.resident_id, "name": m.name, "tube": sent(&format!("tube_{}", m.resident_id)),
+                   "chosen": sent("member").trim() == m.resident_id.to_string()})
+        })
+        .collect();
+    let checked = |name: &str| refused.is_some_and(|r| r.form.iter().any(|(k, _)| k == name));
+    json!({"id": t.id, "unit": t.unit.as_str(), "room": t.room, "household_id": t.household_id,
+           "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string()), "note": t.note,
+           "members": members_json, "outcomes": outcomes, "can_correct": can_correct,
+           "form": {"note": sent("note"), "kind": sent("kind"), "phone": sent("phone"),
+                    "bedridden": checked("bedridden"), "no_smartphone": checked("no_smartphone")},
+           "error": refused.map(|r| refusal_json(lang, r, members, can_correct, t.outcome.is_none()))})
+}
+
+/// A refused outcome form's error for the page: the message with the field named, in the
+/// page's language and the other, and `slot`, the field it is shown next to. A refusal about
+/// one member (the store names them by resident id) names them by their masked name instead,
+/// beside their own field.
+fn refusal_json(
+    lang: Lang,
+    r: &RefusedForm,
+    members: &[cordon_store::testing::MissedPerson],
+    can_correct: bool,
+    form_shown: bool,
+) -> serde_json::Value {
+    let outcome = r.sent("outcome");
+    let sampled = outcome == DoorOutcome::SampledAtDoor.as_str() && !members.is_empty();
+    let wrong_data = outcome == DoorOutcome::WrongData.as_str() && can_correct && !members.is_empty();
+    let named = member_of(&r.error).and_then(|(rid, e)| members.iter().find(|m| m.resident_id == rid).map(|m| (m, e)));
+    let (error, who) = match &named {
+        Some((m, e)) => {
+            let who = cordon_domain::PersonName::parse(&m.name)
+                .map(|n| n.masked())
+                .unwrap_or_else(|_| format!("#{}", m.resident_id));
+            (e.clone(), Some(who))
+        }
+        None => (r.error.clone(), None),
+    };
+    let slot = match (named, error.field) {
+        _ if !form_shown => "task".to_string(),
+        (Some((m, _)), _) if sampled => format!("tube_{}", m.resident_id),
+        (Some(_), "member") if wrong_data => "member".into(),
+        (None, "tube") if sampled => "tubes".into(),
+        (None, f @ ("member" | "kind" | "phone")) if wrong_data => f.into(),
+        (_, f @ ("outcome" | "note")) => f.into(),
+        _ => "task".into(),
+    };
+    let (zh, en) = AppError::Field(error.clone()).messages();
+    let (zh, en) = match &who {
+        Some(w) => (format!("{zh}（{w}）"), format!("{en} ({w})")),
+        None => (zh, en),
+    };
+    json!({"slot": slot, "code": error.code, "message": lang.pick(&zh, &en), "other": lang.pick(&en, &zh), "who": who})
+}
+
+/// The barcode template as an HTML `pattern` attribute, a hint before submitting (the server
+/// decides). Browsers anchor it and compile it with the `v` flag, so only syntax characters
+/// are escaped; letters match either case, as the server upper-cases what it is given.
+fn pattern_attr(p: &BarcodePattern) -> String {
+    p.as_str()
+        .chars()
+        .map(|c| match c {
+            'A' => "[A-Za-z]".to_string(),
+            '9' => "[0-9]".to_string(),
+            c if c.is_ascii_alphabetic() => format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()),
+            c if "^$\\.*+?()[]{}|/".contains(c) => format!("\\{c}"),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The phone keyboard for typing a barcode by hand (a keyboard-wedge scanner types whatever
+/// it reads): digits only when the template is all digits.
+fn tube_inputmode(p: &BarcodePattern) -> &'static str {
+    if p.as_str().chars().all(|c| c == '9') { "numeric" } else { "text" }
 }
 
 async fn create_tasks(
@@ -870,21 +1018,40 @@ async fn create_tasks(
 /// The door-knock outcome form: `outcome`, `note`; for samples at the door one
 /// `tube_<resident id>` per member swabbed (members left blank were not); for wrong data
 /// `member` and the correction as on the resident page (`kind`, `phone`, `bedridden`,
-/// `no_smartphone`).
+/// `no_smartphone`). Saved: back to the page naming the task (`?done=`). Refused (a
+/// `FieldError`, nothing written): the page again with this form as it was sent, a 422.
 async fn task_outcome(
     ctx: Ctx,
     axum::extract::State(state): axum::extract::State<AppState>,
     Path(id): Path<i64>,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let field = |name: &str| f.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
-    ctx.check_csrf(field("_csrf"))?;
+    let csrf = f.iter().find(|(k, _)| k == "_csrf").map_or("", |(_, v)| v.as_str());
+    ctx.check_csrf(csrf)?;
     let task = ctx.store.door_task(id).await?.ok_or(AppError::NotFound("door_task"))?;
     // Door-knocking is the door-knock team's (SPEC roles: grid workers, community staff,
     // volunteers); the tubes of a sampled-at-door outcome are recorded by that team under
     // this same action, not `SampleResidents`: that one is the site samplers' alone, no role
     // holds both, and requiring both would leave the outcome unrecordable.
     ctx.authorize(Action::DoorKnock, Some(&task.unit)).await?;
+    match record_outcome(&ctx, &state, &task, &f).await {
+        Ok(()) => Ok(Redirect::to(&format!("/testing/rounds/{}/tasks?done={id}", task.round_id)).into_response()),
+        Err(AppError::Field(error)) => {
+            tasks_view(&ctx, &state, task.round_id, None, Some(RefusedForm { task: id, form: f, error })).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks an outcome form and records it with the store, in one call.
+async fn record_outcome(
+    ctx: &Ctx,
+    state: &AppState,
+    task: &cordon_store::testing::DoorTask,
+    f: &[(String, String)],
+) -> Result<(), AppError> {
+    let id = task.id;
+    let field = |name: &str| f.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
     let outcome = DoorOutcome::parse(field("outcome"))?;
     outcome.check_note(field("note"))?;
     let note: String = field("note").trim().chars().take(500).collect();
@@ -892,7 +1059,7 @@ async fn task_outcome(
         DoorOutcome::SampledAtDoor => {
             let p = pattern(&state.settings.tube_pattern);
             let mut samples = Vec::new();
-            for (k, v) in &f {
+            for (k, v) in f {
                 let Some(rid) = k.strip_prefix("tube_").and_then(|r| r.parse::<i64>().ok()) else { continue };
                 if v.trim().is_empty() {
                     continue;
@@ -920,7 +1087,7 @@ async fn task_outcome(
                 checked("bedridden"),
                 checked("no_smartphone"),
             )?;
-            let audit = crate::pages::correction_entry(&ctx, rid, &correction);
+            let audit = crate::pages::correction_entry(ctx, rid, &correction);
             DoorReport::WrongData { resident_id: rid, correction, audit }
         }
         DoorOutcome::NotHome => DoorReport::NotHome,
@@ -929,7 +1096,7 @@ async fn task_outcome(
     };
     let entry = ctx.entry("door.outcome", "door_task", &id.to_string(), outcome.as_str());
     ctx.store.record_door_outcome(id, &report, &note, ctx.user.id, ctx.now, &entry).await??;
-    Ok(Redirect::to(&format!("/testing/rounds/{}/tasks", task.round_id)).into_response())
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -997,4 +1164,18 @@ async fn alerts_page(ctx: Ctx) -> Result<Response, AppError> {
         json!({"alerts": list, "chases": chases, "marks": marks, "last": last}),
     )?;
     Ok(html.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_attr_takes_either_case_and_escapes_syntax_only() {
+        assert_eq!(pattern_attr(&BarcodePattern::default()), format!("[A-Za-z][A-Za-z]{}", "[0-9]".repeat(10)));
+        let p = BarcodePattern::new("HS-99.A").unwrap();
+        assert_eq!(pattern_attr(&p), r"[Hh][Ss]-[0-9][0-9]\.[A-Za-z]");
+        assert_eq!(tube_inputmode(&BarcodePattern::new("9999").unwrap()), "numeric");
+        assert_eq!(tube_inputmode(&p), "text");
+    }
 }

@@ -490,6 +490,8 @@ async fn testing_door_outcome_form() {
         html.contains(&format!("name=\"tube_{m0}\"")) && html.contains(&format!("name=\"tube_{m1}\"")),
         "a tube field per missing member"
     );
+    assert!(html.contains("name=\"kind\"") && html.contains("value=\"wrong_data\""), "a grid worker may correct");
+    assert!(!html.contains("data-testid=\"no-correction\""));
     let csrf = first_csrf(&html);
     let outcome = |task: i64, fields: Vec<(String, String)>| {
         worker.post(format!("{}/testing/tasks/{task}/outcome", app.url)).form(&fields).send()
@@ -502,6 +504,15 @@ async fn testing_door_outcome_form() {
     let good_tube = tube(4242);
     let m0_field = format!("tube_{m0}");
     let m1_field = format!("tube_{m1}");
+    let masked = |name: &str| cordon_domain::PersonName::parse(name).unwrap().masked();
+    let m0_masked = masked(&h1.members[0].name);
+    // The HTML from a field's input up to the next field (or the end of its fieldset).
+    let after_field = |body: &str, name: &str| -> String {
+        let at = body.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no field {name}"));
+        let rest = &body[at..];
+        let end = rest[1..].find("<label").map(|i| i + 1).or_else(|| rest.find("</fieldset>")).unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
 
     // Without the form's CSRF token: refused, nothing written.
     let r =
@@ -509,43 +520,67 @@ async fn testing_door_outcome_form() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(open(t1).await, None);
 
-    // A malformed barcode: 422 naming the field and the member, in Chinese by default…
-    let r = outcome(
-        t1,
-        f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "12345")]),
-    )
-    .await
-    .unwrap();
+    // A malformed barcode: 422, the tasks page again with the refusal next to the member's
+    // field, naming the field and the member (masked), in Chinese by default…
+    let sent = f(&[
+        ("_csrf", &csrf),
+        ("outcome", "sampled_at_door"),
+        ("note", "门口采样"),
+        (&m1_field, &good_tube),
+        (&m0_field, "12345"),
+    ]);
+    let r = outcome(t1, sent.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();
-    assert!(body.contains("barcode_invalid"), "{body}");
-    assert!(body.contains("试管条码：试管条码格式不正确") && body.contains(&format!("居民 #{m0}")), "{body}");
+    assert!(body.contains("data-testid=\"outcome-form\""), "the tasks page, not an error page: {body}");
+    let next_to_m0 = after_field(&body, &m0_field);
+    assert!(next_to_m0.contains("data-testid=\"field-error\""), "{next_to_m0}");
+    assert!(next_to_m0.contains("barcode_invalid"), "{next_to_m0}");
+    assert!(
+        next_to_m0
+            .contains(&format!("试管条码：试管条码格式不正确，应为 AA9999999999（A为字母，9为数字）（{m0_masked}）")),
+        "{next_to_m0}"
+    );
+    assert!(!body.contains(&format!("居民 #{m0}")), "the member is named as the form names them");
+    assert_eq!(body.matches("data-testid=\"field-error\"").count(), 1, "one refusal, shown once");
+    // …with everything typed still filled in…
+    assert!(body.contains(&format!("name=\"{m0_field}\" value=\"12345\"")));
+    assert!(body.contains(&format!("name=\"{m1_field}\" value=\"{good_tube}\"")));
+    assert!(body.contains("value=\"门口采样\""));
+    assert_eq!(body.matches("value=\"sampled_at_door\" selected").count(), 1, "the outcome chosen, in that form only");
     // …and in English on request; nothing was written either time.
     let r = worker.get(format!("{}/lang/en?next=/", app.url)).send().await.unwrap();
     assert!(r.status().is_redirection());
-    let r = outcome(
-        t1,
-        f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "12345")]),
-    )
-    .await
-    .unwrap();
+    let r = outcome(t1, sent).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();
-    assert!(body.contains("tube: malformed tube barcode") && body.contains(&format!("(resident #{m0})")), "{body}");
-    // No member swabbed at all: refused, naming the tube field.
+    let next_to_m0 = after_field(&body, &m0_field);
+    assert!(
+        next_to_m0.contains(&format!(
+            "tube: malformed tube barcode; expected AA9999999999 (A = letter, 9 = digit) ({m0_masked})"
+        )),
+        "{next_to_m0}"
+    );
+    // No member swabbed at all: refused, at the top of the tube fields.
     let r = outcome(t1, f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m0_field, " ")])).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("door_no_samples"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("door_no_samples") && body.contains("data-slot=\"tubes\""), "{body}");
     let p = BarcodePattern::default();
     assert_eq!(app.store.tube(&p.parse(&good_tube).unwrap()).await.unwrap(), None);
     assert_eq!(open(t1).await, None);
 
-    // m1 swabbed into a single tube, m0 not: the tube is sealed, m1 leaves the missed list.
+    // m1 swabbed into a single tube, m0 not: the tube is sealed, m1 leaves the missed list;
+    // back on the page, which says what was saved.
     let r =
         outcome(t1, f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&m1_field, &good_tube), (&m0_field, "")]))
             .await
             .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    let to = r.headers()[reqwest::header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(to, format!("/testing/rounds/{round}/tasks?done={t1}"));
+    let saved = worker.get(format!("{}{to}", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(saved.contains(&format!("data-testid=\"saved\">Outcome saved · #{t1} · {}", h1.room)), "{saved}");
     assert_eq!(open(t1).await, Some(DoorOutcome::SampledAtDoor));
     let tb = app.store.tube(&p.parse(&good_tube).unwrap()).await.unwrap().unwrap();
     assert_eq!((tb.capacity.get(), tb.count, tb.state), (1, 1, TubeState::Sealed));
@@ -561,12 +596,46 @@ async fn testing_door_outcome_form() {
         .collect();
     assert!(!still.contains(&m1) && still.contains(&m0));
 
+    // The store's refusal (that tube is m1's now) comes back the same way: next to the
+    // member's field, masked name, values kept, nothing written.
+    let n0 = h2.members[0].resident_id;
+    let n0_field = format!("tube_{n0}");
+    let r = outcome(t2, f(&[("_csrf", &csrf), ("outcome", "sampled_at_door"), (&n0_field, &good_tube.to_lowercase())]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    let next_to_n0 = after_field(&body, &n0_field);
+    assert!(next_to_n0.contains(&format!("value=\"{}\"", good_tube.to_lowercase())), "{next_to_n0}");
+    assert!(next_to_n0.contains("tube_used"), "{next_to_n0}");
+    assert!(
+        next_to_n0.contains(&format!(
+            "tube: this tube barcode is already in use; take a new tube ({})",
+            masked(&h2.members[0].name)
+        )),
+        "{next_to_n0}"
+    );
+    assert_eq!(open(t2).await, None);
+
     // Wrong data: the member is required…
     let gone = h2.members[0].resident_id;
-    let r = outcome(t2, f(&[("_csrf", &csrf), ("outcome", "wrong_data"), ("kind", "moved_out")])).await.unwrap();
+    let r = outcome(t2, f(&[("_csrf", &csrf), ("outcome", "wrong_data"), ("kind", "phone"), ("phone", "13800000000")]))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("member: choose the member whose data is wrong"));
-    // …a volunteer may knock on doors but not correct the roster…
+    let body = r.text().await.unwrap();
+    assert!(body.contains("member: choose the member whose data is wrong"), "{body}");
+    let next_to_member = after_field(&body, "member");
+    assert!(next_to_member.contains("member_missing"), "{next_to_member}");
+    assert!(body.contains("value=\"phone\" selected") && body.contains("value=\"13800000000\""), "{body}");
+    // …a volunteer may knock on doors but not correct the roster: the page does not offer
+    // it, and the outcome is refused…
+    let vpage = app.get(Role::Volunteer, &format!("/testing/rounds/{round}/tasks")).send().await.unwrap();
+    assert_eq!(vpage.status(), StatusCode::OK);
+    let vhtml = vpage.text().await.unwrap();
+    assert!(vhtml.contains(&format!("name=\"tube_{n0}\"")), "a volunteer can record samples");
+    assert!(!vhtml.contains("name=\"kind\"") && !vhtml.contains("value=\"wrong_data\""), "no correction offered");
+    assert!(vhtml.contains("data-testid=\"no-correction\""));
     let r = app
         .post(Role::Volunteer, &format!("/testing/tasks/{t2}/outcome"))
         .form(&[("outcome", "wrong_data"), ("member", gone.to_string().as_str()), ("kind", "moved_out")])
