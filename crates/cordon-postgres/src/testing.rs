@@ -526,12 +526,15 @@ async fn ingest(tx: &deadpool_postgres::Transaction<'_>, b: &ScanBatch, a: &Audi
          ON CONFLICT (round_id, resident_id) DO NOTHING",
     )
     .await?;
+    // `tubes.id = ANY(…)` as well as the join: without it, and with `tubes` never
+    // analysed, the planner hashed the batch's rows and scanned the whole table once per
+    // batch (a day's tubes read again for every device batch).
     let tubes_sql = cached(
         tx,
         "UPDATE tubes SET count = x.c, state = x.s, sealed_at = coalesce(x.sa, tubes.sealed_at), \
            sealed_by = coalesce(x.sb, tubes.sealed_by) \
          FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::bigint[]) AS x(id, c, s, sa, sb) \
-         WHERE tubes.id = x.id",
+         WHERE tubes.id = x.id AND tubes.id = ANY($1::bigint[])",
     )
     .await?;
     let batch_sql = cached(tx, "UPDATE scan_batches SET accepted = $2 WHERE batch_id = $1").await?;
