@@ -17,7 +17,7 @@ use cordon_domain::token::SubjectKind;
 use cordon_store::codes::{PersonContext, Scan, ScanContext};
 use cordon_store::group_commit::{CommitFn, GroupCommit};
 use cordon_store::{Result, User, label_areas};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use std::sync::Arc;
 
 /// Most submissions (a device batch is one) committed in one transaction.
@@ -32,13 +32,11 @@ pub(crate) fn scan_log(writer: Arc<crate::writer::Writer>) -> ScanLog {
         let writer = Arc::clone(&writer);
         Box::pin(async move {
             writer
-                .run(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+                .transaction(move |tx| {
                     let mut out = Vec::with_capacity(batches.len());
                     for scans in &batches {
-                        out.push(record_scans(&tx, scans)?);
+                        out.push(record_scans(tx, scans)?);
                     }
-                    tx.commit().db()?;
                     Ok(out)
                 })
                 .await
