@@ -907,7 +907,7 @@ async fn door_effects(
     note: &str,
     by: i64,
     at: DateTime<Utc>,
-) -> Result<std::result::Result<(), FieldError>> {
+) -> Result<std::result::Result<(), DoorRefusal>> {
     match report {
         DoorReport::SampledAtDoor { samples, audit } => return door_samples(tx, task, samples, by, at, audit).await,
         DoorReport::AwayWithProof => {
@@ -952,7 +952,7 @@ async fn door_samples(
     by: i64,
     at: DateTime<Utc>,
     audit: &AuditEntry,
-) -> Result<std::result::Result<(), FieldError>> {
+) -> Result<std::result::Result<(), DoorRefusal>> {
     for s in samples {
         let refuse = |code| Ok(Err(door_refusal(code, s.resident_id)));
         match crate::store::resident_by_id(&**tx, s.resident_id, false).await? {
@@ -1462,7 +1462,7 @@ impl TestingStore for PgStore {
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
-    ) -> Result<std::result::Result<DoorTask, FieldError>> {
+    ) -> Result<std::result::Result<DoorTask, DoorRefusal>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
         tx.execute("SELECT 1 FROM door_tasks WHERE id = $1 FOR UPDATE", &[&task_id]).await.db()?;

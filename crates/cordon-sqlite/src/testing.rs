@@ -1492,7 +1492,7 @@ fn door_outcome(
     by: i64,
     at: DateTime<Utc>,
     hints: &Hints,
-) -> Result<std::result::Result<DoorTask, FieldError>> {
+) -> Result<std::result::Result<DoorTask, DoorRefusal>> {
     let task = door_task(tx, task_id)?.ok_or(StoreError::NotFound("door_task"))?;
     if task.outcome.is_some() {
         return Err(StoreError::Conflict {
@@ -1524,7 +1524,7 @@ fn door_effects(
     by: i64,
     at: DateTime<Utc>,
     hints: &Hints,
-) -> Result<std::result::Result<(), FieldError>> {
+) -> Result<std::result::Result<(), DoorRefusal>> {
     match report {
         DoorReport::SampledAtDoor { samples, audit } => return door_samples(tx, task, samples, by, at, audit, hints),
         DoorReport::AwayWithProof => {
@@ -1569,7 +1569,7 @@ fn door_samples(
     at: DateTime<Utc>,
     audit: &AuditEntry,
     hints: &Hints,
-) -> Result<std::result::Result<(), FieldError>> {
+) -> Result<std::result::Result<(), DoorRefusal>> {
     let mut exempt = tx.prepare_cached("SELECT 1 FROM exemptions WHERE round_id = ?1 AND resident_id = ?2").db()?;
     for s in samples {
         let refuse = |code| Ok(Err(door_refusal(code, s.resident_id)));
@@ -1837,7 +1837,7 @@ impl TestingStore for SqliteStore {
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
-    ) -> Result<std::result::Result<DoorTask, FieldError>> {
+    ) -> Result<std::result::Result<DoorTask, DoorRefusal>> {
         let (report, note, a) = (report.clone(), note.to_string(), a.clone());
         let resolver = Arc::clone(&self.resolver);
         self.write(move |tx| {

@@ -301,10 +301,10 @@ impl DoorReport {
 
     /// What can be checked without the database: samples name at least one member, no
     /// member and no tube twice.
-    pub fn check(&self) -> std::result::Result<(), FieldError> {
+    pub fn check(&self) -> std::result::Result<(), DoorRefusal> {
         let DoorReport::SampledAtDoor { samples, .. } = self else { return Ok(()) };
         if samples.is_empty() {
-            return Err(refusal("door_no_samples"));
+            return Err(refusal("door_no_samples").into());
         }
         let mut members = std::collections::HashSet::new();
         let mut tubes = std::collections::HashSet::new();
@@ -346,11 +346,11 @@ pub fn door_batch(task: &DoorTask, samples: &[DoorSample], by: i64, at: DateTime
 
 /// The first refusal in the ingest of a [`door_batch`], about its member; `None` when every
 /// tube was opened, filled and sealed.
-pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Option<FieldError> {
+pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Option<DoorRefusal> {
     // A replay would mean these samples were recorded before, with an outcome that the
     // task does not have: refused rather than trusted.
     if report.replayed || report.outcomes.len() != samples.len() * 3 {
-        return Some(refusal("already_sampled"));
+        return Some(refusal("already_sampled").into());
     }
     for (s, o) in samples.iter().zip(report.outcomes.chunks(3)) {
         for (i, step) in o.iter().enumerate() {
@@ -358,41 +358,52 @@ pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Optio
             let ok = step.code == "ok" || (i == 2 && step.code == "replayed");
             if !ok || (i == 2 && !step.sealed) {
                 let e = step.error.clone().unwrap_or_else(|| refusal(step.code));
-                return Some(about_member(e, s.resident_id));
+                return Some(DoorRefusal::about(s.resident_id, e));
             }
         }
     }
     None
 }
 
-/// A refusal about one member of a door-knock report: the refusal's message, naming the
-/// member by resident id (as the door-knock page lists them).
-pub fn door_refusal(code: &'static str, resident_id: i64) -> FieldError {
-    about_member(refusal(code), resident_id)
+/// A door-knock report refused, with nothing written: the error, and the household member
+/// it is about when it is about one (the page shows it beside that member's field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorRefusal {
+    pub member: Option<i64>,
+    pub error: FieldError,
 }
 
-/// `e` with the member it is about appended to both messages (a scan's refusal about the
-/// person is about the member field of the door-knock form).
-pub fn about_member(mut e: FieldError, resident_id: i64) -> FieldError {
-    if e.field == "person" {
-        e.field = "member";
+impl DoorRefusal {
+    /// A refusal about one member; a scan's refusal about the person is about the member
+    /// field of the door-knock form.
+    pub fn about(resident_id: i64, mut error: FieldError) -> DoorRefusal {
+        if error.field == "person" {
+            error.field = "member";
+        }
+        DoorRefusal { member: Some(resident_id), error }
     }
-    e.zh = format!("{}（居民 #{resident_id}）", e.zh);
-    e.en = format!("{} (resident #{resident_id})", e.en);
-    e
+
+    /// The error with the member named by resident id in both messages, for an API client
+    /// or an error page that does not show the household.
+    pub fn named(&self) -> FieldError {
+        let mut e = self.error.clone();
+        if let Some(id) = self.member {
+            e.zh = format!("{}（居民 #{id}）", e.zh);
+            e.en = format!("{} (resident #{id})", e.en);
+        }
+        e
+    }
 }
 
-/// The inverse of [`about_member`]: the member an error names and the error without that
-/// naming, for a page that shows the refusal next to the member's own field (the field
-/// name stays `member` where `about_member` renamed it).
-pub fn member_of(e: &FieldError) -> Option<(i64, FieldError)> {
-    let (zh, id_zh) = e.zh.strip_suffix('）')?.rsplit_once("（居民 #")?;
-    let (en, id_en) = e.en.strip_suffix(')')?.rsplit_once(" (resident #")?;
-    let id: i64 = id_zh.parse().ok()?;
-    if id_en.parse::<i64>().ok()? != id {
-        return None;
+impl From<FieldError> for DoorRefusal {
+    fn from(error: FieldError) -> DoorRefusal {
+        DoorRefusal { member: None, error }
     }
-    Some((id, FieldError { zh: zh.to_string(), en: en.to_string(), ..e.clone() }))
+}
+
+/// The refusal `code` about one member of a door-knock report.
+pub fn door_refusal(code: &'static str, resident_id: i64) -> DoorRefusal {
+    DoorRefusal::about(resident_id, refusal(code))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -523,7 +534,7 @@ pub trait TestingStore: Send + Sync + 'static {
         by: i64,
         at: DateTime<Utc>,
         audit: &AuditEntry,
-    ) -> Result<std::result::Result<DoorTask, FieldError>>;
+    ) -> Result<std::result::Result<DoorTask, DoorRefusal>>;
     /// Open enforcement records (refusals) under `roots`: (task id, household id, status).
     async fn enforcements(&self, roots: &[AreaCode]) -> Result<Vec<(i64, i64, String)>>;
 
@@ -543,15 +554,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn member_of_undoes_about_member() {
-        let plain = refusal("tube_used");
-        let (id, back) = member_of(&about_member(plain.clone(), 8)).unwrap();
-        assert_eq!((id, back), (8, plain));
-        assert_eq!(member_of(&refusal("door_no_samples")), None);
-        let person = member_of(&door_refusal("already_sampled", 12)).unwrap();
+    fn door_refusals_name_their_member() {
+        let r = door_refusal("already_sampled", 12);
         assert_eq!(
-            (person.0, person.1.field, person.1.zh.as_str()),
-            (12, "member", refusal("already_sampled").zh.as_str())
+            (r.member, r.error.field, r.error.zh.as_str()),
+            (Some(12), "member", refusal("already_sampled").zh.as_str())
         );
+        let named = r.named();
+        assert!(named.zh.ends_with("（居民 #12）") && named.en.ends_with(" (resident #12)"), "{named:?}");
+        let plain = DoorRefusal::from(refusal("door_no_samples"));
+        assert_eq!((plain.member, plain.named()), (None, refusal("door_no_samples")));
     }
 }

@@ -28,9 +28,7 @@ use cordon_domain::testing::{
     advise_pool_size, parse_ct, refusal,
 };
 use cordon_domain::{IdNumber, Role};
-use cordon_store::testing::{
-    DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson, about_member, member_of,
-};
+use cordon_store::testing::{DoorRefusal, DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -814,7 +812,7 @@ struct DoneQuery {
 struct RefusedForm {
     task: i64,
     form: Vec<(String, String)>,
-    error: FieldError,
+    refusal: DoorRefusal,
 }
 
 impl RefusedForm {
@@ -943,19 +941,21 @@ fn refusal_json(
     let outcome = r.sent("outcome");
     let sampled = outcome == DoorOutcome::SampledAtDoor.as_str() && !members.is_empty();
     let wrong_data = outcome == DoorOutcome::WrongData.as_str() && can_correct && !members.is_empty();
-    let named = member_of(&r.error).and_then(|(rid, e)| members.iter().find(|m| m.resident_id == rid).map(|m| (m, e)));
-    let (error, who) = match &named {
-        Some((m, e)) => {
+    // A member of the household is named by their masked name beside their field; anyone
+    // else by resident id in the message.
+    let named = r.refusal.member.and_then(|rid| members.iter().find(|m| m.resident_id == rid));
+    let (error, who) = match named {
+        Some(m) => {
             let who = cordon_domain::PersonName::parse(&m.name)
                 .map(|n| n.masked())
                 .unwrap_or_else(|_| format!("#{}", m.resident_id));
-            (e.clone(), Some(who))
+            (r.refusal.error.clone(), Some(who))
         }
-        None => (r.error.clone(), None),
+        None => (r.refusal.named(), None),
     };
     let slot = match (named, error.field) {
         _ if !form_shown => "task".to_string(),
-        (Some((m, _)), _) if sampled => format!("tube_{}", m.resident_id),
+        (Some(m), _) if sampled => format!("tube_{}", m.resident_id),
         (Some(_), "member") if wrong_data => "member".into(),
         (None, "tube") if sampled => "tubes".into(),
         (None, f @ ("member" | "kind" | "phone")) if wrong_data => f.into(),
@@ -1034,22 +1034,25 @@ async fn task_outcome(
     // this same action, not `SampleResidents`: that one is the site samplers' alone, no role
     // holds both, and requiring both would leave the outcome unrecordable.
     ctx.authorize(Action::DoorKnock, Some(&task.unit)).await?;
-    match record_outcome(&ctx, &state, &task, &f).await {
-        Ok(()) => Ok(Redirect::to(&format!("/testing/rounds/{}/tasks?done={id}", task.round_id)).into_response()),
-        Err(AppError::Field(error)) => {
-            tasks_view(&ctx, &state, task.round_id, None, Some(RefusedForm { task: id, form: f, error })).await
+    let refusal = match record_outcome(&ctx, &state, &task, &f).await {
+        Ok(Ok(())) => {
+            return Ok(Redirect::to(&format!("/testing/rounds/{}/tasks?done={id}", task.round_id)).into_response());
         }
-        Err(e) => Err(e),
-    }
+        Ok(Err(refusal)) => refusal,
+        Err(AppError::Field(error)) => error.into(),
+        Err(e) => return Err(e),
+    };
+    tasks_view(&ctx, &state, task.round_id, None, Some(RefusedForm { task: id, form: f, refusal })).await
 }
 
-/// Checks an outcome form and records it with the store, in one call.
+/// Checks an outcome form and records it with the store, in one call. A refusal about one
+/// member comes back as such; other bad values as `AppError::Field`.
 async fn record_outcome(
     ctx: &Ctx,
     state: &AppState,
     task: &cordon_store::testing::DoorTask,
     f: &[(String, String)],
-) -> Result<(), AppError> {
+) -> Result<Result<(), DoorRefusal>, AppError> {
     let id = task.id;
     let field = |name: &str| f.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
     let outcome = DoorOutcome::parse(field("outcome"))?;
@@ -1064,7 +1067,10 @@ async fn record_outcome(
                 if v.trim().is_empty() {
                     continue;
                 }
-                let tube = p.parse(v).map_err(|e| about_member(e, rid))?;
+                let tube = match p.parse(v) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(Err(DoorRefusal::about(rid, e))),
+                };
                 samples.push(DoorSample { resident_id: rid, tube });
             }
             let audit = ctx.entry(
@@ -1095,8 +1101,7 @@ async fn record_outcome(
         DoorOutcome::Refused => DoorReport::Refused,
     };
     let entry = ctx.entry("door.outcome", "door_task", &id.to_string(), outcome.as_str());
-    ctx.store.record_door_outcome(id, &report, &note, ctx.user.id, ctx.now, &entry).await??;
-    Ok(())
+    Ok(ctx.store.record_door_outcome(id, &report, &note, ctx.user.id, ctx.now, &entry).await?.map(|_| ()))
 }
 
 #[derive(Deserialize)]
