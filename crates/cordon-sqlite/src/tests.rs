@@ -257,3 +257,32 @@ async fn ingest_index_is_used_only_while_current() {
     assert_eq!(r.outcomes[1].client_id, "b2-1", "outcomes are named after the writer");
     assert_eq!(r.outcomes[1].tube.as_deref(), Some("BA0000000002"));
 }
+
+/// The writer has SQLite's automatic checkpoints off; the checkpointer thread moves
+/// committed pages from the WAL into the database file by itself, shortly after.
+#[tokio::test]
+async fn the_checkpointer_moves_the_wal_into_the_database() {
+    let (store, dir) = fresh().await;
+    let db = dir.path().join("cordon.db");
+    let size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let mut batches = Vec::new();
+    generate(&GenParams::new(3_000, 5), |b| {
+        batches.push(b);
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    for b in &batches {
+        store.load_batch(b).await.unwrap();
+    }
+    let autocheckpoint: i64 =
+        store.with_writer(|c| c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).db()).await.unwrap();
+    assert_eq!(autocheckpoint, 0, "commits do not checkpoint");
+    let mut waited = std::time::Duration::ZERO;
+    while size() <= before {
+        assert!(waited < std::time::Duration::from_secs(10), "nothing was checkpointed into the database file");
+        tokio::time::sleep(crate::writer::CHECKPOINT_EVERY).await;
+        waited += crate::writer::CHECKPOINT_EVERY;
+    }
+    assert!(size() > before + 100_000, "the residents' pages reached the database file");
+}
