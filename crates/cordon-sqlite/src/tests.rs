@@ -286,3 +286,25 @@ async fn the_checkpointer_moves_the_wal_into_the_database() {
     }
     assert!(size() > before + 100_000, "the residents' pages reached the database file");
 }
+
+/// A write that panics answers its caller with an error, leaves nothing of its transaction
+/// behind, and the writer thread goes on serving the next writes.
+#[tokio::test]
+async fn a_panicking_write_does_not_stop_the_writer() {
+    let (store, _dir) = fresh().await;
+    let err = store
+        .write(|tx| {
+            tx.execute("INSERT INTO login_failures (username, at) VALUES ('ghost', '2026-01-01T00:00:00Z')", [])
+                .db()?;
+            panic!("a bug inside a write");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "database_error");
+    let since = chrono::DateTime::UNIX_EPOCH;
+    assert_eq!(store.login_failures_since("ghost", since).await.unwrap(), 0, "rolled back");
+    store.record_login_failure("alice", chrono::Utc::now()).await.unwrap();
+    assert_eq!(store.login_failures_since("alice", since).await.unwrap(), 1);
+}
