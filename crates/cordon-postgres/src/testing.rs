@@ -632,28 +632,17 @@ async fn record_results<C: GenericClient + Sync>(
     a: &AuditEntry,
 ) -> Result<ResultsReport> {
     let started = std::time::Instant::now();
-    let mut errors = Vec::new();
-    let mut seen = HashSet::new();
-    let mut plan = Vec::new();
+    // Validate every row first: a refused row means nothing is written.
+    let mut tubes = Vec::with_capacity(results.len());
     for r in results {
-        let err = match tube_lite(tx, r.tube.as_str()).await? {
-            None => Some(refusal("tube_unknown")),
-            Some(_) if !seen.insert(r.tube.as_str().to_string()) => Some(refusal("result_exists")),
-            Some(t) => match transition(t.state, TubeEvent::RecordResult) {
-                Err(e) => Some(e),
-                Ok(_) => {
-                    plan.push((r, t));
-                    None
-                }
-            },
-        };
-        if let Some(error) = err {
-            errors.push(ResultRowError { row: r.row, tube: r.tube.as_str().to_string(), error });
+        tubes.push(tube_lite(tx, r.tube.as_str()).await?);
+    }
+    let plan = match plan_results(results, tubes, |t| t.state) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            return Ok(ResultsReport { committed: false, recorded: 0, errors, chases: Vec::new(), cases: 0 });
         }
-    }
-    if !errors.is_empty() {
-        return Ok(ResultsReport { committed: false, recorded: 0, errors, chases: Vec::new(), cases: 0 });
-    }
+    };
     let mut chases = Vec::new();
     let mut cases = 0;
     for (r, t) in &plan {
@@ -775,7 +764,7 @@ async fn record_results<C: GenericClient + Sync>(
         }
     }
     audit(tx, a).await?;
-    Ok(ResultsReport { committed: true, recorded: plan.len() as u32, errors, chases, cases })
+    Ok(ResultsReport { committed: true, recorded: plan.len() as u32, errors: Vec::new(), chases, cases })
 }
 
 async fn resolve_mark<C: GenericClient + Sync>(

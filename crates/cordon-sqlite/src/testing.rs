@@ -981,28 +981,13 @@ fn record_results(
 ) -> Result<ResultsReport> {
     let started = std::time::Instant::now();
     // Validate every row first: a refused row means nothing is written.
-    let mut errors = Vec::new();
-    let mut seen = HashSet::new();
-    let mut plan = Vec::new();
-    for r in results {
-        let err = match load_tube(tx, r.tube.as_str())? {
-            None => Some(refusal("tube_unknown")),
-            Some(_) if !seen.insert(r.tube.as_str().to_string()) => Some(refusal("result_exists")),
-            Some(t) => match transition(t.state, TubeEvent::RecordResult) {
-                Err(e) => Some(e),
-                Ok(_) => {
-                    plan.push((r, t));
-                    None
-                }
-            },
-        };
-        if let Some(error) = err {
-            errors.push(ResultRowError { row: r.row, tube: r.tube.as_str().to_string(), error });
+    let tubes = results.iter().map(|r| load_tube(tx, r.tube.as_str())).collect::<Result<Vec<_>>>()?;
+    let plan = match plan_results(results, tubes, |t| t.state) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            return Ok(ResultsReport { committed: false, recorded: 0, errors, chases: Vec::new(), cases: 0 });
         }
-    }
-    if !errors.is_empty() {
-        return Ok(ResultsReport { committed: false, recorded: 0, errors, chases: Vec::new(), cases: 0 });
-    }
+    };
     let at_s = ts(at);
     let mut chases = Vec::new();
     let mut cases = 0;
@@ -1119,7 +1104,7 @@ fn record_results(
         }
     }
     audit::insert(tx, a)?;
-    Ok(ResultsReport { committed: true, recorded: plan.len() as u32, errors, chases, cases })
+    Ok(ResultsReport { committed: true, recorded: plan.len() as u32, errors: Vec::new(), chases, cases })
 }
 
 /// An individual result of a person marked pool-positive: confirmed (a case) or cleared;

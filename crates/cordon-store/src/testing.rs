@@ -18,7 +18,7 @@ use cordon_domain::phone::Phone;
 use cordon_domain::registry::Correction;
 use cordon_domain::testing::{
     DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, SamplingSite, TestResult, TestRound, TubeBarcode,
-    TubeState, refusal,
+    TubeEvent, TubeState, refusal, transition,
 };
 use serde::Serialize;
 
@@ -363,6 +363,37 @@ pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Optio
         }
     }
     None
+}
+
+/// A lab's results checked against their tubes, looked up in the same order (`None`: no
+/// such tube): each result with its tube, or every refused row with its reason (a tube
+/// named twice is refused the second time; a tube must be able to take a result). The
+/// backends record nothing unless every row passes.
+pub fn plan_results<'a, T>(
+    results: &'a [NewResult],
+    tubes: Vec<Option<T>>,
+    state: impl Fn(&T) -> TubeState,
+) -> std::result::Result<Vec<(&'a NewResult, T)>, Vec<ResultRowError>> {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut plan = Vec::new();
+    for (r, t) in results.iter().zip(tubes) {
+        let err = match t {
+            None => Some(refusal("tube_unknown")),
+            Some(_) if !seen.insert(r.tube.as_str()) => Some(refusal("result_exists")),
+            Some(t) => match transition(state(&t), TubeEvent::RecordResult) {
+                Err(e) => Some(e),
+                Ok(_) => {
+                    plan.push((r, t));
+                    None
+                }
+            },
+        };
+        if let Some(error) = err {
+            errors.push(ResultRowError { row: r.row, tube: r.tube.as_str().to_string(), error });
+        }
+    }
+    if errors.is_empty() { Ok(plan) } else { Err(errors) }
 }
 
 /// A door-knock report refused, with nothing written: the error, and the household member
