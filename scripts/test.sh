@@ -27,6 +27,10 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd e2e && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
 
+step "lint wall (cargo fmt --check, cargo clippy -D warnings)"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 step "cargo test (unit, conformance on SQLite and PostgreSQL, HTTP)"
 cargo test --workspace --locked
 

@@ -367,13 +367,13 @@ async fn ingest(tx: &deadpool_postgres::Transaction<'_>, b: &ScanBatch, a: &Audi
     for item in &b.items {
         let tc = tube_barcode(item);
         let cid = item.client_id();
-        if matches!(item, ScanItem::Open { .. } | ScanItem::Sample { .. }) {
-            if let Some(t) = pending.remove(tc) {
-                tubes.insert(tc.to_string(), t);
-                if matches!(item, ScanItem::Open { .. }) {
-                    outcomes.push(outcome(cid, "ok", tubes.get(tc).map(|t| (tc, t))));
-                    continue;
-                }
+        if matches!(item, ScanItem::Open { .. } | ScanItem::Sample { .. })
+            && let Some(t) = pending.remove(tc)
+        {
+            tubes.insert(tc.to_string(), t);
+            if matches!(item, ScanItem::Open { .. }) {
+                outcomes.push(outcome(cid, "ok", tubes.get(tc).map(|t| (tc, t))));
+                continue;
             }
         }
         let Some(t) = tubes.get_mut(tc) else {

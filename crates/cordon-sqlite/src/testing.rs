@@ -346,13 +346,13 @@ struct Snapshot {
 
 impl Snapshot {
     fn close(&mut self) {
-        if self.open.take().is_some() {
-            if let Some(c) = &self.conn {
-                // Ending a read transaction cannot lose anything; a connection left in a bad
-                // state is dropped and reopened.
-                if c.execute_batch("COMMIT").is_err() {
-                    self.conn = None;
-                }
+        if self.open.take().is_some()
+            && let Some(c) = &self.conn
+        {
+            // Ending a read transaction cannot lose anything; a connection left in a bad
+            // state is dropped and reopened.
+            if c.execute_batch("COMMIT").is_err() {
+                self.conn = None;
             }
         }
     }
@@ -560,10 +560,10 @@ pub(crate) fn ingest(
             | ScanItem::Seal { tube, .. }
             | ScanItem::Undo { tube, .. } => tube.as_str(),
         };
-        if !tubes.contains_key(code) {
-            if let Some(t) = load_tube(tx, code)? {
-                tubes.insert(code.to_string(), t);
-            }
+        if !tubes.contains_key(code)
+            && let Some(t) = load_tube(tx, code)?
+        {
+            tubes.insert(code.to_string(), t);
         }
         match item {
             ScanItem::Open { capacity, at, .. } => {
@@ -771,22 +771,6 @@ fn fast_ts(t: DateTime<Utc>) -> String {
     put(17, 2, t.second());
     put(20, 6, nanos / 1_000);
     b.iter().map(|&c| c as char).collect()
-}
-
-#[cfg(test)]
-mod fast_ts_tests {
-    use super::*;
-
-    #[test]
-    fn fast_ts_is_ts() {
-        let mut t = DateTime::parse_from_rfc3339("2026-11-29T08:07:06.123456789Z").unwrap().with_timezone(&Utc);
-        for step in [0i64, 1, 999, 1_000_001, 86_399_999_999, 31_622_400_000_000] {
-            t += chrono::Duration::microseconds(step);
-            assert_eq!(fast_ts(t), ts(t));
-        }
-        let early = DateTime::parse_from_rfc3339("0009-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
-        assert_eq!(fast_ts(early), ts(early));
-    }
 }
 
 /// Seals the tube when the sample that just went in filled it.
@@ -1995,4 +1979,20 @@ pub fn baseline_insert_rows_per_s(path: &std::path::Path, rows: &[(i64, i64, Str
         tx.commit().db()?;
     }
     Ok(rows.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+#[cfg(test)]
+mod fast_ts_tests {
+    use super::*;
+
+    #[test]
+    fn fast_ts_is_ts() {
+        let mut t = DateTime::parse_from_rfc3339("2026-11-29T08:07:06.123456789Z").unwrap().with_timezone(&Utc);
+        for step in [0i64, 1, 999, 1_000_001, 86_399_999_999, 31_622_400_000_000] {
+            t += chrono::Duration::microseconds(step);
+            assert_eq!(fast_ts(t), ts(t));
+        }
+        let early = DateTime::parse_from_rfc3339("0009-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        assert_eq!(fast_ts(early), ts(early));
+    }
 }

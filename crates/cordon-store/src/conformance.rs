@@ -448,7 +448,7 @@ pub async fn residents_under_in_order(store: &dyn Store) {
 
     let expect = |roots: &[AreaCode]| {
         let mut rs: Vec<Resident> = d.under(roots).cloned().collect();
-        rs.sort_by(|x, y| (room_key(&x.unit, &x.room), x.id).cmp(&(room_key(&y.unit, &y.room), y.id)));
+        rs.sort_by_key(|x| (room_key(&x.unit, &x.room), x.id));
         rs
     };
     let roots = [a.clone(), b_building.clone(), a_compound.clone()];

@@ -9,10 +9,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod codes;
+#[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
 pub mod conformance_codes;
+#[cfg(feature = "conformance")]
 pub mod conformance_colour;
+#[cfg(feature = "conformance")]
 pub mod conformance_scanpath;
+#[cfg(feature = "conformance")]
 pub mod conformance_testing;
 pub mod group_commit;
 mod principal;

@@ -369,11 +369,11 @@ pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Optio
 /// such tube): each result with its tube, or every refused row with its reason (a tube
 /// named twice is refused the second time; a tube must be able to take a result). The
 /// backends record nothing unless every row passes.
-pub fn plan_results<'a, T>(
-    results: &'a [NewResult],
+pub fn plan_results<T>(
+    results: &[NewResult],
     tubes: Vec<Option<T>>,
     state: impl Fn(&T) -> TubeState,
-) -> std::result::Result<Vec<(&'a NewResult, T)>, Vec<ResultRowError>> {
+) -> std::result::Result<Vec<(&NewResult, T)>, Vec<ResultRowError>> {
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut plan = Vec::new();

@@ -49,10 +49,10 @@ fn page(ctx: &Ctx, here: &str, extra: serde_json::Value) -> Value {
         let active = here == href || (href != "/" && here.starts_with(&href));
         nav.push(json!({"href": href, "label": text(lang, key), "active": active}));
     };
-    if p.role == cordon_domain::Role::BuildingLeader {
-        if let Some(root) = p.roots.first() {
-            push(format!("/buildings/{root}"), "area.roster");
-        }
+    if p.role == cordon_domain::Role::BuildingLeader
+        && let Some(root) = p.roots.first()
+    {
+        push(format!("/buildings/{root}"), "area.roster");
     }
     push("/areas".into(), "nav.tree");
     if Action::SearchResidents.allowed(p.role) {
@@ -691,7 +691,8 @@ async fn import_upload(ctx: Ctx, mut mp: Multipart) -> Result<Response, AppError
         match field.name().unwrap_or("") {
             "_csrf" => csrf = field.text().await.map_err(|e| multipart_error(e.status()))?,
             "mode" => {
-                if field.text().await.map_err(|e| multipart_error(e.status()))? == "valid_rows_only" {
+                let v = field.text().await.map_err(|e| multipart_error(e.status()))?;
+                if v == "valid_rows_only" {
                     mode = ImportMode::ValidRowsOnly;
                 }
             }

@@ -523,13 +523,16 @@ async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppEr
     .await
 }
 
+/// A bad row of a lab file: its row number, the tube as written, and why.
+pub(crate) type LabRowError = (usize, String, FieldError);
+
 /// Reads a lab file: a header row with the tube, result and (optional) Ct columns, in
 /// Chinese or English. Every bad row is reported; nothing is recorded unless all are good.
 pub(crate) fn lab_rows(
     bytes: &[u8],
     name: &str,
     p: &BarcodePattern,
-) -> Result<Result<Vec<NewResult>, Vec<(usize, String, FieldError)>>, AppError> {
+) -> Result<Result<Vec<NewResult>, Vec<LabRowError>>, AppError> {
     let format = cordon_sheets::Format::from_file_name(name).ok_or_else(|| AppError::BadRequest {
         code: "file_type",
         zh: "只支持 .xlsx 和 .csv 文件".into(),

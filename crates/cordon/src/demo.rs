@@ -32,7 +32,7 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
     crate::demo_testing::seed(store.as_ref(), &district).await?;
     let scopes = demo_scopes(store.as_ref(), &district).await?;
     println!("\n演示账号 / demo accounts ({url}):");
-    println!("  {:<22} {:<24} {}", "username 用户名", "password 密码", "role 角色 · scope 范围");
+    println!("  {:<22} {:<24} role 角色 · scope 范围", "username 用户名", "password 密码");
     for role in Role::ALL {
         let username = role.code();
         let password = demo_password(role);

@@ -66,22 +66,6 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_and_rejects_typos() {
-        assert_eq!(redact_url("postgres://app:s3cret@db/cordon"), "postgres://app:***@db/cordon");
-        assert_eq!(redact_url("postgres://app@db/cordon"), "postgres://app@db/cordon");
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
-        let s: FileSettings = toml::from_str("database_url = \"postgres://a:b@h/d\"\nlisten = \"0.0.0.0:80\"").unwrap();
-        assert_eq!(s.listen.as_deref(), Some("0.0.0.0:80"));
-        assert!(!format!("{s:?}").contains(":b@"));
-        assert!(toml::from_str::<FileSettings>("databse_url = \"x\"").is_err());
-    }
-}
-
 /// Resolves on SIGINT or SIGTERM, so in-flight requests finish before exit.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -100,4 +84,20 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_and_rejects_typos() {
+        assert_eq!(redact_url("postgres://app:s3cret@db/cordon"), "postgres://app:***@db/cordon");
+        assert_eq!(redact_url("postgres://app@db/cordon"), "postgres://app@db/cordon");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        let s: FileSettings = toml::from_str("database_url = \"postgres://a:b@h/d\"\nlisten = \"0.0.0.0:80\"").unwrap();
+        assert_eq!(s.listen.as_deref(), Some("0.0.0.0:80"));
+        assert!(!format!("{s:?}").contains(":b@"));
+        assert!(toml::from_str::<FileSettings>("databse_url = \"x\"").is_err());
+    }
 }
