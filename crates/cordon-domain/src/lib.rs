@@ -17,6 +17,7 @@ pub mod name;
 pub mod pass;
 pub mod phone;
 pub mod policy;
+pub mod regime;
 pub mod registry;
 pub mod role;
 pub mod synth;
