@@ -24,8 +24,8 @@ use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
 use cordon_domain::testing::{
-    BarcodePattern, DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, TestResult, TestRound,
-    advise_pool_size, parse_ct, refusal,
+    BarcodePattern, DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, Refusal, TestResult, TestRound,
+    advise_pool_size, parse_ct,
 };
 use cordon_domain::{IdNumber, Role};
 use cordon_store::testing::{DoorRefusal, DoorReport, DoorSample, NewResult, Receipt, ResultsReport, ScanPerson};
@@ -1085,7 +1085,7 @@ async fn record_outcome(
             DoorReport::SampledAtDoor { samples, audit }
         }
         DoorOutcome::WrongData => {
-            let rid: i64 = field("member").trim().parse().map_err(|_| refusal("member_missing"))?;
+            let rid: i64 = field("member").trim().parse().map_err(|_| Refusal::MemberMissing.error())?;
             let member = ctx.store.resident(rid).await?.ok_or(AppError::NotFound("resident"))?;
             // A correction of the roster is one, whoever makes it.
             ctx.authorize(Action::EditResident, Some(&member.unit)).await?;
