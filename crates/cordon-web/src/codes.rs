@@ -338,7 +338,8 @@ async fn read_for_scan(
         Err(e) => ScanRead { decoded: Err(e), context: None },
         Ok(u) => {
             let c = &u.claims;
-            let sc = store.scan_context(checkpoint_id, i64::from(c.key_id), c.kind, c.subject, now).await?;
+            let today = cordon_domain::clock::DistrictTz::default().today(now);
+            let sc = store.scan_context(checkpoint_id, i64::from(c.key_id), c.kind, c.subject, now, today).await?;
             ScanRead { decoded: Ok(u), context: Some(sc) }
         }
     })
@@ -706,7 +707,8 @@ pub(crate) async fn resident_code(
 ) -> Result<(cordon_domain::registry::Resident, Colour, Vec<Reason>, String), AppError> {
     let r = ctx.store.resident(id).await?.ok_or(AppError::NotFound("resident"))?;
     ctx.authorize(Action::ViewCode, Some(&r.unit)).await?;
-    let state = ctx.store.person_state(id, ctx.now).await?.unwrap_or_default();
+    let today = cordon_domain::clock::DistrictTz::default().today(ctx.now);
+    let state = ctx.store.person_state(id, ctx.now, today).await?.unwrap_or_default();
     let profile = active_profile(ctx.store.as_ref()).await?;
     let (c, reasons) = colour::colour(&state, &profile, ctx.now);
     let token = issue_token(ctx.store.as_ref(), SubjectKind::Person, id, ctx.now).await?;

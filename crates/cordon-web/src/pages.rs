@@ -104,7 +104,7 @@ fn page(ctx: &Ctx, here: &str, extra: serde_json::Value) -> Value {
 }
 
 fn today() -> NaiveDate {
-    Utc::now().date_naive()
+    cordon_domain::clock::DistrictTz::default().today(Utc::now())
 }
 
 fn parse_code(s: &str) -> Result<AreaCode, AppError> {
