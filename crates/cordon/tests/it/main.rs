@@ -3,6 +3,7 @@ mod codes;
 mod codes_authz;
 mod conformance_pg;
 mod conformance_sqlite;
+mod differential;
 mod exports;
 mod http;
 mod scanpath;
