@@ -132,8 +132,13 @@ pub struct ResidentDto {
     pub status: String,
 }
 
+/// The active profile's age for door service and code cards.
+async fn elderly_age(ctx: &Ctx) -> Result<u32, AppError> {
+    Ok(crate::codes::active_profile(ctx.store.as_ref()).await?.testing.elderly_age)
+}
+
 impl ResidentDto {
-    fn from(r: &Resident, address: Option<String>) -> ResidentDto {
+    fn from(r: &Resident, address: Option<String>, elderly_age: u32) -> ResidentDto {
         ResidentDto {
             id: r.id,
             name: r.name.as_str().to_string(),
@@ -147,7 +152,7 @@ impl ResidentDto {
             bedridden: r.flags.bedridden,
             no_smartphone: r.flags.no_smartphone,
             temporary: r.flags.temporary,
-            elderly: r.is_elderly(cordon_domain::clock::DistrictTz::default().today(Utc::now())),
+            elderly: r.is_elderly(cordon_domain::clock::DistrictTz::default().today(Utc::now()), elderly_age),
             status: r.status.as_str().to_string(),
         }
     }
@@ -269,6 +274,7 @@ async fn roster(ctx: Ctx, Path(c): Path<String>) -> Result<Json<Vec<RosterHouseh
     ctx.authorize(Action::ViewRoster, Some(&c)).await?;
     let roster = ctx.store.building_roster(&c).await?;
     ctx.audit("roster.read", "building", c.as_str(), format!("{} households (api)", roster.len())).await?;
+    let age = elderly_age(&ctx).await?;
     Ok(Json(
         roster
             .into_iter()
@@ -277,7 +283,7 @@ async fn roster(ctx: Ctx, Path(c): Path<String>) -> Result<Json<Vec<RosterHouseh
                 unit_code: h.unit.to_string(),
                 unit_name: h.unit_name,
                 room: h.room,
-                members: h.members.iter().map(|m| ResidentDto::from(m, None)).collect(),
+                members: h.members.iter().map(|m| ResidentDto::from(m, None, age)).collect(),
             })
             .collect(),
     ))
@@ -295,7 +301,8 @@ async fn search(ctx: Ctx, Query(q): Query<Q>) -> Result<Json<Vec<ResidentDto>>, 
     let query = classify_query(&q.q)?;
     let found = ctx.store.search_residents(&ctx.principal.roots, &query, 50).await?;
     ctx.audit("residents.search", "route", "/api/v1/residents", format!("{} results", found.len())).await?;
-    Ok(Json(found.iter().map(|r| ResidentDto::from(r, None)).collect()))
+    let age = elderly_age(&ctx).await?;
+    Ok(Json(found.iter().map(|r| ResidentDto::from(r, None, age)).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/residents/{id}", params(("id" = i64, Path)),
@@ -305,7 +312,7 @@ async fn resident(ctx: Ctx, Path(id): Path<i64>) -> Result<Json<ResidentDto>, Ap
     ctx.authorize(Action::ViewResident, Some(&r.unit)).await?;
     ctx.audit("resident.read", "resident", &id.to_string(), "api").await?;
     let addr = address(&ctx, &r.unit, &r.room).await?;
-    Ok(Json(ResidentDto::from(&r, Some(addr))))
+    Ok(Json(ResidentDto::from(&r, Some(addr), elderly_age(&ctx).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/residents/{id}/corrections", params(("id" = i64, Path)), request_body = CorrectionRequest,
@@ -320,7 +327,7 @@ async fn correct(
     let c = correction_from(&req.kind, req.phone.as_deref().unwrap_or(""), req.bedridden, req.no_smartphone)?;
     let entry = crate::pages::correction_entry(&ctx, id, &c);
     let updated = ctx.store.correct_resident(id, &c, &entry).await?;
-    Ok(Json(ResidentDto::from(&updated, None)))
+    Ok(Json(ResidentDto::from(&updated, None, elderly_age(&ctx).await?)))
 }
 
 #[derive(Deserialize)]

@@ -379,9 +379,9 @@ async fn area_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, AppEr
 
 // ---- building roster ----------------------------------------------------------------------
 
-fn flag_labels(r: &Resident, lang: Lang, today: NaiveDate) -> Vec<String> {
+fn flag_labels(r: &Resident, lang: Lang, today: NaiveDate, elderly_age: u32) -> Vec<String> {
     let mut v = Vec::new();
-    if r.is_elderly(today) {
+    if r.is_elderly(today, elderly_age) {
         v.push(text(lang, "flag.elderly"));
     }
     if r.flags.bedridden {
@@ -407,6 +407,7 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
     ctx.audit("roster.read", "building", code.as_str(), format!("{} households", roster.len())).await?;
     let lang = ctx.meta.lang;
     let today = today();
+    let elderly_age = crate::codes::active_profile(ctx.store.as_ref()).await?.testing.elderly_age;
     let (mut residents, mut with_phone, mut door) = (0, 0, 0);
     let mut units: Vec<serde_json::Value> = Vec::new();
     let mut current: Option<(String, Vec<serde_json::Value>)> = None;
@@ -418,13 +419,13 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
                 if m.status == ResidentStatus::Active {
                     residents += 1;
                     with_phone += usize::from(m.phone.is_some());
-                    door += usize::from(m.needs_door_service(today));
+                    door += usize::from(m.needs_door_service(today, elderly_age));
                 }
                 json!({
                     "id": m.id, "name": m.name.as_str(),
                     "sex": lang.pick(m.sex().zh(), m.sex().en()), "age": m.age(today),
                     "phone": m.phone.as_ref().map(|p| p.as_str()),
-                    "flags": flag_labels(m, lang, today), "status": m.status.as_str(),
+                    "flags": flag_labels(m, lang, today, elderly_age), "status": m.status.as_str(),
                 })
             })
             .collect();
@@ -542,13 +543,14 @@ async fn resident_page(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<SavedQuery
     ctx.audit("resident.read", "resident", &id.to_string(), "").await?;
     let lang = ctx.meta.lang;
     let today = today();
+    let elderly_age = crate::codes::active_profile(ctx.store.as_ref()).await?.testing.elderly_age;
     let building = r.unit.parent().unwrap_or_else(|| r.unit.clone());
     let extra = json!({
         "r": {
             "id": r.id, "name": r.name.as_str(), "id_number": r.id_number.as_str(),
             "sex": lang.pick(r.sex().zh(), r.sex().en()), "birth_date": r.birth_date().to_string(), "age": r.age(today),
             "phone": r.phone.as_ref().map(|p| p.as_str()), "address": address(&ctx, &r.unit, &r.room).await?,
-            "building": building, "flags": flag_labels(&r, lang, today), "status": r.status.as_str(),
+            "building": building, "flags": flag_labels(&r, lang, today, elderly_age), "status": r.status.as_str(),
             "status_label": text(lang, if r.status == ResidentStatus::Active { "status.active" } else { "status.moved_out" }),
             "temporary": r.flags.temporary, "bedridden": r.flags.bedridden, "no_smartphone": r.flags.no_smartphone,
         },
