@@ -597,12 +597,14 @@ pub enum Refusal {
     MemberTwice,
     DoorNoSamples,
     MemberMissing,
+    /// A pool-positive member re-sampled already, into another single tube.
+    AlreadyResampled,
     /// A tube event its state does not allow (see [`transition`], which words it).
     TubeState,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 22] = [
+    pub const ALL: [Refusal; 23] = [
         Refusal::AlreadySampled,
         Refusal::NotResident,
         Refusal::TubeFull,
@@ -624,6 +626,7 @@ impl Refusal {
         Refusal::MemberTwice,
         Refusal::DoorNoSamples,
         Refusal::MemberMissing,
+        Refusal::AlreadyResampled,
         Refusal::TubeState,
     ];
 
@@ -640,8 +643,8 @@ impl Refusal {
             R::NotResident => (
                 "not_resident",
                 "person",
-                "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
-                "not a registered resident of this district; record as a visitor (ID number and phone)",
+                "不是本采样点登记的居民，请按临时人员登记（身份证号和手机号）",
+                "not a resident registered for this site; record as a visitor (ID number and phone)",
             ),
             R::TubeFull => {
                 ("tube_full", "tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one")
@@ -699,6 +702,12 @@ impl Refusal {
             R::MemberMissing => {
                 ("member_missing", "member", "请选择信息有误的成员", "choose the member whose data is wrong")
             }
+            R::AlreadyResampled => (
+                "already_resampled",
+                "person",
+                "此人已单管复采，等待结果，无需再采",
+                "already re-sampled into a single tube; awaiting its result",
+            ),
             R::TubeState => ("tube_state", "tube", "试管当前状态不允许此操作", "the tube's state does not allow this"),
         }
     }

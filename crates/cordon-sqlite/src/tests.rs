@@ -206,6 +206,7 @@ async fn ingest_index_is_used_only_while_current() {
         batch_id: id.into(),
         round_id: round.id,
         user_id: 1,
+        scope: None,
         items: who
             .iter()
             .enumerate()

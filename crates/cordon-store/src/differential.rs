@@ -129,6 +129,8 @@ fn tube(n: u32) -> TubeBarcode {
 struct World {
     round: i64,
     people: Vec<Resident>,
+    /// The community of the pooled building (a sampler's scope).
+    community: AreaCode,
 }
 
 async fn setup(store: &dyn Store, d: &District) -> World {
@@ -164,7 +166,8 @@ async fn setup(store: &dyn Store, d: &District) -> World {
         d.residents.iter().filter(|r| r.status == ResidentStatus::Active && other.contains(&r.unit)).take(2).cloned(),
     );
     assert_eq!(people.len(), PEOPLE, "the district has the people the sequences need");
-    World { round: round.id, people }
+    let community = building.lineage().into_iter().find(|a| a.level() == AreaLevel::Community).unwrap();
+    World { round: round.id, people, community }
 }
 
 fn visitor_id(n: u8) -> IdNumber {
@@ -260,6 +263,8 @@ pub async fn run(a: &dyn Store, b: &dyn Store, ops: &[Op]) {
                         batch_id: format!("b{n}"),
                         round_id: w.round,
                         user_id: 7,
+                        // Every other batch from a sampler bound to the people's community.
+                        scope: (n % 2 == 1).then(|| vec![w.community.clone()]),
                         items: all[start..end].to_vec(),
                     };
                     let e = audit_entry(2, "sampler", "scans.ingest", "round", "r");

@@ -83,6 +83,7 @@ fn refused(client_id: &str, e: FieldError) -> ScanOutcome {
         resident_id: None,
         masked_name: None,
         visitor: false,
+        resample: false,
     }
 }
 
@@ -164,6 +165,8 @@ pub async fn scans(
         batch_id: format!("{}:{}", ctx.user.id, b.batch_id.trim()),
         round_id: round.id,
         user_id: ctx.user.id,
+        // A sampler samples the people of their area; anyone else is a visitor here.
+        scope: Some(ctx.principal.roots.clone()),
         items,
     };
     let entry =

@@ -79,7 +79,7 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
                 at: now,
             });
         }
-        let batch = ScanBatch { batch_id: format!("demo-{b}"), round_id: round.id, user_id: 0, items };
+        let batch = ScanBatch { batch_id: format!("demo-{b}"), round_id: round.id, user_id: 0, scope: None, items };
         store.ingest_scans(batch, &entry("scans.ingest", "demo samples")).await?;
     }
     eprintln!(

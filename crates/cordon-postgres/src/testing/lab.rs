@@ -87,8 +87,10 @@ pub(crate) async fn tube_members<C: GenericClient + Sync>(c: &C, tube_id: i64) -
     let mut out = Vec::new();
     for r in c
         .query(
-            "SELECT s.resident_id, r.name, s.unit_code FROM samples s JOIN residents r ON r.id = s.resident_id \
-             WHERE s.tube_id = $1 ORDER BY s.id",
+            "SELECT s.resident_id, r.name, s.unit_code FROM ( \
+               SELECT 0 AS k, id, resident_id, unit_code FROM samples WHERE tube_id = $1 \
+               UNION ALL SELECT 1, id, resident_id, unit_code FROM resamples WHERE tube_id = $1) s \
+             JOIN residents r ON r.id = s.resident_id ORDER BY s.k, s.id",
             &[&tube_id],
         )
         .await
@@ -222,8 +224,10 @@ async fn result_facts<C: GenericClient + Sync>(tx: &C, results: &[NewResult]) ->
     let ids = f.tube_ids();
     for r in tx
         .query(
-            "SELECT s.tube_id, s.resident_id, s.unit_code, r.household_id FROM samples s \
-             JOIN residents r ON r.id = s.resident_id WHERE s.tube_id = ANY($1) ORDER BY s.tube_id, s.resident_id",
+            "SELECT s.tube_id, s.resident_id, s.unit_code, r.household_id FROM ( \
+               SELECT tube_id, resident_id, unit_code FROM samples WHERE tube_id = ANY($1) \
+               UNION SELECT tube_id, resident_id, unit_code FROM resamples WHERE tube_id = ANY($1)) s \
+             JOIN residents r ON r.id = s.resident_id ORDER BY s.tube_id, s.resident_id",
             &[&ids],
         )
         .await
@@ -426,7 +430,15 @@ pub(crate) async fn record_results<C: GenericClient + Sync>(
             )
             .await
             .db()?;
-            tx.execute("DELETE FROM samples WHERE tube_id = ANY($1)", &[&p.invalid_tubes]).await.db()
+            tx.execute("DELETE FROM samples WHERE tube_id = ANY($1)", &[&p.invalid_tubes]).await.db()?;
+            tx.execute(
+                "INSERT INTO invalid_samples (round_id, resident_id, tube_id, unit_code, at, invalid_at) \
+                 SELECT round_id, resident_id, tube_id, unit_code, at, $2 FROM resamples WHERE tube_id = ANY($1)",
+                &[&p.invalid_tubes, &at],
+            )
+            .await
+            .db()?;
+            tx.execute("DELETE FROM resamples WHERE tube_id = ANY($1)", &[&p.invalid_tubes]).await.db()
         },
     )
     .await?;
@@ -490,28 +502,125 @@ pub(crate) async fn alerts<C: GenericClient + Sync>(c: &C, after_id: i64, limit:
     .collect()
 }
 
+const CHASE_COLS: &str = "t.barcode, c.round_id, c.members, c.households_controlled, c.tasks_created, c.result_at, \
+     c.chased_at, (SELECT count(*) FROM pool_positives p WHERE p.tube_id = c.tube_id AND p.status <> 'pending'), \
+     (SELECT max(resolved_at) FROM pool_positives p WHERE p.tube_id = c.tube_id)";
+
+fn chase_from(r: &Row) -> Result<ChaseSummary> {
+    Ok(ChaseSummary {
+        tube: r.try_get(0).db()?,
+        round_id: r.try_get(1).db()?,
+        members: r.try_get::<_, i32>(2).db()?.max(0) as u32,
+        households_controlled: r.try_get::<_, i32>(3).db()?.max(0) as u32,
+        tasks_created: r.try_get::<_, i32>(4).db()?.max(0) as u32,
+        result_at: r.try_get(5).db()?,
+        chased_at: r.try_get(6).db()?,
+        resampled: r.try_get::<_, i64>(7).db()?.max(0) as u32,
+        resampled_at: r.try_get(8).db()?,
+    })
+}
+
 pub(crate) async fn chases<C: GenericClient + Sync>(c: &C, round_id: i64) -> Result<Vec<ChaseSummary>> {
     c.query(
-        "SELECT t.barcode, c.round_id, c.members, c.households_controlled, c.tasks_created, c.result_at, c.chased_at, \
-           (SELECT count(*) FROM pool_positives p WHERE p.tube_id = c.tube_id AND p.status <> 'pending'), \
-           (SELECT max(resolved_at) FROM pool_positives p WHERE p.tube_id = c.tube_id) \
-         FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE c.round_id = $1 ORDER BY c.result_at, t.barcode",
+        &format!(
+            "SELECT {CHASE_COLS} FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE c.round_id = $1 \
+             ORDER BY c.result_at, t.barcode"
+        ),
         &[&round_id],
     )
     .await
     .db()?
     .iter()
+    .map(chase_from)
+    .collect()
+}
+
+pub(crate) async fn chase_timeline<C: GenericClient + Sync>(
+    c: &C,
+    barcode: &TubeBarcode,
+) -> Result<Option<ChaseTimeline>> {
+    let Some(row) = c
+        .query_opt(
+            &format!(
+                "SELECT {CHASE_COLS}, c.tube_id FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE t.barcode = $1"
+            ),
+            &[&barcode.as_str()],
+        )
+        .await
+        .db()?
+    else {
+        return Ok(None);
+    };
+    let chase = chase_from(&row)?;
+    let tube_id: i64 = row.try_get(9).db()?;
+    let members = c
+        .query(
+            "SELECT p.resident_id, r.name, p.unit_code, p.marked_at, \
+                    (SELECT min(k.sampled_at) FROM resample_tasks k WHERE k.tube_id = p.tube_id \
+                       AND k.resident_id = p.resident_id AND k.reason = 'pool_positive'), \
+                    p.status, p.resolved_at \
+             FROM pool_positives p JOIN residents r ON r.id = p.resident_id WHERE p.tube_id = $1 ORDER BY p.resident_id",
+            &[&tube_id],
+        )
+        .await
+        .db()?
+        .iter()
+        .map(|r| {
+            let id: i64 = r.try_get(0).db()?;
+            let name: &str = r.try_get(1).db()?;
+            Ok(ChaseStep {
+                resident_id: id,
+                masked_name: masked(name),
+                unit: code(r.try_get(2).db()?, "pool_positive", id)?,
+                marked_at: r.try_get(3).db()?,
+                resampled_at: r.try_get(4).db()?,
+                status: r.try_get(5).db()?,
+                resolved_at: r.try_get(6).db()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ChaseTimeline { chase, members }))
+}
+
+pub(crate) async fn resample_tasks<C: GenericClient + Sync>(
+    c: &C,
+    round_id: i64,
+    roots: &[AreaCode],
+    all: bool,
+) -> Result<Vec<ResampleTask>> {
+    let (lo, hi) = bounds(roots);
+    c.query(
+        "SELECT k.id, k.round_id, k.resident_id, r.name, r.phone, r.household_id, r.unit_code, h.room, t.barcode, \
+                k.site_id, k.reason, k.created_at, k.sampled_at, k.done_at, \
+                EXISTS (SELECT 1 FROM home_controls hc WHERE hc.household_id = r.household_id) \
+         FROM unnest($1::text[], $2::text[]) AS x(lo, hi) \
+         JOIN residents r ON r.unit_code >= x.lo AND r.unit_code < x.hi \
+         JOIN resample_tasks k ON k.resident_id = r.id AND k.round_id = $3 AND ($4 OR k.done_at IS NULL) \
+         JOIN households h ON h.id = r.household_id JOIN tubes t ON t.id = k.tube_id \
+         ORDER BY r.unit_code, length(h.room), h.room, r.id, k.id",
+        &[&lo, &hi, &round_id, &all],
+    )
+    .await
+    .db()?
+    .iter()
     .map(|r| {
-        Ok(ChaseSummary {
-            tube: r.try_get(0).db()?,
+        let id: i64 = r.try_get(0).db()?;
+        Ok(ResampleTask {
+            id,
             round_id: r.try_get(1).db()?,
-            members: r.try_get::<_, i32>(2).db()?.max(0) as u32,
-            households_controlled: r.try_get::<_, i32>(3).db()?.max(0) as u32,
-            tasks_created: r.try_get::<_, i32>(4).db()?.max(0) as u32,
-            result_at: r.try_get(5).db()?,
-            chased_at: r.try_get(6).db()?,
-            resampled: r.try_get::<_, i64>(7).db()?.max(0) as u32,
-            resampled_at: r.try_get(8).db()?,
+            resident_id: r.try_get(2).db()?,
+            name: r.try_get(3).db()?,
+            phone: r.try_get(4).db()?,
+            household_id: r.try_get(5).db()?,
+            unit: code(r.try_get(6).db()?, "resample_task", id)?,
+            room: r.try_get(7).db()?,
+            tube: r.try_get(8).db()?,
+            site_id: r.try_get(9).db()?,
+            reason: r.try_get(10).db()?,
+            created_at: r.try_get(11).db()?,
+            sampled_at: r.try_get(12).db()?,
+            done_at: r.try_get(13).db()?,
+            door_to_door: r.try_get(14).db()?,
         })
     })
     .collect()

@@ -290,6 +290,14 @@ impl TestingStore for PgStore {
         lab::pool_positives(&**self.client().await?, round_id, roots).await
     }
 
+    async fn resample_tasks(&self, round_id: i64, roots: &[AreaCode], all: bool) -> Result<Vec<ResampleTask>> {
+        lab::resample_tasks(&**self.client().await?, round_id, roots, all).await
+    }
+
+    async fn chase_timeline(&self, tube: &TubeBarcode) -> Result<Option<ChaseTimeline>> {
+        lab::chase_timeline(&**self.client().await?, tube).await
+    }
+
     async fn under_control(&self, household_id: i64) -> Result<bool> {
         let c = self.client().await?;
         Ok(c.query_opt("SELECT 1 FROM home_controls WHERE household_id = $1", &[&household_id]).await.db()?.is_some())

@@ -77,7 +77,9 @@ pub(crate) async fn facts(
         tx,
         "SELECT r.id, r.unit_code, r.household_id, r.name, r.id_number, \
                 (SELECT s.tube_id FROM samples s WHERE s.round_id = $3 AND s.resident_id = r.id LIMIT 1), \
-                EXISTS (SELECT 1 FROM home_controls c WHERE c.household_id = r.household_id) \
+                EXISTS (SELECT 1 FROM home_controls c WHERE c.household_id = r.household_id), \
+                EXISTS (SELECT 1 FROM pool_positives p WHERE p.resident_id = r.id AND p.status = 'pending'), \
+                ARRAY(SELECT q.tube_id FROM resamples q WHERE q.round_id = $3 AND q.resident_id = r.id) \
          FROM (SELECT q.* FROM unnest($1::text[]) AS x(n) CROSS JOIN LATERAL \
                  (SELECT id, unit_code, household_id, name, id_number FROM residents \
                   WHERE id_number = x.n AND status = 'active' LIMIT 1) q \
@@ -89,7 +91,9 @@ pub(crate) async fn facts(
     .await?;
     let undo_sql = cached(
         tx,
-        "SELECT x.r, (SELECT s.tube_id FROM samples s WHERE s.round_id = $1 AND s.resident_id = x.r LIMIT 1) \
+        "SELECT x.r, (SELECT s.tube_id FROM samples s WHERE s.round_id = $1 AND s.resident_id = x.r LIMIT 1), \
+                EXISTS (SELECT 1 FROM pool_positives p WHERE p.resident_id = x.r AND p.status = 'pending'), \
+                ARRAY(SELECT q.tube_id FROM resamples q WHERE q.round_id = $1 AND q.resident_id = x.r) \
          FROM unnest($2::bigint[]) AS x(r)",
     )
     .await?;
@@ -118,6 +122,16 @@ pub(crate) async fn facts(
     let mut by_id: HashMap<i64, PersonFact> = HashMap::new();
     let mut prior_samples = HashMap::new();
     let mut controlled = HashSet::new();
+    let mut marked = HashSet::new();
+    let mut prior_resamples: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut marks = |id: i64, pending: bool, again: Vec<i64>| {
+        if pending {
+            marked.insert(id);
+        }
+        if !again.is_empty() {
+            prior_resamples.insert(id, again);
+        }
+    };
     for r in &people_rows {
         let name: &str = r.try_get(3).db()?;
         let p = PersonFact {
@@ -132,13 +146,16 @@ pub(crate) async fn facts(
         if r.try_get::<_, bool>(6).db()? {
             controlled.insert(p.household);
         }
+        marks(p.id, r.try_get(7).db()?, r.try_get(8).db()?);
         by_idn.insert(r.try_get::<_, String>(4).db()?, p.clone());
         by_id.insert(p.id, p);
     }
     for r in &undo_rows {
+        let id: i64 = r.try_get(0).db()?;
         if let Some(tube) = r.try_get::<_, Option<i64>>(1).db()? {
-            prior_samples.insert(r.try_get(0).db()?, tube);
+            prior_samples.insert(id, tube);
         }
+        marks(id, r.try_get(2).db()?, r.try_get(3).db()?);
     }
     let people = b
         .items
@@ -165,7 +182,7 @@ pub(crate) async fn facts(
             },
         );
     }
-    Ok(IngestFacts { round, tubes, people, prior_samples, prior_visitors, controlled })
+    Ok(IngestFacts { round, tubes, people, prior_samples, prior_visitors, controlled, marked, prior_resamples })
 }
 
 /// Writes a batch's plan. Fails with a race ([`is_race`]) when another transaction wrote
@@ -315,5 +332,51 @@ pub(crate) async fn write(
     if undone as usize != ur.len() || inserted as usize != sr.len() || visited as usize != vt.len() {
         return Err(race());
     }
+    write_resamples(tx, b, plan, &tube_id).await
+}
+
+/// The re-samples of positive pools' members the batch took, and the re-sampling tasks it
+/// sampled.
+async fn write_resamples(
+    tx: &deadpool_postgres::Transaction<'_>,
+    b: &ScanBatch,
+    plan: &IngestPlan,
+    tube_id: &impl Fn(TubeRef) -> Result<i64>,
+) -> Result<()> {
+    if plan.resamples.is_empty() && plan.tasks_sampled.is_empty() {
+        return Ok(());
+    }
+    let rs: Vec<i64> = plan.resamples.iter().map(|s| s.resident_id).collect();
+    let rt = plan.resamples.iter().map(|s| tube_id(s.tube)).collect::<Result<Vec<i64>>>()?;
+    let ru: Vec<&str> = plan.resamples.iter().map(|s| &*s.unit).collect();
+    let ra: Vec<DateTime<Utc>> = plan.resamples.iter().map(|s| s.at).collect();
+    futures_util::future::try_join(
+        async {
+            if rs.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(
+                "INSERT INTO resamples (round_id, resident_id, tube_id, unit_code, at, by_user) \
+                 SELECT $1, r, t, u, a, $2 FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[]) AS x(r, t, u, a)",
+                &[&b.round_id, &b.user_id, &rs, &rt, &ru, &ra],
+            )
+            .await
+            .db()
+        },
+        async {
+            if plan.tasks_sampled.is_empty() {
+                return Ok(0);
+            }
+            let (ids, ats): (Vec<i64>, Vec<DateTime<Utc>>) = plan.tasks_sampled.iter().copied().unzip();
+            tx.execute(
+                "UPDATE resample_tasks k SET sampled_at = x.a FROM unnest($1::bigint[], $2::timestamptz[]) AS x(r, a) \
+                 WHERE k.resident_id = x.r AND k.done_at IS NULL AND k.sampled_at IS NULL",
+                &[&ids, &ats],
+            )
+            .await
+            .db()
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -79,8 +79,10 @@ pub(crate) fn tube_members(conn: &Connection, tube_id: i64) -> Result<Vec<TubeMe
     let mut out = Vec::new();
     let rows = conn
         .prepare_cached(
-            "SELECT s.resident_id, r.name, s.unit_code FROM samples s JOIN residents r ON r.id = s.resident_id \
-             WHERE s.tube_id = ?1 ORDER BY s.id",
+            "SELECT s.resident_id, r.name, s.unit_code FROM ( \
+               SELECT 0 AS k, id, resident_id, unit_code FROM samples WHERE tube_id = ?1 \
+               UNION ALL SELECT 1, id, resident_id, unit_code FROM resamples WHERE tube_id = ?1) s \
+             JOIN residents r ON r.id = s.resident_id ORDER BY s.k, s.id",
         )
         .db()?
         .query_map([tube_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
@@ -210,10 +212,13 @@ fn result_facts(tx: &Connection, results: &[NewResult]) -> Result<ResultFacts> {
             }),
         });
     }
+    // A tube holds samples, or re-samples of a positive pool's members (single tubes).
     let mut members = tx
         .prepare_cached(
-            "SELECT s.resident_id, s.unit_code, r.household_id FROM samples s JOIN residents r ON r.id = s.resident_id \
-             WHERE s.tube_id = ?1 ORDER BY s.resident_id",
+            "SELECT s.resident_id, s.unit_code, r.household_id FROM ( \
+               SELECT resident_id, unit_code FROM samples WHERE tube_id = ?1 \
+               UNION SELECT resident_id, unit_code FROM resamples WHERE tube_id = ?1) s \
+             JOIN residents r ON r.id = s.resident_id ORDER BY s.resident_id",
         )
         .db()?;
     for id in f.tube_ids() {
@@ -344,6 +349,14 @@ pub(crate) fn record_results(
         .execute(params![tube, at_s])
         .db()?;
         tx.prepare_cached("DELETE FROM samples WHERE tube_id = ?1").db()?.execute([tube]).db()?;
+        tx.prepare_cached(
+            "INSERT INTO invalid_samples (round_id, resident_id, tube_id, unit_code, at, invalid_at) \
+             SELECT round_id, resident_id, tube_id, unit_code, at, ?2 FROM resamples WHERE tube_id = ?1",
+        )
+        .db()?
+        .execute(params![tube, at_s])
+        .db()?;
+        tx.prepare_cached("DELETE FROM resamples WHERE tube_id = ?1").db()?.execute([tube]).db()?;
     }
     // The chase is complete once its effects are written: that instant is its record.
     let chased_at = at + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
@@ -379,45 +392,154 @@ pub(crate) fn record_results(
     Ok(plan.report)
 }
 
+const CHASE_COLS: &str = "t.barcode, c.round_id, c.members, c.households_controlled, c.tasks_created, c.result_at, \
+     c.chased_at, (SELECT count(*) FROM pool_positives p WHERE p.tube_id = c.tube_id AND p.status <> 'pending'), \
+     (SELECT max(resolved_at) FROM pool_positives p WHERE p.tube_id = c.tube_id)";
+
+fn chase_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChaseRaw> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+type ChaseRaw = (String, i64, u32, u32, u32, String, String, u32, Option<String>);
+
+fn parse_chase(raw: ChaseRaw) -> Result<ChaseSummary> {
+    let (tube, round_id, members, hh, tasks, ra, ca, resampled, rsa) = raw;
+    Ok(ChaseSummary {
+        tube,
+        round_id,
+        members,
+        households_controlled: hh,
+        tasks_created: tasks,
+        result_at: parse_ts(&ra, "chase", &round_id)?,
+        chased_at: parse_ts(&ca, "chase", &round_id)?,
+        resampled,
+        resampled_at: opt_ts(rsa, "chase", round_id)?,
+    })
+}
+
 pub(crate) fn chases(conn: &Connection, round_id: i64) -> Result<Vec<ChaseSummary>> {
     let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {CHASE_COLS} FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE c.round_id = ?1 \
+             ORDER BY c.result_at, t.barcode"
+        ))
+        .db()?
+        .query_map([round_id], chase_row)
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    rows.into_iter().map(parse_chase).collect()
+}
+
+pub(crate) fn chase_timeline(conn: &Connection, barcode: &str) -> Result<Option<ChaseTimeline>> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {CHASE_COLS}, c.tube_id FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE t.barcode = ?1"
+        ))
+        .db()?
+        .query_row([barcode], |r| Ok((chase_row(r)?, r.get::<_, i64>(9)?)))
+        .optional()
+        .db()?;
+    let Some((raw, tube_id)) = raw else { return Ok(None) };
+    let chase = parse_chase(raw)?;
+    let rows = conn
         .prepare_cached(
-            "SELECT t.barcode, c.round_id, c.members, c.households_controlled, c.tasks_created, c.result_at, c.chased_at, \
-               (SELECT count(*) FROM pool_positives p WHERE p.tube_id = c.tube_id AND p.status <> 'pending'), \
-               (SELECT max(resolved_at) FROM pool_positives p WHERE p.tube_id = c.tube_id) \
-             FROM chases c JOIN tubes t ON t.id = c.tube_id WHERE c.round_id = ?1 ORDER BY c.result_at, t.barcode",
+            "SELECT p.resident_id, r.name, p.unit_code, p.marked_at, \
+                    (SELECT min(k.sampled_at) FROM resample_tasks k WHERE k.tube_id = p.tube_id \
+                       AND k.resident_id = p.resident_id AND k.reason = 'pool_positive'), \
+                    p.status, p.resolved_at \
+             FROM pool_positives p JOIN residents r ON r.id = p.resident_id WHERE p.tube_id = ?1 ORDER BY p.resident_id",
         )
         .db()?
-        .query_map([round_id], |r| {
+        .query_map([tube_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, u32>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, u32>(4)?,
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
                 r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, u32>(7)?,
-                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    let members = rows
+        .into_iter()
+        .map(|(id, name, unit, marked, sampled, status, resolved)| {
+            Ok(ChaseStep {
+                resident_id: id,
+                masked_name: masked(&name),
+                unit: area_code(&unit, "pool_positive", &id)?,
+                marked_at: parse_ts(&marked, "pool_positive", &id)?,
+                resampled_at: opt_ts(sampled, "resample_task", id)?,
+                status,
+                resolved_at: opt_ts(resolved, "pool_positive", id)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ChaseTimeline { chase, members }))
+}
+
+pub(crate) fn resample_tasks(
+    c: &Connection,
+    round_id: i64,
+    roots: &[AreaCode],
+    all: bool,
+) -> Result<Vec<ResampleTask>> {
+    let mut p = Vec::new();
+    let sc = scope("r.unit_code", roots, &mut p);
+    p.push(Value::Integer(round_id));
+    let open = if all { "" } else { " AND k.done_at IS NULL" };
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT k.id, k.round_id, k.resident_id, r.name, r.phone, r.household_id, r.unit_code, h.room, t.barcode, \
+                    k.site_id, k.reason, k.created_at, k.sampled_at, k.done_at, \
+                    EXISTS (SELECT 1 FROM home_controls hc WHERE hc.household_id = r.household_id) \
+             FROM resample_tasks k JOIN residents r ON r.id = k.resident_id \
+             JOIN households h ON h.id = r.household_id JOIN tubes t ON t.id = k.tube_id \
+             WHERE {sc} AND k.round_id = ?{open} ORDER BY r.unit_code, length(h.room), h.room, r.id, k.id"
+        ))
+        .db()?
+        .query_map(rusqlite::params_from_iter(p), |r| {
+            Ok((
+                (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, Option<String>>(4)?, r.get::<_, i64>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
+                (r.get::<_, String>(8)?, r.get::<_, Option<i64>>(9)?, r.get::<_, String>(10)?, r.get::<_, String>(11)?),
+                (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, bool>(14)?),
             ))
         })
         .db()?
         .collect::<rusqlite::Result<Vec<_>>>()
         .db()?;
     rows.into_iter()
-        .map(|(tube, round_id, members, hh, tasks, ra, ca, resampled, rsa)| {
-            Ok(ChaseSummary {
-                tube,
-                round_id,
-                members,
-                households_controlled: hh,
-                tasks_created: tasks,
-                result_at: parse_ts(&ra, "chase", &round_id)?,
-                chased_at: parse_ts(&ca, "chase", &round_id)?,
-                resampled,
-                resampled_at: opt_ts(rsa, "chase", round_id)?,
-            })
-        })
+        .map(
+            |(
+                (id, round_id, resident_id, name),
+                (phone, household_id, unit, room),
+                (tube, site_id, reason, created),
+                (sampled, done, door),
+            )| {
+                Ok(ResampleTask {
+                    id,
+                    round_id,
+                    resident_id,
+                    name,
+                    phone,
+                    household_id,
+                    unit: area_code(&unit, "resample_task", &id)?,
+                    room,
+                    tube,
+                    site_id,
+                    reason,
+                    created_at: parse_ts(&created, "resample_task", &id)?,
+                    sampled_at: opt_ts(sampled, "resample_task", id)?,
+                    done_at: opt_ts(done, "resample_task", id)?,
+                    door_to_door: door,
+                })
+            },
+        )
         .collect()
 }
 

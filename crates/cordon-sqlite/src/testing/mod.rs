@@ -270,6 +270,16 @@ impl TestingStore for SqliteStore {
         self.read(move |c| lab::pool_positives(c, round_id, &roots)).await
     }
 
+    async fn resample_tasks(&self, round_id: i64, roots: &[AreaCode], all: bool) -> Result<Vec<ResampleTask>> {
+        let roots = roots.to_vec();
+        self.read(move |c| lab::resample_tasks(c, round_id, &roots, all)).await
+    }
+
+    async fn chase_timeline(&self, tube: &TubeBarcode) -> Result<Option<ChaseTimeline>> {
+        let b = tube.as_str().to_string();
+        self.read(move |c| lab::chase_timeline(c, &b)).await
+    }
+
     async fn under_control(&self, household_id: i64) -> Result<bool> {
         self.read(move |c| lab::under_control(c, household_id)).await
     }

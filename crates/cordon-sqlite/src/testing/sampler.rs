@@ -348,9 +348,38 @@ pub(crate) fn facts(
     }
     let mut prior_samples = HashMap::new();
     let mut prior = tx.prepare_cached("SELECT tube_id FROM samples WHERE round_id = ?1 AND resident_id = ?2").db()?;
-    for id in keys.person_ids(people.iter().flatten()) {
+    let person_ids = keys.person_ids(people.iter().flatten());
+    for id in &person_ids {
         if let Some(tube) = prior.query_row(params![b.round_id, id], |r| r.get::<_, i64>(0)).optional().db()? {
-            prior_samples.insert(id, tube);
+            prior_samples.insert(*id, tube);
+        }
+    }
+    // Pending marks and re-samples matter only once somebody is marked: most rounds have
+    // nobody marked, and then no probe is made.
+    let mut marked = HashSet::new();
+    let mut prior_resamples: HashMap<i64, Vec<i64>> = HashMap::new();
+    let any_marked: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM pool_positives WHERE status = 'pending')")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .db()?;
+    if any_marked {
+        let mut m =
+            tx.prepare_cached("SELECT 1 FROM pool_positives WHERE resident_id = ?1 AND status = 'pending'").db()?;
+        let mut again =
+            tx.prepare_cached("SELECT tube_id FROM resamples WHERE round_id = ?1 AND resident_id = ?2").db()?;
+        for id in &person_ids {
+            if m.exists([id]).db()? {
+                marked.insert(*id);
+            }
+            let tubes = again
+                .query_map(params![b.round_id, id], |r| r.get::<_, i64>(0))
+                .db()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .db()?;
+            if !tubes.is_empty() {
+                prior_resamples.insert(*id, tubes);
+            }
         }
     }
     let mut prior_visitors = HashSet::new();
@@ -373,7 +402,7 @@ pub(crate) fn facts(
             }
         }
     }
-    Ok(IngestFacts { round, tubes, people, prior_samples, prior_visitors, controlled })
+    Ok(IngestFacts { round, tubes, people, prior_samples, prior_visitors, controlled, marked, prior_resamples })
 }
 
 /// Writes a batch's plan: the tubes it opened (once, in their final state), the tubes it
@@ -439,6 +468,24 @@ pub(crate) fn write(tx: &Connection, b: &ScanBatch, plan: &IngestPlan, audit_ent
             stamp = (Some(s.at), fast_ts(s.at));
         }
         insert.execute(params![b.round_id, s.resident_id, tube_id(s.tube)?, &*s.unit, stamp.1, b.user_id]).db()?;
+    }
+    if !plan.resamples.is_empty() || !plan.tasks_sampled.is_empty() {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO resamples (round_id, resident_id, tube_id, unit_code, at, by_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .db()?;
+        for s in &plan.resamples {
+            insert.execute(params![b.round_id, s.resident_id, tube_id(s.tube)?, &*s.unit, ts(s.at), b.user_id]).db()?;
+        }
+        let mut task = tx
+            .prepare_cached(
+                "UPDATE resample_tasks SET sampled_at = ?2 WHERE resident_id = ?1 AND done_at IS NULL AND sampled_at IS NULL",
+            )
+            .db()?;
+        for (rid, at) in &plan.tasks_sampled {
+            task.execute(params![rid, ts(*at)]).db()?;
+        }
     }
     if !plan.visitors.is_empty() {
         let mut v = tx

@@ -116,7 +116,7 @@ pub fn door_batch(task: &DoorTask, samples: &[DoorSample], by: i64, at: DateTime
         });
         items.push(ScanItem::Seal { client_id: format!("seal-{rid}"), tube, at });
     }
-    ScanBatch { batch_id: format!("door-task-{}", task.id), round_id: task.round_id, user_id: by, items }
+    ScanBatch { batch_id: format!("door-task-{}", task.id), round_id: task.round_id, user_id: by, scope: None, items }
 }
 
 /// The first refusal in the planned ingest of a [`door_batch`], about its member; `None`

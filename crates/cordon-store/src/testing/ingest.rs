@@ -116,6 +116,11 @@ pub struct IngestFacts {
     pub prior_visitors: HashSet<String>,
     /// Households of the people found that are under home control.
     pub controlled: HashSet<i64>,
+    /// People of [`IngestKeys::person_ids`] with a pending pool-positive mark (any round):
+    /// they may be re-sampled into a single tube.
+    pub marked: HashSet<i64>,
+    /// Their re-samples in this round: resident → the tubes.
+    pub prior_resamples: HashMap<i64, Vec<i64>>,
 }
 
 /// A tube as the plan writes it: stored (by id) or opened by this batch (by its index in
@@ -176,6 +181,11 @@ pub struct IngestPlan {
     pub undone: Vec<(i64, i64)>,
     pub samples: Vec<NewSample>,
     pub visitors: Vec<NewVisitorSample>,
+    /// Pool-positive members re-sampled into single tubes.
+    pub resamples: Vec<NewSample>,
+    /// Marked people whose individual sample (a re-sample, or a single tube of a later
+    /// round) the batch took, and when: their re-sampling tasks are sampled then.
+    pub tasks_sampled: Vec<(i64, DateTime<Utc>)>,
 }
 
 impl IngestPlan {
@@ -262,6 +272,7 @@ fn answer(code: Result<(), Refusal>, replay: bool, tube: Option<&Tube>) -> ScanO
         resident_id: None,
         masked_name: None,
         visitor: false,
+        resample: false,
     }
 }
 
@@ -315,11 +326,23 @@ fn open_new<'a, 'm>(
 /// - **Seal** closes a tube holding at least one sample; sealing it again is a replay.
 /// - **Undo** takes a resident's sample out of an open tube, whichever batch added it.
 pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
-    let IngestFacts { round, tubes: stored, mut people, prior_samples, prior_visitors, controlled } = facts;
+    let IngestFacts {
+        round,
+        tubes: stored,
+        mut people,
+        prior_samples,
+        prior_visitors,
+        controlled,
+        marked,
+        prior_resamples,
+    } = facts;
     let mut plan = IngestPlan { outcomes: Vec::with_capacity(b.items.len()), ..IngestPlan::default() };
     let mut tubes: HashMap<&str, Tube> = HashMap::new();
     let mut sampled: HashMap<i64, Sampled> = prior_samples.into_iter().map(|(r, t)| (r, Sampled::Stored(t))).collect();
     let mut visitors = prior_visitors;
+    let mut resampled: HashMap<i64, Vec<TubeRef>> =
+        prior_resamples.into_iter().map(|(r, tubes)| (r, tubes.into_iter().map(TubeRef::Stored).collect())).collect();
+    let in_scope = |unit: &str| b.scope.as_ref().is_none_or(|roots| roots.iter().any(|r| unit.starts_with(r.as_str())));
     // Samples of the batch taken out again by a later undo of the batch.
     let mut dropped: HashSet<usize> = HashSet::new();
     let mut opened_at: Vec<DateTime<Utc>> = Vec::new();
@@ -368,6 +391,8 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
                 None => refuse(Refusal::TubeUnknown, None),
                 Some(t) if t.round_id != round.id => refuse(Refusal::TubeOtherRound, Some(t)),
                 Some(t) if t.state != TubeState::Open => refuse(Refusal::TubeNotOpen, Some(t)),
+                // A re-sample goes into a single tube, which its sample seals: there is
+                // nothing of it to undo.
                 Some(t) => match sampled.get(resident_id).copied() {
                     Some(s) if s.tube() == t.r => {
                         sampled.remove(resident_id);
@@ -423,18 +448,48 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
                         o
                     }
                     ScanPerson::IdNumber(_) | ScanPerson::ResidentId(_) => {
-                        let Some(p) = people.get_mut(idx).and_then(Option::take) else {
+                        // Someone not found, and someone registered outside the user's
+                        // area, get the same answer: it reveals nothing about the person.
+                        let Some(p) = people.get_mut(idx).and_then(Option::take).filter(|p| in_scope(&p.unit)) else {
                             plan.outcomes.push(refuse(Refusal::NotResident, Some(t)));
                             continue;
                         };
                         let prior = sampled.get(&p.id).map(|s| s.tube());
                         let in_round = p.unit.starts_with(round.area.as_str());
+                        let single = t.capacity == 1;
+                        let mut resample = false;
                         let mut o = match prior {
                             Some(r) if r == t.r => replay(t),
+                            // A positive pool's member, individually: a re-sample, not a
+                            // second sample.
+                            Some(_) if single && marked.contains(&p.id) => {
+                                let before = resampled.get(&p.id).map_or(&[][..], Vec::as_slice);
+                                if before.contains(&t.r) {
+                                    replay(t)
+                                } else if !before.is_empty() {
+                                    refuse(Refusal::AlreadyResampled, Some(t))
+                                } else if !room {
+                                    refuse(no_room, Some(t))
+                                } else {
+                                    resampled.entry(p.id).or_default().push(t.r);
+                                    plan.resamples.push(NewSample {
+                                        resident_id: p.id,
+                                        tube: t.r,
+                                        unit: Arc::clone(&p.unit),
+                                        at: *at,
+                                    });
+                                    plan.tasks_sampled.push((p.id, *at));
+                                    t.count += 1;
+                                    t.dirty = true;
+                                    plan.accepted += 1;
+                                    resample = true;
+                                    ok(t)
+                                }
+                            }
                             Some(_) => refuse(Refusal::AlreadySampled, Some(t)),
                             None if !in_round => refuse(Refusal::OutOfRound, Some(t)),
                             None if !room => refuse(no_room, Some(t)),
-                            None if t.capacity > 1 && controlled.contains(&p.household) => {
+                            None if !single && controlled.contains(&p.household) => {
                                 refuse(Refusal::NeedsSingleTube, Some(t))
                             }
                             None => {
@@ -445,6 +500,9 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
                                     unit: Arc::clone(&p.unit),
                                     at: *at,
                                 });
+                                if single && marked.contains(&p.id) {
+                                    plan.tasks_sampled.push((p.id, *at));
+                                }
                                 t.count += 1;
                                 t.dirty = true;
                                 plan.accepted += 1;
@@ -453,6 +511,7 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
                         };
                         o.resident_id = Some(p.id);
                         o.masked_name = Some(p.masked.to_string());
+                        o.resample = resample;
                         o
                     }
                 };
@@ -464,12 +523,16 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
     }
 
     if !dropped.is_empty() {
+        let gone: HashSet<i64> =
+            plan.samples.iter().enumerate().filter(|(i, _)| dropped.contains(i)).map(|(_, s)| s.resident_id).collect();
         plan.samples = std::mem::take(&mut plan.samples)
             .into_iter()
             .enumerate()
             .filter(|(i, _)| !dropped.contains(i))
             .map(|(_, s)| s)
             .collect();
+        // Someone undone is not sampled for their re-sampling task either.
+        plan.tasks_sampled.retain(|(r, _)| !gone.contains(r) || plan.samples.iter().any(|s| s.resident_id == *r));
     }
     let mut new_tubes: Vec<Option<NewTube>> = vec![None; opened_at.len()];
     let mut changed = Vec::new();

@@ -95,6 +95,11 @@ pub struct ScanBatch {
     pub batch_id: String,
     pub round_id: i64,
     pub user_id: i64,
+    /// The area the device's user samples (a sampler's community): a resident outside it
+    /// is answered as someone not registered here — recorded as a visitor, and nothing
+    /// about them revealed. `None`: anyone in the round's area (door-knocking, where the
+    /// household was authorized, and district-wide roles).
+    pub scope: Option<Vec<AreaCode>>,
     pub items: Vec<ScanItem>,
 }
 
@@ -119,6 +124,10 @@ pub struct ScanOutcome {
     pub masked_name: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub visitor: bool,
+    /// A member of a positive pool re-sampled into a single tube (单采单检) in the round
+    /// they were pooled in: not a second sample.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resample: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -399,6 +408,70 @@ pub struct PoolPositive {
     pub marked_at: DateTime<Utc>,
 }
 
+/// A re-sampling task (单采单检, or a tube found invalid) as the sampling site and the grid
+/// worker of the household see it: who, where, how to reach them, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResampleTask {
+    pub id: i64,
+    pub round_id: i64,
+    pub resident_id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub household_id: i64,
+    pub unit: AreaCode,
+    pub room: String,
+    /// The tube the task comes from (the positive pool, or the invalid tube).
+    pub tube: String,
+    pub site_id: Option<i64>,
+    /// `pool_positive` or `invalid`.
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    /// When the person was swabbed individually.
+    pub sampled_at: Option<DateTime<Utc>>,
+    /// When the individual result arrived.
+    pub done_at: Option<DateTime<Utc>>,
+    /// The household is under home control: swab at the door.
+    pub door_to_door: bool,
+}
+
+/// One member of a positive pool along its chase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChaseStep {
+    pub resident_id: i64,
+    pub masked_name: String,
+    pub unit: AreaCode,
+    pub marked_at: DateTime<Utc>,
+    /// Swabbed individually (re-sampled).
+    pub resampled_at: Option<DateTime<Utc>>,
+    /// The individual result: `cleared` or `confirmed` at `resolved_at`; `pending` before.
+    pub status: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A positive pool's timeline: result → members controlled → each member re-sampled →
+/// each result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChaseTimeline {
+    pub chase: ChaseSummary,
+    pub members: Vec<ChaseStep>,
+}
+
+impl ChaseTimeline {
+    /// Seconds from the pool's result to each member's re-sample, by member.
+    pub fn time_to_resample(&self) -> Vec<(i64, Option<i64>)> {
+        self.members
+            .iter()
+            .map(|m| (m.resident_id, m.resampled_at.map(|t| (t - self.chase.result_at).num_seconds())))
+            .collect()
+    }
+
+    /// Seconds from the result until every member was re-sampled; `None` while someone is not.
+    pub fn pool_time_to_resample(&self) -> Option<i64> {
+        let all: Option<Vec<i64>> = self.time_to_resample().into_iter().map(|(_, s)| s).collect();
+        all.and_then(|v| v.into_iter().max())
+    }
+}
+
 /// The register of the round's observed positivity under an area, for the advisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Positivity {
@@ -514,6 +587,12 @@ pub trait TestingStore: Send + Sync + 'static {
     async fn chases(&self, round_id: i64) -> Result<Vec<ChaseSummary>>;
     /// Pool-positive members in the round under `roots`, by resident id.
     async fn pool_positives(&self, round_id: i64, roots: &[AreaCode]) -> Result<Vec<PoolPositive>>;
+    /// Re-sampling tasks of the round for people living under `roots` (open ones only
+    /// unless `all`), by unit, room and resident.
+    async fn resample_tasks(&self, round_id: i64, roots: &[AreaCode], all: bool) -> Result<Vec<ResampleTask>>;
+    /// The chase of the positive pool in `tube`, member by member; `None` when the tube was
+    /// not a positive pool.
+    async fn chase_timeline(&self, tube: &TubeBarcode) -> Result<Option<ChaseTimeline>>;
     /// Whether the household is under home control now.
     async fn under_control(&self, household_id: i64) -> Result<bool>;
     /// Sampled people, positive pools and cases of the last `rounds` rounds covering `root`.
