@@ -108,6 +108,19 @@ struct RegistryDoc;
 
 /// (key, 中文, English)
 pub const MESSAGES: &[Message] = &[
+    ("field.id_number", "身份证号", "ID number"),
+    ("field.phone", "手机号", "phone"),
+    ("field.name", "姓名", "name"),
+    ("field.room", "房号", "room"),
+    ("field.area_code", "区域编码", "area code"),
+    ("field.unit", "区域编码", "unit"),
+    ("field.scope", "管辖范围", "scope"),
+    ("field.role", "角色", "role"),
+    ("field.username", "用户名", "username"),
+    ("field.password", "密码", "password"),
+    ("field.q", "查询", "query"),
+    ("field.file", "文件", "file"),
+    ("field.kind", "更正类型", "kind of correction"),
     ("nav.tree", "区域", "Areas"),
     ("nav.search", "查找居民", "Find residents"),
     ("nav.import", "导入名册", "Import roster"),

@@ -32,7 +32,7 @@ use serde_json::json;
 use utoipa::OpenApi;
 
 /// The jobs of mass testing: whoever holds one of them has the testing landing page.
-pub(crate) const JOBS: &[Action] =
+const JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 
 pub const FEATURE: Feature = Feature {
@@ -77,6 +77,10 @@ struct TestingDoc;
 
 /// (key, 中文, English)
 pub const MESSAGES: &[Message] = &[
+    ("field.tube", "试管条码", "tube"),
+    ("field.member", "成员", "member"),
+    ("field.outcome", "敲门结果", "outcome"),
+    ("field.note", "备注", "note"),
     ("nav.testing", "核酸检测", "Mass testing"),
     ("testing.title", "全员核酸检测", "Mass testing"),
     ("testing.rounds", "检测轮次", "Test rounds"),
@@ -193,13 +197,13 @@ pub const MESSAGES: &[Message] = &[
 // ---- shared by the jobs ----------------------------------------------------------------------
 
 /// The tube barcode pattern in force (a setting of the deployment).
-pub(crate) fn pattern(state_pattern: &Option<BarcodePattern>) -> BarcodePattern {
+pub(super) fn pattern(state_pattern: &Option<BarcodePattern>) -> BarcodePattern {
     state_pattern.clone().unwrap_or_default()
 }
 
 /// What a scanned or typed text is. Pluggable: each parser may claim the text; the
 /// first that does wins. ID numbers now; health-code tokens join later.
-pub(crate) trait PersonParser: Send + Sync {
+trait PersonParser: Send + Sync {
     fn parse(&self, text: &str) -> Option<Result<ScanPerson, FieldError>>;
 }
 
@@ -211,7 +215,7 @@ impl PersonParser for IdNumberParser {
     }
 }
 
-pub(crate) fn parse_person(text: &str) -> Result<ScanPerson, FieldError> {
+pub(super) fn parse_person(text: &str) -> Result<ScanPerson, FieldError> {
     let parsers: [&dyn PersonParser; 1] = [&IdNumberParser];
     for p in parsers {
         if let Some(r) = p.parse(text) {
@@ -221,7 +225,7 @@ pub(crate) fn parse_person(text: &str) -> Result<ScanPerson, FieldError> {
     Err(FieldError::new("person_unrecognised", "person", "无法识别该证件或码", "this code or ID is not recognised"))
 }
 
-pub(crate) async fn load_round(ctx: &Ctx, id: i64) -> Result<TestRound, AppError> {
+pub(super) async fn load_round(ctx: &Ctx, id: i64) -> Result<TestRound, AppError> {
     ctx.store.round(id).await?.ok_or(AppError::NotFound("round"))
 }
 
@@ -229,12 +233,12 @@ pub(super) fn msg(lang: Lang, e: &FieldError) -> String {
     lang.pick(&e.zh, &e.en).to_string()
 }
 
-pub(crate) fn coverage_json(c: &cordon_store::testing::Coverage) -> serde_json::Value {
+pub(super) fn coverage_json(c: &cordon_store::testing::Coverage) -> serde_json::Value {
     json!({"code": c.code.as_str(), "name": c.name, "expected": c.expected, "sampled": c.sampled,
            "exempt": c.exempt, "missing": c.missing, "percent": c.percent()})
 }
 
-pub(crate) fn missed_json(hs: &[cordon_store::testing::MissedHousehold]) -> serde_json::Value {
+pub(super) fn missed_json(hs: &[cordon_store::testing::MissedHousehold]) -> serde_json::Value {
     json!(hs.iter().map(|h| json!({
         "household_id": h.household_id, "unit": h.unit.as_str(), "room": h.room, "task_id": h.task_id,
         "members": h.members.iter().map(|m| json!({"id": m.resident_id, "name": m.name, "phone": m.phone, "bedridden": m.bedridden})).collect::<Vec<_>>(),
