@@ -13,7 +13,7 @@ pub mod auth;
 mod codes;
 mod common;
 pub mod error;
-pub mod features;
+mod features;
 pub mod i18n;
 pub mod policy;
 mod registry;
