@@ -313,13 +313,13 @@ pub fn transition(state: TubeState, event: TubeEvent) -> Result<TubeState, Field
     };
     next.ok_or_else(|| {
         let code = match (state, event) {
-            (_, E::AddSample) => "tube_not_open",
-            (S::Resulted, E::RecordResult) => "result_exists",
-            (_, E::RecordResult) => "tube_not_received",
-            _ => "tube_state",
+            (_, E::AddSample) => Refusal::TubeNotOpen,
+            (S::Resulted, E::RecordResult) => Refusal::ResultExists,
+            (_, E::RecordResult) => Refusal::TubeNotReceived,
+            _ => Refusal::TubeState,
         };
         FieldError::new(
-            code,
+            code.code(),
             "tube",
             format!("试管当前状态为“{}”，不能{}", state.zh(), event.zh()),
             format!("the tube is {}; cannot {}", state.en(), event.en()),
@@ -572,55 +572,173 @@ pub fn advise_pool_size(p: f64) -> PoolAdvice {
     PoolAdvice { p: p.clamp(0.0, 1.0), options, best: best.k }
 }
 
-/// Why a scan, a receipt or a result was refused, with its stable code. Both backends
-/// and the web layer use these, so a device sees the same message whatever serves it.
-pub fn refusal(code: &'static str) -> FieldError {
-    let (field, zh, en) = match code {
-        "already_sampled" => ("person", "本轮已采样，不能重复采样", "already sampled in this round; no second sample"),
-        "not_resident" => (
-            "person",
-            "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
-            "not a registered resident of this district; record as a visitor (ID number and phone)",
-        ),
-        "tube_full" => ("tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one"),
-        "tube_not_open" => ("tube", "试管已封管，不能再加样", "the tube is sealed; no more samples"),
-        "tube_other_round" => ("tube", "该试管属于其他轮次", "this tube belongs to another round"),
-        "needs_single_tube" => {
-            ("person", "此人处于管控中，须单人单管采样", "this person is under control and needs a single tube")
+/// Why a scan, a receipt, a result or a door-knock outcome was refused: a closed set, so
+/// an unknown code cannot compile. Each carries its stable code, the field it is about
+/// and its message in both languages; planners, both backends and the web layer use
+/// these, so a device sees the same message whatever serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    AlreadySampled,
+    NotResident,
+    TubeFull,
+    TubeNotOpen,
+    TubeOtherRound,
+    NeedsSingleTube,
+    TubeUnknown,
+    TubeNotReceived,
+    ResultExists,
+    TubeEmpty,
+    NotInTube,
+    BoxUnknown,
+    RoundUnknown,
+    OutOfRound,
+    SampledAlready,
+    TubeUsed,
+    NotInHousehold,
+    NotMissing,
+    MemberTwice,
+    DoorNoSamples,
+    MemberMissing,
+    /// A tube event its state does not allow (see [`transition`], which words it).
+    TubeState,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 22] = [
+        Refusal::AlreadySampled,
+        Refusal::NotResident,
+        Refusal::TubeFull,
+        Refusal::TubeNotOpen,
+        Refusal::TubeOtherRound,
+        Refusal::NeedsSingleTube,
+        Refusal::TubeUnknown,
+        Refusal::TubeNotReceived,
+        Refusal::ResultExists,
+        Refusal::TubeEmpty,
+        Refusal::NotInTube,
+        Refusal::BoxUnknown,
+        Refusal::RoundUnknown,
+        Refusal::OutOfRound,
+        Refusal::SampledAlready,
+        Refusal::TubeUsed,
+        Refusal::NotInHousehold,
+        Refusal::NotMissing,
+        Refusal::MemberTwice,
+        Refusal::DoorNoSamples,
+        Refusal::MemberMissing,
+        Refusal::TubeState,
+    ];
+
+    /// (stable code, field, zh, en).
+    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        use Refusal as R;
+        match self {
+            R::AlreadySampled => (
+                "already_sampled",
+                "person",
+                "本轮已采样，不能重复采样",
+                "already sampled in this round; no second sample",
+            ),
+            R::NotResident => (
+                "not_resident",
+                "person",
+                "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
+                "not a registered resident of this district; record as a visitor (ID number and phone)",
+            ),
+            R::TubeFull => {
+                ("tube_full", "tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one")
+            }
+            R::TubeNotOpen => {
+                ("tube_not_open", "tube", "试管已封管，不能再加样", "the tube is sealed; no more samples")
+            }
+            R::TubeOtherRound => {
+                ("tube_other_round", "tube", "该试管属于其他轮次", "this tube belongs to another round")
+            }
+            R::NeedsSingleTube => (
+                "needs_single_tube",
+                "person",
+                "此人处于管控中，须单人单管采样",
+                "this person is under control and needs a single tube",
+            ),
+            R::TubeUnknown => ("tube_unknown", "tube", "未找到该试管", "no such tube"),
+            R::TubeNotReceived => {
+                ("tube_not_received", "tube", "试管尚未被实验室接收", "the tube has not been received by the lab")
+            }
+            R::ResultExists => ("result_exists", "tube", "该试管已有检测结果", "this tube already has a result"),
+            R::TubeEmpty => ("tube_empty", "tube", "试管中没有样本", "the tube holds no samples"),
+            R::NotInTube => ("not_in_tube", "person", "此人不在该试管中", "this person is not in that tube"),
+            R::BoxUnknown => ("box_unknown", "box", "未找到该转运箱", "no such transport box"),
+            R::RoundUnknown => ("round_unknown", "round", "未找到该检测轮次", "no such test round"),
+            R::OutOfRound => {
+                ("out_of_round", "person", "此人不在本轮检测范围内", "this person is outside the round's area")
+            }
+            R::SampledAlready => (
+                "sampled_already",
+                "person",
+                "此人本轮已采样，无需免检",
+                "already sampled in this round; no exemption needed",
+            ),
+            R::TubeUsed => (
+                "tube_used",
+                "tube",
+                "该试管条码已使用，请换一支新管",
+                "this tube barcode is already in use; take a new tube",
+            ),
+            R::NotInHousehold => ("not_in_household", "member", "此人不是该户成员", "not a member of this household"),
+            R::NotMissing => (
+                "not_missing",
+                "member",
+                "此人本轮不在未采样名单中（已免检或已不在册）",
+                "not on this round's missed list (exempt, or no longer registered here)",
+            ),
+            R::MemberTwice => ("member_twice", "member", "同一成员填写了两次", "the same member is given twice"),
+            R::DoorNoSamples => (
+                "door_no_samples",
+                "tube",
+                "请至少为一名已采样的成员填写试管条码",
+                "enter a tube barcode for at least one member swabbed",
+            ),
+            R::MemberMissing => {
+                ("member_missing", "member", "请选择信息有误的成员", "choose the member whose data is wrong")
+            }
+            R::TubeState => ("tube_state", "tube", "试管当前状态不允许此操作", "the tube's state does not allow this"),
         }
-        "tube_unknown" => ("tube", "未找到该试管", "no such tube"),
-        "tube_not_received" => ("tube", "试管尚未被实验室接收", "the tube has not been received by the lab"),
-        "result_exists" => ("tube", "该试管已有检测结果", "this tube already has a result"),
-        "tube_empty" => ("tube", "试管中没有样本", "the tube holds no samples"),
-        "not_in_tube" => ("person", "此人不在该试管中", "this person is not in that tube"),
-        "box_unknown" => ("box", "未找到该转运箱", "no such transport box"),
-        "round_unknown" => ("round", "未找到该检测轮次", "no such test round"),
-        "out_of_round" => ("person", "此人不在本轮检测范围内", "this person is outside the round's area"),
-        "sampled_already" => {
-            ("person", "此人本轮已采样，无需免检", "already sampled in this round; no exemption needed")
-        }
-        "tube_used" => {
-            ("tube", "该试管条码已使用，请换一支新管", "this tube barcode is already in use; take a new tube")
-        }
-        "not_in_household" => ("member", "此人不是该户成员", "not a member of this household"),
-        "not_missing" => (
-            "member",
-            "此人本轮不在未采样名单中（已免检或已不在册）",
-            "not on this round's missed list (exempt, or no longer registered here)",
-        ),
-        "member_twice" => ("member", "同一成员填写了两次", "the same member is given twice"),
-        "door_no_samples" => {
-            ("tube", "请至少为一名已采样的成员填写试管条码", "enter a tube barcode for at least one member swabbed")
-        }
-        "member_missing" => ("member", "请选择信息有误的成员", "choose the member whose data is wrong"),
-        _ => ("", "操作被拒绝", "refused"),
-    };
-    FieldError::new(code, field, zh, en)
+    }
+
+    pub fn code(self) -> &'static str {
+        self.parts().0
+    }
+    pub fn field(self) -> &'static str {
+        self.parts().1
+    }
+    pub fn zh(self) -> &'static str {
+        self.parts().2
+    }
+    pub fn en(self) -> &'static str {
+        self.parts().3
+    }
+
+    /// The refusal as the error every layer reports.
+    pub fn error(self) -> FieldError {
+        let (code, field, zh, en) = self.parts();
+        FieldError::new(code, field, zh, en)
+    }
+
+    pub fn from_code(code: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl From<Refusal> for FieldError {
+    fn from(r: Refusal) -> FieldError {
+        r.error()
+    }
 }
 
 /// One mandatory round that covered a person: its date and whether the person was
 /// sampled or exempted in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundAttendance {
     pub date: NaiveDate,
     pub sampled: bool,
@@ -744,19 +862,30 @@ mod tests {
 
     #[test]
     fn door_refusals_name_their_field() {
-        for (code, field) in [
-            ("tube_used", "tube"),
-            ("tube_other_round", "tube"),
-            ("door_no_samples", "tube"),
-            ("already_sampled", "person"),
-            ("not_in_household", "member"),
-            ("not_missing", "member"),
-            ("member_twice", "member"),
-            ("member_missing", "member"),
+        for (r, field) in [
+            (Refusal::TubeUsed, "tube"),
+            (Refusal::TubeOtherRound, "tube"),
+            (Refusal::DoorNoSamples, "tube"),
+            (Refusal::AlreadySampled, "person"),
+            (Refusal::NotInHousehold, "member"),
+            (Refusal::NotMissing, "member"),
+            (Refusal::MemberTwice, "member"),
+            (Refusal::MemberMissing, "member"),
         ] {
-            let e = refusal(code);
-            assert_eq!((e.code, e.field), (code, field));
-            assert!(!e.zh.is_empty() && !e.en.is_empty() && e.en != "refused", "{code}");
+            let e = r.error();
+            assert_eq!((e.code, e.field), (r.code(), field));
+        }
+    }
+
+    #[test]
+    fn refusal_codes_are_unique_and_worded() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Refusal::ALL {
+            assert!(seen.insert(r.code()), "{} twice", r.code());
+            assert!(!r.zh().is_empty() && !r.en().is_empty() && !r.field().is_empty(), "{r:?}");
+            assert_eq!(Refusal::from_code(r.code()), Some(r));
+            // The serde name is the stable code.
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.code()));
         }
     }
 

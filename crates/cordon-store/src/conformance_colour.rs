@@ -83,7 +83,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
         .unwrap()
         .unwrap();
 
-    let state = |id| async move { store.person_state(id, now).await.unwrap().unwrap() };
+    let state = |id| async move { store.person_state(id, now, now.date_naive()).await.unwrap().unwrap() };
     let s = state(outsider.id).await;
     assert_eq!(s.missed_rounds, 1, "missed yesterday's mandatory round; today's is still open");
     let (c, reasons) = colour::colour(&s, &profile, now);

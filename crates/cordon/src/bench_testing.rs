@@ -98,7 +98,7 @@ async fn district(db: &Db, population: u64, seed: u64) -> Result<(AreaCode, i64,
         .create_round(
             &NewRound {
                 area: district.clone(),
-                date: Utc::now().date_naive(),
+                date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
                 mandatory: true,
                 pool: PoolCapacity::new(10)?,
             },
@@ -240,7 +240,7 @@ pub async fn ingest(
 async fn new_round(d: &Db, district: &AreaCode) -> Result<cordon_domain::testing::TestRound> {
     let new = NewRound {
         area: district.clone(),
-        date: Utc::now().date_naive(),
+        date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
         mandatory: true,
         pool: PoolCapacity::new(10)?,
     };

@@ -46,7 +46,7 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
         .create_round(
             &NewRound {
                 area: district.clone(),
-                date: Utc::now().date_naive(),
+                date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
                 mandatory: true,
                 pool: PoolCapacity::or_default(None).map_err(|e| anyhow::anyhow!(e.en))?,
             },

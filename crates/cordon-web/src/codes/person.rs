@@ -56,7 +56,8 @@ async fn resident_code(
 ) -> Result<(cordon_domain::registry::Resident, Colour, Vec<Reason>, String), AppError> {
     let r = ctx.store.resident(id).await?.ok_or(AppError::NotFound("resident"))?;
     ctx.authorize(Some(&r.unit)).await?;
-    let state = ctx.store.person_state(id, ctx.now).await?.unwrap_or_default();
+    let today = cordon_domain::clock::DistrictTz::default().today(ctx.now);
+    let state = ctx.store.person_state(id, ctx.now, today).await?.unwrap_or_default();
     let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     let (c, reasons) = colour::colour(&state, &profile, ctx.now);
     let token = issue_token(ctx.store.as_ref(), SubjectKind::Person, id, ctx.now).await?;

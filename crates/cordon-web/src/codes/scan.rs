@@ -213,7 +213,8 @@ async fn read_for_scan(
         Err(e) => ScanRead { decoded: Err(e), context: None },
         Ok(u) => {
             let c = &u.claims;
-            let sc = store.scan_context(checkpoint_id, i64::from(c.key_id), c.kind, c.subject, now).await?;
+            let today = cordon_domain::clock::DistrictTz::default().today(now);
+            let sc = store.scan_context(checkpoint_id, i64::from(c.key_id), c.kind, c.subject, now, today).await?;
             ScanRead { decoded: Ok(u), context: Some(sc) }
         }
     })

@@ -211,7 +211,7 @@ pub const MESSAGES: &[Message] = &[
 // ---- shared by the registry's pages ----------------------------------------------------------
 
 pub(super) fn today() -> NaiveDate {
-    Utc::now().date_naive()
+    cordon_domain::clock::DistrictTz::default().today(Utc::now())
 }
 
 pub(super) fn parse_code(s: &str) -> Result<AreaCode, AppError> {

@@ -114,7 +114,7 @@ impl ResidentDto {
             bedridden: r.flags.bedridden,
             no_smartphone: r.flags.no_smartphone,
             temporary: r.flags.temporary,
-            elderly: r.is_elderly(Utc::now().date_naive()),
+            elderly: r.is_elderly(cordon_domain::clock::DistrictTz::default().today(Utc::now())),
             status: r.status.as_str().to_string(),
         }
     }

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cordon_domain::authz::Action;
-use cordon_domain::testing::{BarcodePattern, DoorOutcome, ExemptionReason, refusal};
+use cordon_domain::testing::{BarcodePattern, DoorOutcome, ExemptionReason, Refusal};
 use cordon_store::testing::{DoorRefusal, DoorReport, DoorSample};
 use serde::Deserialize;
 use serde_json::json;
@@ -308,7 +308,7 @@ async fn record_outcome(
             DoorReport::SampledAtDoor { samples, audit }
         }
         DoorOutcome::WrongData => {
-            let rid: i64 = field("member").trim().parse().map_err(|_| refusal("member_missing"))?;
+            let rid: i64 = field("member").trim().parse().map_err(|_| Refusal::MemberMissing.error())?;
             let member = ctx.store.resident(rid).await?.ok_or(AppError::NotFound("resident"))?;
             // A correction of the roster is one, whoever makes it.
             ctx.authorize_also(Action::EditResident, Some(&member.unit)).await?;

@@ -71,7 +71,7 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
             "can_lab": Action::LabResults.allowed(role),
             "can_chase": Action::ViewChase.allowed(role),
             "default_area": root.as_ref().map(|c| c.as_str()),
-            "today": ctx.now.date_naive().to_string(),
+            "today": cordon_domain::clock::DistrictTz::default().today(ctx.now).to_string(),
             "pools": PoolCapacity::ALLOWED,
             "lang_is_zh": lang == Lang::Zh,
         }),

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use cordon_domain::Phone;
 use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
-use cordon_domain::testing::{BarcodePattern, PoolCapacity, refusal};
+use cordon_domain::testing::{BarcodePattern, PoolCapacity, Refusal};
 use cordon_store::testing::{ScanBatch, ScanItem, ScanOutcome, ScanPerson};
 use serde::Deserialize;
 use serde_json::json;
@@ -146,9 +146,12 @@ fn parse_item(it: &ItemIn, p: &BarcodePattern, now: DateTime<Utc>) -> Result<Sca
     Ok(match it.kind.as_str() {
         "open" => ScanItem::Open { client_id, tube, capacity: PoolCapacity::new(it.capacity.unwrap_or(10))?, at },
         "seal" => ScanItem::Seal { client_id, tube, at },
-        "undo" => {
-            ScanItem::Undo { client_id, tube, resident_id: it.resident_id.ok_or_else(|| refusal("not_in_tube"))?, at }
-        }
+        "undo" => ScanItem::Undo {
+            client_id,
+            tube,
+            resident_id: it.resident_id.ok_or_else(|| Refusal::NotInTube.error())?,
+            at,
+        },
         "sample" => {
             let text = it.person.as_deref().unwrap_or("");
             let person = if it.visitor {

@@ -100,7 +100,14 @@ struct Case {
     build: Option<Build>,
 }
 
-fn case(verb: Verb, path: &'static str, need: Need, roles: &'static [Role], scope: Scope, build: Option<Build>) -> Case {
+fn case(
+    verb: Verb,
+    path: &'static str,
+    need: Need,
+    roles: &'static [Role],
+    scope: Scope,
+    build: Option<Build>,
+) -> Case {
     Case { verb, path, need, roles, scope, build }
 }
 fn get(path: &'static str, need: impl Into<Need>, roles: &'static [Role], scope: Scope) -> Case {

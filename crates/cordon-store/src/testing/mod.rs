@@ -7,6 +7,15 @@
 //! caller passes in. Each method that changes data is one transaction and writes its
 //! audit entry in it.
 
+pub mod door;
+pub mod ingest;
+pub mod lab;
+pub mod results;
+
+pub use door::{DoorEffect, DoorFacts, DoorKeys, DoorPlan, door_batch, door_ingest_refusal, door_keys, plan_door};
+pub use ingest::{IngestFacts, IngestKeys, IngestPlan, ingest_keys, name_outcomes, plan_ingest, replayed_report};
+pub use results::{ResultFacts, ResultsPlan, plan_results, result_barcodes};
+
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,8 +26,8 @@ use cordon_domain::id_number::IdNumber;
 use cordon_domain::phone::Phone;
 use cordon_domain::registry::Correction;
 use cordon_domain::testing::{
-    DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, SamplingSite, TestResult, TestRound, TubeBarcode,
-    TubeEvent, TubeState, refusal, transition,
+    DoorOutcome, ExemptionReason, NewRound, NewSite, PoolCapacity, Refusal, SamplingSite, TestResult, TestRound,
+    TubeBarcode, TubeState,
 };
 use serde::Serialize;
 
@@ -193,7 +202,7 @@ pub struct ChaseSummary {
     pub resampled_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ResultsReport {
     /// False when any row was refused: then nothing was written.
     pub committed: bool,
@@ -217,6 +226,13 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// Coverage from counts of active residents, those sampled and those exempt without
+    /// a sample: the exempt are not expected, the missing are the expected not sampled.
+    pub fn of(code: AreaCode, name: String, active: u64, sampled: u64, exempt: u64) -> Coverage {
+        let expected = active.saturating_sub(exempt);
+        Coverage { code, name, expected, sampled, exempt, missing: expected.saturating_sub(sampled) }
+    }
+
     /// Percentage sampled of expected, one decimal.
     pub fn percent(&self) -> f64 {
         if self.expected == 0 { 100.0 } else { (self.sampled as f64 * 1000.0 / self.expected as f64).round() / 10.0 }
@@ -304,96 +320,20 @@ impl DoorReport {
     pub fn check(&self) -> std::result::Result<(), DoorRefusal> {
         let DoorReport::SampledAtDoor { samples, .. } = self else { return Ok(()) };
         if samples.is_empty() {
-            return Err(refusal("door_no_samples").into());
+            return Err(Refusal::DoorNoSamples.error().into());
         }
         let mut members = std::collections::HashSet::new();
         let mut tubes = std::collections::HashSet::new();
         for s in samples {
             if !members.insert(s.resident_id) {
-                return Err(door_refusal("member_twice", s.resident_id));
+                return Err(door_refusal(Refusal::MemberTwice, s.resident_id));
             }
             if !tubes.insert(s.tube.as_str()) {
-                return Err(door_refusal("tube_used", s.resident_id));
+                return Err(door_refusal(Refusal::TubeUsed, s.resident_id));
             }
         }
         Ok(())
     }
-}
-
-/// The samples of a door-knock report as the worker's device batch: for each member a
-/// single tube opened, the sample added and the tube sealed. Backends apply it with their
-/// ingest, so that a sample at the door obeys every rule a scan does.
-pub fn door_batch(task: &DoorTask, samples: &[DoorSample], by: i64, at: DateTime<Utc>) -> ScanBatch {
-    let mut items = Vec::with_capacity(samples.len() * 3);
-    for s in samples {
-        let (tube, rid) = (s.tube.clone(), s.resident_id);
-        items.push(ScanItem::Open {
-            client_id: format!("open-{rid}"),
-            tube: tube.clone(),
-            capacity: PoolCapacity::SINGLE,
-            at,
-        });
-        items.push(ScanItem::Sample {
-            client_id: format!("sample-{rid}"),
-            tube: tube.clone(),
-            person: ScanPerson::ResidentId(rid),
-            at,
-        });
-        items.push(ScanItem::Seal { client_id: format!("seal-{rid}"), tube, at });
-    }
-    ScanBatch { batch_id: format!("door-task-{}", task.id), round_id: task.round_id, user_id: by, items }
-}
-
-/// The first refusal in the ingest of a [`door_batch`], about its member; `None` when every
-/// tube was opened, filled and sealed.
-pub fn door_batch_refusal(samples: &[DoorSample], report: &BatchReport) -> Option<DoorRefusal> {
-    // A replay would mean these samples were recorded before, with an outcome that the
-    // task does not have: refused rather than trusted.
-    if report.replayed || report.outcomes.len() != samples.len() * 3 {
-        return Some(refusal("already_sampled").into());
-    }
-    for (s, o) in samples.iter().zip(report.outcomes.chunks(3)) {
-        for (i, step) in o.iter().enumerate() {
-            // Sealing a tube the sample filled (it sealed itself) is a replay, not a refusal.
-            let ok = step.code == "ok" || (i == 2 && step.code == "replayed");
-            if !ok || (i == 2 && !step.sealed) {
-                let e = step.error.clone().unwrap_or_else(|| refusal(step.code));
-                return Some(DoorRefusal::about(s.resident_id, e));
-            }
-        }
-    }
-    None
-}
-
-/// A lab's results checked against their tubes, looked up in the same order (`None`: no
-/// such tube): each result with its tube, or every refused row with its reason (a tube
-/// named twice is refused the second time; a tube must be able to take a result). The
-/// backends record nothing unless every row passes.
-pub fn plan_results<T>(
-    results: &[NewResult],
-    tubes: Vec<Option<T>>,
-    state: impl Fn(&T) -> TubeState,
-) -> std::result::Result<Vec<(&NewResult, T)>, Vec<ResultRowError>> {
-    let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut plan = Vec::new();
-    for (r, t) in results.iter().zip(tubes) {
-        let err = match t {
-            None => Some(refusal("tube_unknown")),
-            Some(_) if !seen.insert(r.tube.as_str()) => Some(refusal("result_exists")),
-            Some(t) => match transition(state(&t), TubeEvent::RecordResult) {
-                Err(e) => Some(e),
-                Ok(_) => {
-                    plan.push((r, t));
-                    None
-                }
-            },
-        };
-        if let Some(error) = err {
-            errors.push(ResultRowError { row: r.row, tube: r.tube.as_str().to_string(), error });
-        }
-    }
-    if errors.is_empty() { Ok(plan) } else { Err(errors) }
 }
 
 /// A door-knock report refused, with nothing written: the error, and the household member
@@ -432,9 +372,9 @@ impl From<FieldError> for DoorRefusal {
     }
 }
 
-/// The refusal `code` about one member of a door-knock report.
-pub fn door_refusal(code: &'static str, resident_id: i64) -> DoorRefusal {
-    DoorRefusal::about(resident_id, refusal(code))
+/// The refusal about one member of a door-knock report.
+pub fn door_refusal(r: Refusal, resident_id: i64) -> DoorRefusal {
+    DoorRefusal::about(resident_id, r.error())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -586,14 +526,11 @@ mod tests {
 
     #[test]
     fn door_refusals_name_their_member() {
-        let r = door_refusal("already_sampled", 12);
-        assert_eq!(
-            (r.member, r.error.field, r.error.zh.as_str()),
-            (Some(12), "member", refusal("already_sampled").zh.as_str())
-        );
+        let r = door_refusal(Refusal::AlreadySampled, 12);
+        assert_eq!((r.member, r.error.field, r.error.zh.as_str()), (Some(12), "member", Refusal::AlreadySampled.zh()));
         let named = r.named();
         assert!(named.zh.ends_with("（居民 #12）") && named.en.ends_with(" (resident #12)"), "{named:?}");
-        let plain = DoorRefusal::from(refusal("door_no_samples"));
-        assert_eq!((plain.member, plain.named()), (None, refusal("door_no_samples")));
+        let plain = DoorRefusal::from(Refusal::DoorNoSamples.error());
+        assert_eq!((plain.member, plain.named()), (None, Refusal::DoorNoSamples.error()));
     }
 }
