@@ -96,3 +96,45 @@ pub fn nav_entries() -> Vec<&'static NavEntry> {
     all.sort_by_key(|e| e.order);
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cordon_domain::Role;
+
+    fn bar(role: Role, root: &str) -> Vec<String> {
+        let who = Principal {
+            user_id: 1,
+            username: "u".into(),
+            role,
+            roots: vec![AreaCode::parse(root).unwrap()],
+            scope_label: String::new(),
+        };
+        nav_entries().into_iter().filter_map(|e| e.href_for(&who)).collect()
+    }
+
+    #[test]
+    fn the_navigation_is_what_the_features_declare_in_their_order() {
+        assert_eq!(
+            bar(Role::Commander, "141102"),
+            [
+                "/areas",
+                "/search",
+                "/import",
+                "/checkpoints",
+                "/zones",
+                "/venues",
+                "/passes",
+                "/codes/policy",
+                "/testing",
+                "/audit"
+            ]
+        );
+        assert_eq!(
+            bar(Role::BuildingLeader, "141102001001001001"),
+            ["/buildings/141102001001001001", "/areas", "/search", "/testing"]
+        );
+        assert_eq!(bar(Role::CheckpointGuard, "141102001001001"), ["/areas", "/checkpoints"]);
+        assert_eq!(bar(Role::SupplyOfficer, "141102"), ["/areas"]);
+    }
+}

@@ -13,7 +13,14 @@ use std::sync::{Arc, Mutex};
 
 /// The district's active profile, read from the store now.
 pub async fn active_profile(store: &dyn Store) -> Result<Arc<Profile>, AppError> {
-    profile_of(store.policy_setting().await?)
+    Ok(active(store).await?.0)
+}
+
+/// The active profile and the setting it comes from (`None`: nobody switched it yet, the
+/// shipped default applies), read from the store now.
+pub async fn active(store: &dyn Store) -> Result<(Arc<Profile>, Option<PolicySetting>), AppError> {
+    let setting = store.policy_setting().await?;
+    Ok((profile_of(setting.clone())?, setting))
 }
 
 /// The profile of a policy setting just read (`None`: the shipped default), for callers

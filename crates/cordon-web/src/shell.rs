@@ -33,7 +33,8 @@ pub const FEATURE: Feature = Feature {
         ("login.html", include_str!("../templates/login.html")),
         ("error.html", include_str!("../templates/error.html")),
     ],
-    openapi: Some(ShellDoc::openapi),
+    // The document starts from the shell's part ([`api_doc`]).
+    openapi: None,
     area_panel: None,
 };
 
@@ -358,10 +359,8 @@ pub struct ShellDoc;
 /// The whole API document: the shell's, merged with every feature's part.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ShellDoc::openapi();
-    for f in crate::features::FEATURES {
-        if let Some(part) = f.openapi.filter(|_| f.name != FEATURE.name) {
-            doc.merge(part());
-        }
+    for part in crate::features::FEATURES.iter().filter_map(|f| f.openapi) {
+        doc.merge(part());
     }
     doc
 }

@@ -62,8 +62,7 @@ async fn policy_view(
     flash: Option<String>,
 ) -> Result<Response, AppError> {
     let lang = ctx.meta.lang;
-    let setting = ctx.store.policy_setting().await?;
-    let p = crate::policy::profile_of(setting.clone())?;
+    let (p, setting) = crate::policy::active(ctx.store.as_ref()).await?;
     let shipped: Vec<_> = crate::policy::shipped()
         .iter()
         .map(|(n, p)| json!({"name": n, "title": lang.pick(&p.title_zh, &p.title_en)}))

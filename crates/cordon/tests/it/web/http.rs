@@ -263,6 +263,14 @@ async fn openapi_document_lists_the_api() {
         assert!(paths.contains_key(p), "{p} documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Every API route of the registry is documented, with its method.
+    for r in cordon_web::routes::registry().into_iter().filter(|r| r.path.starts_with("/api/")) {
+        if r.path == "/api/openapi.json" {
+            continue;
+        }
+        let method = r.verb.as_str().to_lowercase();
+        assert!(paths.get(r.path).is_some_and(|p| p[&method].is_object()), "{method} {} is documented", r.path);
+    }
 }
 
 #[tokio::test]
