@@ -20,9 +20,11 @@ pub fn environment_cached() -> &'static Environment<'static> {
 
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    for (name, src) in sources() {
-        if let Err(e) = env.add_template(name, src) {
-            tracing::error!(template = name, error = %e, "template does not compile");
+    for f in crate::features::FEATURES {
+        for (name, src) in f.templates {
+            if let Err(e) = env.add_template(name, src) {
+                tracing::error!(feature = f.name, template = name, error = %e, "template does not compile");
+            }
         }
     }
     env.add_function("t", translate);
