@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::authz::Action;
+use cordon_domain::testing::TestRound;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -27,10 +28,19 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-async fn coverage_page(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
-    let code = AreaCode::parse(&code)?;
+/// The round and the area of a coverage or missed-list request, once the caller may see
+/// the area under the route's action (a missed list is a building's: `building`).
+async fn round_and_area(ctx: &Ctx, id: i64, code: &str, building: bool) -> Result<(TestRound, AreaCode), AppError> {
+    let code = AreaCode::parse(code)?;
+    if building && code.level() != AreaLevel::Building {
+        return Err(AppError::NotFound("building"));
+    }
     ctx.authorize(Some(&code)).await?;
-    let round = load_round(&ctx, id).await?;
+    Ok((load_round(ctx, id).await?, code))
+}
+
+async fn coverage_page(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
+    let (round, code) = round_and_area(&ctx, id, &code, false).await?;
     let me = ctx.store.coverage(id, &code).await?;
     let children = ctx.store.coverage_children(id, &code).await?;
     let level = code.level();
@@ -61,9 +71,7 @@ async fn coverage_page(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Resul
 /// The coverage table of a node and its children as .xlsx (no personal data).
 async fn coverage_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
     use cordon_sheets::TableCell::{Number, Text};
-    let code = AreaCode::parse(&code)?;
-    ctx.authorize(Some(&code)).await?;
-    let round = load_round(&ctx, id).await?;
+    let (round, code) = round_and_area(&ctx, id, &code, false).await?;
     let me = ctx.store.coverage(id, &code).await?;
     let children = ctx.store.coverage_children(id, &code).await?;
     let row = |c: &cordon_store::testing::Coverage| {
@@ -94,12 +102,7 @@ async fn coverage_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Resul
 /// A building's missed list as .xlsx: names and phones, for calling round; audited.
 async fn missed_xlsx(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
     use cordon_sheets::TableCell::Text;
-    let code = AreaCode::parse(&code)?;
-    if code.level() != AreaLevel::Building {
-        return Err(AppError::NotFound("building"));
-    }
-    ctx.authorize(Some(&code)).await?;
-    let round = load_round(&ctx, id).await?;
+    let (round, code) = round_and_area(&ctx, id, &code, true).await?;
     let missed = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
     let mut rows = Vec::new();
     for h in &missed {
@@ -125,12 +128,7 @@ async fn missed_page(
     Path((id, code)): Path<(i64, String)>,
     Query(q): Query<ReportedQuery>,
 ) -> Result<Response, AppError> {
-    let code = AreaCode::parse(&code)?;
-    if code.level() != AreaLevel::Building {
-        return Err(AppError::NotFound("building"));
-    }
-    ctx.authorize(Some(&code)).await?;
-    let round = load_round(&ctx, id).await?;
+    let (round, code) = round_and_area(&ctx, id, &code, true).await?;
     let missed = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
     let cov = ctx.store.coverage(id, &code).await?;
     ctx.audit("missed.read", "building", code.as_str(), format!("round {id}, {} households", missed.len())).await?;
@@ -163,12 +161,7 @@ async fn report_missing(
     Form(f): Form<ReportForm>,
 ) -> Result<Response, AppError> {
     ctx.check_csrf(&f.csrf)?;
-    let code = AreaCode::parse(&code)?;
-    if code.level() != AreaLevel::Building {
-        return Err(AppError::NotFound("building"));
-    }
-    ctx.authorize(Some(&code)).await?;
-    load_round(&ctx, id).await?;
+    let (_, code) = round_and_area(&ctx, id, &code, true).await?;
     let note: String = f.note.trim().chars().take(500).collect();
     let entry = ctx.entry("missing.report", "building", code.as_str(), format!("round {id}"));
     let n = ctx.store.report_missing(id, &code, &note, ctx.user.id, ctx.now, &entry).await?;
@@ -181,9 +174,7 @@ async fn report_missing(
     responses((status = 200, description = "expected, sampled, exempt, missing for the node and its children"), (status = 403, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn coverage(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
-    let code = AreaCode::parse(&code)?;
-    ctx.authorize(Some(&code)).await?;
-    load_round(&ctx, id).await?;
+    let (_, code) = round_and_area(&ctx, id, &code, false).await?;
     let me = ctx.store.coverage(id, &code).await?;
     let children = ctx.store.coverage_children(id, &code).await?;
     Ok(Json(json!({"node": coverage_json(&me), "children": children.iter().map(coverage_json).collect::<Vec<_>>()}))
@@ -194,9 +185,7 @@ pub(super) async fn coverage(ctx: Ctx, Path((id, code)): Path<(i64, String)>) ->
     responses((status = 200, description = "households with members not sampled in the round, with phones"), (status = 403, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn missed(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> Result<Response, AppError> {
-    let code = AreaCode::parse(&code)?;
-    ctx.authorize(Some(&code)).await?;
-    load_round(&ctx, id).await?;
+    let (_, code) = round_and_area(&ctx, id, &code, false).await?;
     let list = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
     let cov = ctx.store.coverage(id, &code).await?;
     ctx.audit("missed.read", "area", code.as_str(), format!("round {id}, {} households", list.len())).await?;
