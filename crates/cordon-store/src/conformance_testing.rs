@@ -21,6 +21,7 @@ macro_rules! testing_conformance_tests {
         $crate::testing_conformance_tests!(@cases $make;
             testing_rounds_and_sites,
             testing_ingest_rules_and_idempotence,
+            testing_undo_across_batches,
             testing_ingest_sees_registry_changes,
             testing_coverage_matches_brute_force,
             testing_results_and_chase,
@@ -230,6 +231,44 @@ pub async fn testing_ingest_rules_and_idempotence(store: &dyn Store) {
 /// A backend may resolve scanned people ahead of the write (SQLite does, on a read
 /// snapshot it keeps between batches): a resident moved out or registered between two
 /// batches must still be seen by the next one.
+/// The scan page sends each scan as its own batch, so an undo comes in a later batch than
+/// the sample it takes out: it must find that sample whichever batch wrote it.
+pub async fn testing_undo_across_batches(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let people = active(&d.residents);
+    let tb = tube(41);
+    let open =
+        ScanItem::Open { client_id: "o".into(), tube: tb.clone(), capacity: PoolCapacity::new(10).unwrap(), at: t(0) };
+    let rep =
+        ingest(store, round, "u-1", vec![open, sample("s1", &tb, people[0], 1), sample("s2", &tb, people[1], 2)]).await;
+    assert_eq!(rep.accepted, 2);
+    let undo =
+        |cid: &str, rid: i64| ScanItem::Undo { client_id: cid.into(), tube: tb.clone(), resident_id: rid, at: t(3) };
+    let rep = ingest(store, round, "u-2", vec![undo("x1", people[0].id)]).await;
+    assert_eq!(
+        (rep.outcomes[0].code, rep.outcomes[0].count, rep.outcomes[0].resident_id),
+        ("ok", 1, Some(people[0].id))
+    );
+    assert_eq!(rep.accepted, 0);
+    // Undone once: a second undo (another batch) finds nothing, and someone never in the
+    // tube is not in it either.
+    let rep = ingest(store, round, "u-3", vec![undo("x2", people[0].id), undo("x3", people[2].id)]).await;
+    let codes: Vec<&str> = rep.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(codes, vec!["not_in_tube", "not_in_tube"]);
+    let tube_row = store.tube(&tb).await.unwrap().unwrap();
+    assert_eq!(tube_row.count, 1);
+    let members: Vec<Option<i64>> =
+        store.tube_members(tube_row.id).await.unwrap().iter().map(|m| m.resident_id).collect();
+    assert_eq!(members, vec![Some(people[1].id)]);
+    // The person undone is missing again, and may be sampled again (into any tube).
+    let unit = people[0].unit.clone();
+    let missed = store.missed(round, std::slice::from_ref(&unit)).await.unwrap();
+    assert!(missed.iter().flat_map(|h| &h.members).any(|m| m.resident_id == people[0].id));
+    let rep = ingest(store, round, "u-4", vec![sample("s3", &tube(42), people[0], 4)]).await;
+    assert_eq!((rep.outcomes[0].code, rep.accepted), ("ok", 1));
+}
+
 pub async fn testing_ingest_sees_registry_changes(store: &dyn Store) {
     use cordon_domain::name::PersonName;
     use cordon_domain::registry::{Correction, NewResident, ResidentFlags};

@@ -19,6 +19,8 @@ pub mod conformance_colour;
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+#[cfg(feature = "conformance")]
+pub mod differential;
 pub mod group_commit;
 mod principal;
 pub mod testing;

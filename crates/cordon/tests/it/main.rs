@@ -1,7 +1,9 @@
-//! Cordon's integration tests, one binary: the conformance suites on both backends, the
-//! spreadsheets, and (under `web::`) the HTTP tests against a real server, whose backend
-//! `CORDON_TEST_BACKEND` picks (`sqlite`, the default, or `postgres`).
+//! Cordon's integration tests, one binary: the conformance suites and the differential
+//! test on both backends, the spreadsheets, and (under `web::`) the HTTP tests against a
+//! real server, whose backend `CORDON_TEST_BACKEND` picks (`sqlite`, the default, or
+//! `postgres`).
 mod conformance_pg;
 mod conformance_sqlite;
+mod differential;
 mod sheets;
 mod web;
