@@ -124,6 +124,9 @@ mod tests {
         for (name, src) in &code {
             used.extend(quoted_keys(src, "text").into_iter().map(|k| (name.clone(), k.to_string())));
         }
+        used.extend(
+            crate::features::nav_entries().into_iter().map(|e| ("navigation".to_string(), e.label.to_string())),
+        );
         assert!(used.len() > 300, "keys are found ({})", used.len());
         let missing: Vec<_> =
             used.iter().filter(|(_, k)| lookup(k).is_none()).map(|(n, k)| format!("{n}: {k}")).collect();
