@@ -111,8 +111,21 @@ pub struct ZoneRules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestingRules {
+    /// Capacity of a pooled tube when the sampler does not choose one.
     pub pool_size: u32,
+    /// Capacities a tube may be opened with (1 = a single tube).
     pub pool_sizes: Vec<u32>,
+    /// Residents this old or older are sampled at the door and get a printed code card.
+    pub elderly_age: u32,
+    /// Recent rounds whose positivity the pool-size advisor weighs.
+    pub advisor_rounds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassRules {
+    /// Longest validity of a pass, in days: a pass is renewed, not issued for ever.
+    pub longest_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +149,7 @@ pub struct Profile {
     pub zones: ZoneRules,
     pub testing: TestingRules,
     pub codes: CodeRules,
+    pub passes: PassRules,
 }
 
 /// Why a profile was rejected: the 1-based line and the reason.
@@ -287,8 +301,24 @@ impl Profile {
             _ => {}
         }
         let t = &self.testing;
-        if t.pool_sizes.is_empty() || t.pool_sizes.contains(&0) || !t.pool_sizes.contains(&t.pool_size) {
-            return err("testing", "pool_size", "pool_size must be one of pool_sizes, all at least 1".into());
+        if let Some(n) = t.pool_sizes.iter().find(|n| crate::testing::PoolCapacity::new(**n).is_err()) {
+            return err(
+                "testing",
+                "pool_sizes",
+                format!("pool size {n} is outside 1..={}", crate::testing::PoolCapacity::LARGEST),
+            );
+        }
+        if t.pool_sizes.is_empty() || !t.pool_sizes.contains(&t.pool_size) {
+            return err("testing", "pool_size", "pool_size must be one of pool_sizes".into());
+        }
+        if !(1..=60).contains(&t.advisor_rounds) {
+            return err("testing", "advisor_rounds", "must be between 1 and 60".into());
+        }
+        if !(50..=120).contains(&t.elderly_age) {
+            return err("testing", "elderly_age", "must be between 50 and 120".into());
+        }
+        if !(1..=366).contains(&self.passes.longest_days) {
+            return err("passes", "longest_days", "must be between 1 and 366".into());
         }
         if self.codes.token_valid_days == 0 || self.codes.token_valid_days > 366 {
             return err("codes", "token_valid_days", "must be between 1 and 366".into());
@@ -311,6 +341,23 @@ impl Profile {
         } else {
             None
         }
+    }
+
+    /// The capacity a tube is opened with: the one asked for, or the profile's pool size;
+    /// it must be one of the profile's pool sizes.
+    pub fn pool_capacity(&self, asked: Option<u32>) -> Result<crate::testing::PoolCapacity, FieldError> {
+        let n = asked.unwrap_or(self.testing.pool_size);
+        let sizes = &self.testing.pool_sizes;
+        if !sizes.contains(&n) {
+            let list: Vec<String> = sizes.iter().map(u32::to_string).collect();
+            return Err(FieldError::new(
+                "pool_size_invalid",
+                "pool_size",
+                format!("混检容量只能是 {}（收到 {n}）", list.join("、")),
+                format!("pool size must be one of {} (got {n})", list.join(", ")),
+            ));
+        }
+        crate::testing::PoolCapacity::new(n)
     }
 
     /// Whether a zone of this level may be designated under this profile.

@@ -149,32 +149,30 @@ impl fmt::Display for TubeBarcode {
 
 // ---- pool capacity --------------------------------------------------------------------
 
-/// How many people one tube holds: 1 (single, for door-to-door and people under control),
-/// 5, 10 or 20.
+/// How many people one tube holds: 1 (a single tube, for door-to-door and people under
+/// control) up to [`PoolCapacity::LARGEST`]. Which capacities a district allows, and which
+/// it uses when the sampler does not say, are its policy profile's
+/// ([`crate::policy::Profile::pool_capacity`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct PoolCapacity(u32);
 
 impl PoolCapacity {
-    pub const ALLOWED: [u32; 4] = [1, 5, 10, 20];
     pub const SINGLE: PoolCapacity = PoolCapacity(1);
+    /// The most swabs one tube's medium takes: a bound of the material, not of policy.
+    pub const LARGEST: u32 = 50;
 
     pub fn new(n: u32) -> Result<PoolCapacity, FieldError> {
-        if Self::ALLOWED.contains(&n) {
+        if (1..=Self::LARGEST).contains(&n) {
             Ok(PoolCapacity(n))
         } else {
             Err(FieldError::new(
                 "pool_size_invalid",
                 "pool_size",
-                format!("混检容量只能是 1、5、10 或 20（收到 {n}）"),
-                format!("pool size must be 1, 5, 10 or 20 (got {n})"),
+                format!("混检容量应为 1 到 {} 之间（收到 {n}）", Self::LARGEST),
+                format!("pool size must be between 1 and {} (got {n})", Self::LARGEST),
             ))
         }
-    }
-
-    /// The capacity given, or 10 when none is (the usual 10-in-1).
-    pub fn or_default(n: Option<u32>) -> Result<PoolCapacity, FieldError> {
-        PoolCapacity::new(n.unwrap_or(10))
     }
 
     pub fn get(self) -> u32 {
@@ -557,12 +555,11 @@ pub struct PoolAdvice {
     pub best: u32,
 }
 
-/// E(k) for every allowed capacity and the best one at prevalence `p`.
-pub fn advise_pool_size(p: f64) -> PoolAdvice {
-    let options: Vec<PoolOption> = PoolCapacity::ALLOWED
-        .iter()
-        .map(|&k| PoolOption { k, tests_per_person: expected_tests_per_person(p, k) })
-        .collect();
+/// E(k) for every allowed capacity (`sizes`: the profile's pool sizes) and the best one
+/// at prevalence `p`.
+pub fn advise_pool_size(p: f64, sizes: &[u32]) -> PoolAdvice {
+    let options: Vec<PoolOption> =
+        sizes.iter().map(|&k| PoolOption { k, tests_per_person: expected_tests_per_person(p, k) }).collect();
     let mut best = PoolOption { k: 1, tests_per_person: 1.0 };
     for o in &options {
         if o.tests_per_person < best.tests_per_person - 1e-12 {
@@ -771,6 +768,8 @@ pub fn missed_rounds(history: &[RoundAttendance], today: NaiveDate) -> (u32, boo
 mod tests {
     use super::*;
 
+    const SIZES: &[u32] = &[1, 5, 10, 20];
+
     #[test]
     fn barcodes() {
         let p = BarcodePattern::default();
@@ -788,13 +787,19 @@ mod tests {
 
     #[test]
     fn pool_capacities() {
-        for n in 0..30 {
-            assert_eq!(PoolCapacity::new(n).is_ok(), [1, 5, 10, 20].contains(&n), "{n}");
+        for n in 0..60 {
+            assert_eq!(PoolCapacity::new(n).is_ok(), (1..=50).contains(&n), "{n}");
         }
-        assert_eq!(PoolCapacity::or_default(None).unwrap().get(), 10);
-        assert_eq!(PoolCapacity::new(7).unwrap_err().code, "pool_size_invalid");
+        assert_eq!(PoolCapacity::new(51).unwrap_err().code, "pool_size_invalid");
         assert_eq!(PoolCapacity::try_from(20).unwrap().get(), 20);
-        assert!(PoolCapacity::try_from(3).is_err());
+        assert!(PoolCapacity::try_from(0).is_err());
+        // Which sizes a district uses is its profile's.
+        let p = crate::policy::Profile::shipped("protocol-9").unwrap().unwrap();
+        assert_eq!(p.pool_capacity(None).unwrap().get(), 10);
+        assert_eq!(p.pool_capacity(Some(5)).unwrap().get(), 5);
+        let e = p.pool_capacity(Some(7)).unwrap_err();
+        assert_eq!((e.code, e.field), ("pool_size_invalid", "pool_size"));
+        assert!(e.zh.contains("1、5、10、20") && e.en.contains("1, 5, 10, 20"), "{e:?}");
     }
 
     /// Every (state, event) pair against the literal table of legal moves.
@@ -892,7 +897,7 @@ mod tests {
     #[test]
     fn dorfman_known_values() {
         // p = 1%: E(10) = 0.1 + 1 - 0.99^10 ≈ 0.1956; E(5) ≈ 0.249; E(20) ≈ 0.2321.
-        let a = advise_pool_size(0.01);
+        let a = advise_pool_size(0.01, SIZES);
         let e = |k| a.options.iter().find(|o| o.k == k).unwrap().tests_per_person;
         assert!((e(10) - 0.195_618).abs() < 1e-5, "{}", e(10));
         assert!((e(5) - 0.249_01).abs() < 1e-4);
@@ -900,9 +905,9 @@ mod tests {
         assert_eq!(e(1), 1.0);
         assert_eq!(a.best, 10);
         // Very low prevalence favours the biggest pools; high prevalence single tubes.
-        assert_eq!(advise_pool_size(0.0001).best, 20);
-        assert_eq!(advise_pool_size(0.05).best, 5);
-        assert_eq!(advise_pool_size(0.4).best, 1);
+        assert_eq!(advise_pool_size(0.0001, SIZES).best, 20);
+        assert_eq!(advise_pool_size(0.05, SIZES).best, 5);
+        assert_eq!(advise_pool_size(0.4, SIZES).best, 1);
     }
 
     proptest::proptest! {
@@ -910,7 +915,7 @@ mod tests {
         /// [1/k, 1/k + 1].
         #[test]
         fn dorfman_best_is_minimum(p in 0.0f64..1.0) {
-            let a = advise_pool_size(p);
+            let a = advise_pool_size(p, SIZES);
             let best = a.options.iter().find(|o| o.k == a.best).unwrap().tests_per_person;
             for o in &a.options {
                 proptest::prop_assert!(best <= o.tests_per_person + 1e-12);

@@ -295,7 +295,7 @@ pub async fn codes_passes_issue_and_revoke(store: &dyn Store) {
         issuer: "commander".into(),
         issued_at: t(1),
     }
-    .check()
+    .check(31)
     .unwrap();
     let p = store.issue_pass(&person, &entry("pass.issue", "")).await.unwrap();
     assert_eq!(

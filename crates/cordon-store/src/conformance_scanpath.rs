@@ -139,7 +139,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
         issuer: "commander".into(),
         issued_at: t(1),
     }
-    .check()
+    .check(31)
     .unwrap();
     let pp = store.issue_pass(&person_pass, &entry("pass.issue")).await.unwrap();
     let vehicle =

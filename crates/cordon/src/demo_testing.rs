@@ -8,7 +8,7 @@ use anyhow::Result;
 use chrono::Utc;
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::testing::{BarcodePattern, NewRound, NewSite, PoolCapacity};
+use cordon_domain::testing::{BarcodePattern, NewRound, NewSite};
 use cordon_store::Store;
 use cordon_store::testing::{ScanBatch, ScanItem, ScanPerson};
 
@@ -48,7 +48,11 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
                 area: district.clone(),
                 date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
                 mandatory: true,
-                pool: PoolCapacity::or_default(None).map_err(|e| anyhow::anyhow!(e.en))?,
+                // The demo runs on the default profile: its pool size.
+                pool: cordon_domain::policy::Profile::shipped(cordon_domain::policy::DEFAULT_PROFILE)
+                    .ok_or_else(|| anyhow::anyhow!("no default profile"))??
+                    .pool_capacity(None)
+                    .map_err(|e| anyhow::anyhow!(e.en))?,
             },
             &entry("round.create", "demo round"),
         )

@@ -150,7 +150,7 @@ async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
         issuer: ctx.user.username.clone(),
         issued_at: ctx.now,
     }
-    .check()?;
+    .check(crate::policy::active_profile(ctx.store.as_ref()).await?.passes.longest_days)?;
     let entry = ctx.entry(
         "pass.issue",
         "pass",

@@ -238,9 +238,15 @@ pub(super) async fn crumbs(ctx: &Ctx, code: &AreaCode) -> Result<Vec<serde_json:
     Ok(out)
 }
 
-pub(super) fn flag_labels(r: &Resident, lang: Lang, today: NaiveDate) -> Vec<String> {
+/// The active profile's age from which a resident counts as elderly (door service, code
+/// cards).
+pub(super) async fn elderly_age(ctx: &Ctx) -> Result<u32, AppError> {
+    Ok(crate::policy::active_profile(ctx.store.as_ref()).await?.testing.elderly_age)
+}
+
+pub(super) fn flag_labels(r: &Resident, lang: Lang, today: NaiveDate, elderly_age: u32) -> Vec<String> {
     let mut v = Vec::new();
-    if r.is_elderly(today) {
+    if r.is_elderly(today, elderly_age) {
         v.push(text(lang, "flag.elderly"));
     }
     if r.flags.bedridden {

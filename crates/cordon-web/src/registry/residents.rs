@@ -1,6 +1,6 @@
 //! One resident's record and its corrections (page and API).
 
-use super::{address, flag_labels, today};
+use super::{address, elderly_age, flag_labels, today};
 use crate::auth::Ctx;
 use crate::common::{correction_entry, correction_from};
 use crate::error::{AppError, ErrorBody};
@@ -42,13 +42,14 @@ async fn resident_page(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<SavedQuery
     ctx.audit("resident.read", "resident", &id.to_string(), "").await?;
     let lang = ctx.meta.lang;
     let today = today();
+    let elderly_age = elderly_age(&ctx).await?;
     let building = r.unit.parent().unwrap_or_else(|| r.unit.clone());
     let extra = json!({
         "r": {
             "id": r.id, "name": r.name.as_str(), "id_number": r.id_number.as_str(),
             "sex": lang.pick(r.sex().zh(), r.sex().en()), "birth_date": r.birth_date().to_string(), "age": r.age(today),
             "phone": r.phone.as_ref().map(|p| p.as_str()), "address": address(&ctx, &r.unit, &r.room).await?,
-            "building": building, "flags": flag_labels(&r, lang, today), "status": r.status.as_str(),
+            "building": building, "flags": flag_labels(&r, lang, today, elderly_age), "status": r.status.as_str(),
             "status_label": text(lang, if r.status == ResidentStatus::Active { "status.active" } else { "status.moved_out" }),
             "temporary": r.flags.temporary, "bedridden": r.flags.bedridden, "no_smartphone": r.flags.no_smartphone,
         },
@@ -100,7 +101,7 @@ pub(super) struct ResidentDto {
 }
 
 impl ResidentDto {
-    pub(super) fn from(r: &Resident, address: Option<String>) -> ResidentDto {
+    pub(super) fn from(r: &Resident, address: Option<String>, elderly_age: u32) -> ResidentDto {
         ResidentDto {
             id: r.id,
             name: r.name.as_str().to_string(),
@@ -114,7 +115,7 @@ impl ResidentDto {
             bedridden: r.flags.bedridden,
             no_smartphone: r.flags.no_smartphone,
             temporary: r.flags.temporary,
-            elderly: r.is_elderly(cordon_domain::clock::DistrictTz::default().today(Utc::now())),
+            elderly: r.is_elderly(cordon_domain::clock::DistrictTz::default().today(Utc::now()), elderly_age),
             status: r.status.as_str().to_string(),
         }
     }
@@ -139,7 +140,7 @@ pub(super) async fn resident(ctx: Ctx, Path(id): Path<i64>) -> Result<Json<Resid
     ctx.authorize(Some(&r.unit)).await?;
     ctx.audit("resident.read", "resident", &id.to_string(), "api").await?;
     let addr = address(&ctx, &r.unit, &r.room).await?;
-    Ok(Json(ResidentDto::from(&r, Some(addr))))
+    Ok(Json(ResidentDto::from(&r, Some(addr), elderly_age(&ctx).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/residents/{id}/corrections", operation_id = "correct", params(("id" = i64, Path)), request_body = CorrectionRequest,
@@ -154,5 +155,5 @@ pub(super) async fn correct_api(
     let c = correction_from(&req.kind, req.phone.as_deref().unwrap_or(""), req.bedridden, req.no_smartphone)?;
     let entry = correction_entry(&ctx, id, &c);
     let updated = ctx.store.correct_resident(id, &c, &entry).await?;
-    Ok(Json(ResidentDto::from(&updated, None)))
+    Ok(Json(ResidentDto::from(&updated, None, elderly_age(&ctx).await?)))
 }

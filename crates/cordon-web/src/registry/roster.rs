@@ -2,7 +2,7 @@
 //! API), and registering a temporary visitor in one of its units.
 
 use super::residents::ResidentDto;
-use super::{crumbs, flag_labels, parse_code, today};
+use super::{crumbs, elderly_age, flag_labels, parse_code, today};
 use crate::auth::Ctx;
 use crate::error::{AppError, ErrorBody};
 use crate::features::{AreaPage, area_panels};
@@ -37,6 +37,7 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
     ctx.audit("roster.read", "building", code.as_str(), format!("{} households", roster.len())).await?;
     let lang = ctx.meta.lang;
     let today = today();
+    let elderly_age = elderly_age(&ctx).await?;
     let (mut residents, mut with_phone, mut door) = (0, 0, 0);
     let mut units: Vec<serde_json::Value> = Vec::new();
     let mut current: Option<(String, Vec<serde_json::Value>)> = None;
@@ -48,13 +49,13 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
                 if m.status == ResidentStatus::Active {
                     residents += 1;
                     with_phone += usize::from(m.phone.is_some());
-                    door += usize::from(m.needs_door_service(today));
+                    door += usize::from(m.needs_door_service(today, elderly_age));
                 }
                 json!({
                     "id": m.id, "name": m.name.as_str(),
                     "sex": lang.pick(m.sex().zh(), m.sex().en()), "age": m.age(today),
                     "phone": m.phone.as_ref().map(|p| p.as_str()),
-                    "flags": flag_labels(m, lang, today), "status": m.status.as_str(),
+                    "flags": flag_labels(m, lang, today, elderly_age), "status": m.status.as_str(),
                 })
             })
             .collect();
@@ -159,6 +160,7 @@ pub(super) async fn roster(ctx: Ctx, Path(c): Path<String>) -> Result<Json<Vec<R
     ctx.authorize(Some(&c)).await?;
     let roster = ctx.store.building_roster(&c).await?;
     ctx.audit("roster.read", "building", c.as_str(), format!("{} households (api)", roster.len())).await?;
+    let age = elderly_age(&ctx).await?;
     Ok(Json(
         roster
             .into_iter()
@@ -167,7 +169,7 @@ pub(super) async fn roster(ctx: Ctx, Path(c): Path<String>) -> Result<Json<Vec<R
                 unit_code: h.unit.to_string(),
                 unit_name: h.unit_name,
                 room: h.room,
-                members: h.members.iter().map(|m| ResidentDto::from(m, None)).collect(),
+                members: h.members.iter().map(|m| ResidentDto::from(m, None, age)).collect(),
             })
             .collect(),
     ))

@@ -87,7 +87,8 @@ pub(super) async fn search(ctx: Ctx, Query(q): Query<Q>) -> Result<Json<Vec<Resi
     let query = classify_query(&q.q)?;
     let found = ctx.store.search_residents(&ctx.principal.roots, &query, 50).await?;
     ctx.audit("residents.search", "route", "/api/v1/residents", format!("{} results", found.len())).await?;
-    Ok(Json(found.iter().map(|r| ResidentDto::from(r, None)).collect()))
+    let age = super::elderly_age(&ctx).await?;
+    Ok(Json(found.iter().map(|r| ResidentDto::from(r, None, age)).collect()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use cordon_domain::Role;
 use cordon_domain::area::AreaCode;
 use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
-use cordon_domain::testing::{NewRound, NewSite, PoolCapacity, advise_pool_size};
+use cordon_domain::testing::{NewRound, NewSite, advise_pool_size};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,6 +29,7 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
     let role = ctx.principal.role;
     let lang = ctx.meta.lang;
     let rounds = ctx.store.rounds(20).await?;
+    let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     let root = ctx.principal.roots.first().cloned();
     let rows: Vec<_> = rounds
         .iter()
@@ -50,11 +51,11 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
             sites.push(json!({"name": s.name, "address": s.address, "hours": s.hours, "areas": s.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>()}));
         }
         if Action::ManageRounds.allowed(role) || Action::ViewChase.allowed(role) {
-            let pos = ctx.store.positivity(root, 5).await?;
+            let pos = ctx.store.positivity(root, profile.testing.advisor_rounds).await?;
             // Each positive pool holds at least one positive person, so the larger of cases
             // and positive pools over people sampled estimates prevalence from below.
             let p = if pos.sampled == 0 { 0.0 } else { pos.cases.max(pos.positive_pools) as f64 / pos.sampled as f64 };
-            let a = advise_pool_size(p);
+            let a = advise_pool_size(p, &profile.testing.pool_sizes);
             advice = json!({
                 "p": format!("{:.4}%", p * 100.0), "sampled": pos.sampled, "best": a.best,
                 "options": a.options.iter().map(|o| json!({"k": o.k, "e": format!("{:.4}", o.tests_per_person), "best": o.k == a.best})).collect::<Vec<_>>(),
@@ -72,7 +73,7 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
             "can_chase": Action::ViewChase.allowed(role),
             "default_area": root.as_ref().map(|c| c.as_str()),
             "today": cordon_domain::clock::DistrictTz::default().today(ctx.now).to_string(),
-            "pools": PoolCapacity::ALLOWED,
+            "pools": profile.testing.pool_sizes,
             "lang_is_zh": lang == Lang::Zh,
         }),
     )?;
@@ -98,7 +99,7 @@ async fn create_round(ctx: Ctx, Form(f): Form<RoundForm>) -> Result<Response, Ap
         .map_err(|_| FieldError::new("date_invalid", "date", "日期格式应为 YYYY-MM-DD", "date must be YYYY-MM-DD"))?;
     // The pool size is the active policy profile's unless the form names one.
     let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
-    let pool = PoolCapacity::new(f.pool_size.unwrap_or(profile.testing.pool_size))?;
+    let pool = profile.pool_capacity(f.pool_size)?;
     let new = NewRound { area: area.clone(), date, mandatory: f.mandatory.is_some(), pool };
     let entry = ctx.entry("round.create", "area", area.as_str(), format!("round on {date}, pool {}", new.pool.get()));
     ctx.store.create_round(&new, &entry).await?;

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use cordon_domain::Phone;
 use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
-use cordon_domain::testing::{BarcodePattern, PoolCapacity, Refusal};
+use cordon_domain::policy::Profile;
+use cordon_domain::testing::{BarcodePattern, Refusal};
 use cordon_store::testing::{ScanBatch, ScanItem, ScanOutcome, ScanPerson};
 use serde::Deserialize;
 use serde_json::json;
@@ -139,12 +140,12 @@ fn refused(client_id: &str, e: FieldError) -> ScanOutcome {
     }
 }
 
-fn parse_item(it: &ItemIn, p: &BarcodePattern, now: DateTime<Utc>) -> Result<ScanItem, FieldError> {
+fn parse_item(it: &ItemIn, p: &BarcodePattern, profile: &Profile, now: DateTime<Utc>) -> Result<ScanItem, FieldError> {
     let tube = p.parse(&it.tube)?;
     let at = it.at.unwrap_or(now);
     let client_id = it.client_id.clone();
     Ok(match it.kind.as_str() {
-        "open" => ScanItem::Open { client_id, tube, capacity: PoolCapacity::new(it.capacity.unwrap_or(10))?, at },
+        "open" => ScanItem::Open { client_id, tube, capacity: profile.pool_capacity(it.capacity)?, at },
         "seal" => ScanItem::Seal { client_id, tube, at },
         "undo" => ScanItem::Undo {
             client_id,
@@ -200,10 +201,11 @@ pub(super) async fn scans(
         .into());
     }
     let p = pattern(&state.settings.tube_pattern);
+    let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     let mut slots: Vec<Option<ScanOutcome>> = Vec::with_capacity(b.items.len());
     let mut items = Vec::with_capacity(b.items.len());
     for it in &b.items {
-        match parse_item(it, &p, ctx.now) {
+        match parse_item(it, &p, &profile, ctx.now) {
             Ok(i) => {
                 items.push(i);
                 slots.push(None);
