@@ -178,26 +178,13 @@ impl AppError {
     }
 }
 
-/// Chinese names of input fields, for messages.
-pub fn field_zh(field: &str) -> &str {
-    match field {
-        "id_number" => "身份证号",
-        "phone" => "手机号",
-        "name" => "姓名",
-        "room" => "房号",
-        "area_code" | "unit" => "区域编码",
-        "scope" => "管辖范围",
-        "role" => "角色",
-        "username" => "用户名",
-        "password" => "密码",
-        "q" => "查询",
-        "file" => "文件",
-        "tube" => "试管条码",
-        "member" => "成员",
-        "kind" => "更正类型",
-        "outcome" => "敲门结果",
-        "note" => "备注",
-        other => other,
+/// The Chinese name of an input field, for messages: the `field.<name>` row of the
+/// message table of the feature whose form has the field (the name itself if none).
+pub fn field_zh(field: &str) -> String {
+    let key = format!("field.{field}");
+    match crate::i18n::text(crate::i18n::Lang::Zh, &key) {
+        t if t == key => field.to_string(),
+        t => t,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Report exports of mass testing: the coverage table and a building's missed list as
 //! .xlsx, read back and checked against the store; scoped and audited like the pages.
 
-use crate::app::spawn_app;
+use super::app::spawn_app;
 use cordon_domain::role::Role;
 use cordon_store::AuditFilter;
 use reqwest::StatusCode;

@@ -1,200 +1,19 @@
-//! The web surface driven over real HTTP: the authorization table (every route × every
-//! role × in/out of scope), audit records, bad input, sessions and login throttling.
+//! The web surface driven over real HTTP: audit records, bad input, sessions and login
+//! throttling, the OpenAPI document, the English switch. (The authorization table of every
+//! route is `authz.rs`.)
 
-use crate::app::{DISTRICT_ROLES, TestApp, spawn_app};
+use super::app::spawn_app;
 use cordon_domain::IdNumber;
 use cordon_domain::role::Role;
 use cordon_store::AuditFilter;
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const REGISTRY_KEEPERS: &[Role] =
-    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::BuildingLeader];
-const READERS: &[Role] = &[
-    Role::Commander,
-    Role::StreetOfficer,
-    Role::CommunityWorker,
-    Role::GridWorker,
-    Role::BuildingLeader,
-    Role::Tracer,
-];
-const IMPORTERS: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker];
-
 fn fresh_id() -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Days::new(u64::from(n) * 3);
     IdNumber::from_parts(141182, birth, 777).unwrap().as_str().to_string()
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Route {
-    AreaPage,
-    RosterPage,
-    ResidentPage,
-    CorrectionForm,
-    VisitorForm,
-    ImportPage,
-    ExportDownload,
-    AuditPage,
-    ApiArea,
-    ApiRoster,
-    ApiResident,
-    ApiCorrection,
-    ApiSearch,
-    ApiImport,
-    ApiExport,
-    ApiAudit,
-    ApiMe,
-}
-
-const ROUTES: &[Route] = &[
-    Route::AreaPage,
-    Route::RosterPage,
-    Route::ResidentPage,
-    Route::CorrectionForm,
-    Route::VisitorForm,
-    Route::ImportPage,
-    Route::ExportDownload,
-    Route::AuditPage,
-    Route::ApiArea,
-    Route::ApiRoster,
-    Route::ApiResident,
-    Route::ApiCorrection,
-    Route::ApiSearch,
-    Route::ApiImport,
-    Route::ApiExport,
-    Route::ApiAudit,
-    Route::ApiMe,
-];
-
-impl Route {
-    /// The roles the route serves (literal, not derived from the code under test), and
-    /// whether it has an area target (so scope matters).
-    fn allowed(self) -> (&'static [Role], bool) {
-        match self {
-            Route::AreaPage | Route::ApiArea => (&Role::ALL, true),
-            Route::ApiMe => (&Role::ALL, false),
-            Route::RosterPage
-            | Route::ApiRoster
-            | Route::CorrectionForm
-            | Route::VisitorForm
-            | Route::ApiCorrection => (REGISTRY_KEEPERS, true),
-            Route::ResidentPage | Route::ApiResident | Route::ApiSearch => (READERS, true),
-            Route::ImportPage => (IMPORTERS, false),
-            Route::ExportDownload | Route::ApiExport | Route::ApiImport => (IMPORTERS, true),
-            Route::AuditPage | Route::ApiAudit => (&[Role::Commander], false),
-        }
-    }
-
-    /// Sends the request against `building` and returns (status, body).
-    async fn call(self, app: &TestApp, role: Role, building: &cordon_domain::area::AreaCode) -> (StatusCode, String) {
-        let r = app.resident_in(building).await;
-        let unit = r.unit.clone();
-        let req = match self {
-            Route::AreaPage => app.get(role, &format!("/areas/{building}")),
-            Route::RosterPage => app.get(role, &format!("/buildings/{building}")),
-            Route::ResidentPage => app.get(role, &format!("/residents/{}", r.id)),
-            Route::CorrectionForm => {
-                app.post(role, &format!("/residents/{}/corrections", r.id)).form(&[("kind", "temporary_on")])
-            }
-            Route::VisitorForm => app.post(role, &format!("/buildings/{building}/visitors")).form(&[
-                ("unit", unit.as_str()),
-                ("room", "9901"),
-                ("name", "访客甲"),
-                ("id_number", &fresh_id()),
-                ("phone", "13900001111"),
-            ]),
-            Route::ImportPage => app.get(role, "/import"),
-            Route::ExportDownload => app.get(role, &format!("/export?area={building}&format=csv")),
-            Route::AuditPage => app.get(role, "/audit"),
-            Route::ApiArea => app.get(role, &format!("/api/v1/areas/{building}")),
-            Route::ApiRoster => app.get(role, &format!("/api/v1/buildings/{building}/roster")),
-            Route::ApiResident => app.get(role, &format!("/api/v1/residents/{}", r.id)),
-            Route::ApiCorrection => app
-                .post(role, &format!("/api/v1/residents/{}/corrections", r.id))
-                .json(&serde_json::json!({"kind": "temporary_off"})),
-            Route::ApiSearch => app.get(role, &format!("/api/v1/residents?q={}", r.id_number.as_str())),
-            Route::ApiImport => {
-                let csv =
-                    format!("姓名,身份证号,手机号,单元编码,房号\n导入乙,{},13900002222,{unit},9902\n", fresh_id());
-                app.post(role, "/api/v1/residents/import?format=csv").body(csv)
-            }
-            Route::ApiExport => app.get(role, &format!("/api/v1/residents/export?area={building}&format=csv")),
-            Route::ApiAudit => app.get(role, "/api/v1/audit"),
-            Route::ApiMe => app.get(role, "/api/v1/me"),
-        };
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap_or_default())
-    }
-}
-
-/// What a successful call looks like, and what a call outside the caller's subtree does
-/// when the route accepts the role: 403 for direct targets; an empty search result; an
-/// import whose row is reported as outside the area (nothing written).
-fn check(route: Route, role: Role, in_scope: bool, status: StatusCode, body: &str) -> Result<(), String> {
-    let (roles, targeted) = route.allowed();
-    let role_ok = roles.contains(&role);
-    let covered = in_scope || !targeted || DISTRICT_ROLES.contains(&role);
-    let ctx = format!("{route:?} as {} ({})", role.code(), if in_scope { "in scope" } else { "out of scope" });
-    if !role_ok {
-        return if status == StatusCode::FORBIDDEN && body.contains("forbidden_role") {
-            Ok(())
-        } else {
-            Err(format!("{ctx}: expected 403 forbidden_role, got {status}"))
-        };
-    }
-    if covered {
-        let ok = match route {
-            Route::CorrectionForm | Route::VisitorForm => status == StatusCode::SEE_OTHER,
-            Route::ApiSearch => status == StatusCode::OK && body.starts_with("[{"),
-            _ => status == StatusCode::OK,
-        };
-        return if ok {
-            Ok(())
-        } else {
-            Err(format!("{ctx}: expected success, got {status}: {}", body.chars().take(200).collect::<String>()))
-        };
-    }
-    let ok = match route {
-        Route::ApiSearch => status == StatusCode::OK && body == "[]",
-        Route::ApiImport => status == StatusCode::UNPROCESSABLE_ENTITY && body.contains("\"committed\":false"),
-        _ => status == StatusCode::FORBIDDEN && body.contains("forbidden_scope"),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{ctx}: expected refusal, got {status}: {}", body.chars().take(200).collect::<String>()))
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorization_table() {
-    let app = spawn_app().await;
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for route in ROUTES {
-        for role in Role::ALL {
-            for in_scope in [true, false] {
-                let building = if in_scope { app.building.clone() } else { app.other_building.clone() };
-                let (status, body) = route.call(&app, role, &building).await;
-                checked += 1;
-                if let Err(e) = check(*route, role, in_scope, status, &body) {
-                    failures.push(e);
-                }
-            }
-        }
-    }
-    assert_eq!(checked, ROUTES.len() * 13 * 2);
-    assert!(failures.is_empty(), "{} of {checked} cells wrong:\n{}", failures.len(), failures.join("\n"));
-    // Every refusal was audited.
-    let denied = app
-        .store
-        .audit_log(&AuditFilter { action: Some("access.denied".into()), limit: 10_000, ..Default::default() })
-        .await
-        .unwrap();
-    assert!(denied.len() > 100, "denials are audited ({})", denied.len());
 }
 
 #[tokio::test]
@@ -444,6 +263,14 @@ async fn openapi_document_lists_the_api() {
         assert!(paths.contains_key(p), "{p} documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Every API route of the registry is documented, with its method.
+    for r in cordon_web::routes::registry().into_iter().filter(|r| r.path.starts_with("/api/")) {
+        if r.path == "/api/openapi.json" {
+            continue;
+        }
+        let method = r.verb.as_str().to_lowercase();
+        assert!(paths.get(r.path).is_some_and(|p| p[&method].is_object()), "{method} {} is documented", r.path);
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! token whose signature check is remembered is still refused the moment its key is
 //! revoked or it expires.
 
-use crate::app::spawn_app;
+use super::app::spawn_app;
 use chrono::{Duration, Utc};
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::role::Role;

@@ -1,6 +1,11 @@
-//! A real Cordon server for tests: a fresh SQLite file with a small generated district,
-//! the demo's thirteen accounts, a bearer token per role, served on port 0, shut down on
-//! drop.
+//! A real Cordon server for tests: a fresh database with a small generated district and
+//! the demo's data (today's round, a gate, venues, a signing key), the demo's thirteen
+//! accounts, a bearer token per role, served on port 0, shut down on drop.
+//!
+//! The backend is `CORDON_TEST_BACKEND`'s: `sqlite` (the default; a file in a temporary
+//! directory) or `postgres` (a fresh schema at `CORDON_TEST_PG`, default
+//! `postgres://postgres@127.0.0.1/test`, dropped afterwards). Asked for PostgreSQL, an
+//! unreachable server fails the test rather than skipping it.
 
 use cordon_domain::area::{AreaCode, AreaLevel};
 use cordon_domain::role::Role;
@@ -22,7 +27,48 @@ pub struct TestApp {
     pub other_building: AreaCode,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    _db: Database,
+}
+
+/// What holds the test's database until the app is dropped.
+enum Database {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] crate::conformance_pg::SchemaGuard),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend `CORDON_TEST_BACKEND` names (`sqlite` when unset).
+pub fn backend() -> Backend {
+    match std::env::var("CORDON_TEST_BACKEND").unwrap_or_default().trim() {
+        "" | "sqlite" => Backend::Sqlite,
+        "postgres" | "postgresql" | "pg" => Backend::Postgres,
+        other => panic!("CORDON_TEST_BACKEND={other}: use sqlite or postgres"),
+    }
+}
+
+/// A fresh, empty store on the chosen backend.
+async fn fresh_store() -> (Arc<dyn Store>, Database, String) {
+    match backend() {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("test.db");
+            let url = path.to_str().unwrap().to_string();
+            let store = cordon::cli::open_store(&url).await.unwrap();
+            (store, Database::Sqlite(dir), url)
+        }
+        Backend::Postgres => {
+            let (store, guard) = crate::conformance_pg::make_or_skip()
+                .await
+                .expect("CORDON_TEST_BACKEND=postgres, but PostgreSQL (CORDON_TEST_PG) is unreachable");
+            let label = format!("postgres schema {}", guard.schema());
+            (store, Database::Postgres(guard), label)
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -46,9 +92,8 @@ pub async fn first_building_under(store: &dyn Store, root: &AreaCode) -> AreaCod
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("test.db");
-    let store = cordon::demo::prepare(path.to_str().unwrap(), 900, 5).await.unwrap();
+    let (store, db, label) = fresh_store().await;
+    cordon::demo::prepare_store(store.as_ref(), &label, 900, 5).await.unwrap();
     let mut tokens = HashMap::new();
     for role in Role::ALL {
         let user = store.user_by_username(role.code()).await.unwrap().unwrap();
@@ -71,7 +116,7 @@ pub async fn spawn_app() -> TestApp {
         let _ = rx.await;
     }));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { url, store, tokens, building, other_building, client, shutdown: Some(tx), _dir: dir }
+    TestApp { url, store, tokens, building, other_building, client, shutdown: Some(tx), _db: db }
 }
 
 impl TestApp {

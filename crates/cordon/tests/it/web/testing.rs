@@ -1,8 +1,8 @@
-//! Mass testing over real HTTP: the authorization table of every testing route, the
-//! device API (idempotent batches, bad input), lab results by API and by file with the
-//! positive-pool chase, and live coverage.
+//! Mass testing over real HTTP: the device API (idempotent batches, bad input), lab
+//! results by API and by file with the positive-pool chase, live coverage, and the
+//! door-knock outcome form.
 
-use crate::app::{DISTRICT_ROLES, TestApp, spawn_app};
+use super::app::{TestApp, spawn_app};
 use cordon_domain::area::AreaCode;
 use cordon_domain::registry::Resident;
 use cordon_domain::role::Role;
@@ -10,29 +10,6 @@ use cordon_domain::testing::{NewRound, PoolCapacity};
 use cordon_store::AuditFilter;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const COVERAGE: &[Role] = &[
-    Role::Commander,
-    Role::StreetOfficer,
-    Role::CommunityWorker,
-    Role::GridWorker,
-    Role::BuildingLeader,
-    Role::Tracer,
-];
-const MISSED: &[Role] =
-    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::BuildingLeader];
-const DOOR: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Volunteer];
-const LANDING: &[Role] = &[
-    Role::Commander,
-    Role::StreetOfficer,
-    Role::CommunityWorker,
-    Role::GridWorker,
-    Role::BuildingLeader,
-    Role::Sampler,
-    Role::LabTech,
-    Role::Tracer,
-    Role::Volunteer,
-];
 
 async fn make_round(app: &TestApp, pool: u32) -> i64 {
     let r = NewRound {
@@ -73,152 +50,6 @@ async fn post_batch(app: &TestApp, round: i64, batch: &str, items: Value) -> (St
 
 fn codes(v: &Value) -> Vec<String> {
     v["outcomes"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_string()).collect()
-}
-
-#[derive(Clone, Copy, Debug)]
-enum R {
-    Landing,
-    ScanPage,
-    LabPage,
-    CoveragePage,
-    MissedPage,
-    ReportForm,
-    TasksPage,
-    AlertsPage,
-    RoundForm,
-    LabResultForm,
-    ApiScans,
-    ApiResults,
-    ApiReceipts,
-    ApiCoverage,
-    ApiMissed,
-    ApiAlerts,
-    ApiPoolPositives,
-}
-
-const ROUTES: &[R] = &[
-    R::Landing,
-    R::ScanPage,
-    R::LabPage,
-    R::CoveragePage,
-    R::MissedPage,
-    R::ReportForm,
-    R::TasksPage,
-    R::AlertsPage,
-    R::RoundForm,
-    R::LabResultForm,
-    R::ApiScans,
-    R::ApiResults,
-    R::ApiReceipts,
-    R::ApiCoverage,
-    R::ApiMissed,
-    R::ApiAlerts,
-    R::ApiPoolPositives,
-];
-
-impl R {
-    /// Literal expectation: the roles served and whether the route targets an area.
-    fn allowed(self) -> (&'static [Role], bool) {
-        match self {
-            R::Landing => (LANDING, false),
-            R::ScanPage | R::ApiScans => (&[Role::Sampler], false),
-            R::LabPage | R::LabResultForm | R::ApiResults | R::ApiReceipts => (&[Role::LabTech], false),
-            R::CoveragePage | R::ApiCoverage => (COVERAGE, true),
-            R::MissedPage | R::ReportForm | R::ApiMissed => (MISSED, true),
-            R::TasksPage => (DOOR, false),
-            R::AlertsPage | R::ApiAlerts | R::ApiPoolPositives => (&[Role::Commander, Role::Tracer], false),
-            R::RoundForm => (&[Role::Commander], true),
-        }
-    }
-
-    async fn call(self, app: &TestApp, role: Role, round: i64, building: &AreaCode) -> (StatusCode, String) {
-        let area = if building == &app.building { building.as_str()[..9].to_string() } else { building.to_string() };
-        let req = match self {
-            R::Landing => app.get(role, "/testing"),
-            R::ScanPage => app.get(role, &format!("/testing/rounds/{round}/scan")),
-            R::LabPage => app.get(role, "/testing/lab"),
-            R::CoveragePage => app.get(role, &format!("/testing/rounds/{round}/areas/{building}")),
-            R::MissedPage => app.get(role, &format!("/testing/rounds/{round}/buildings/{building}/missed")),
-            R::ReportForm => {
-                app.post(role, &format!("/testing/rounds/{round}/buildings/{building}/report")).form(&[("note", "x")])
-            }
-            R::TasksPage => app.get(role, &format!("/testing/rounds/{round}/tasks")),
-            R::AlertsPage => app.get(role, "/testing/alerts"),
-            R::RoundForm => app.post(role, "/testing/rounds").form(&[
-                ("area", area.as_str()),
-                ("date", "2026-03-01"),
-                ("pool_size", "10"),
-            ]),
-            R::LabResultForm => {
-                app.post(role, "/testing/lab/result").form(&[("tube", "ZZ9999999999"), ("result", "negative")])
-            }
-            R::ApiScans => app
-                .post(role, &format!("/api/v1/rounds/{round}/scans"))
-                .json(&json!({"batch_id": format!("auth-{}", role.code()), "items": []})),
-            R::ApiResults => app.post(role, "/api/v1/results").json(&json!({"results": []})),
-            R::ApiReceipts => app.post(role, "/api/v1/receipts").json(&json!({"code": "NO-SUCH-BOX"})),
-            R::ApiCoverage => app.get(role, &format!("/api/v1/rounds/{round}/coverage/{building}")),
-            R::ApiMissed => app.get(role, &format!("/api/v1/rounds/{round}/missed/{building}")),
-            R::ApiAlerts => app.get(role, "/api/v1/alerts"),
-            R::ApiPoolPositives => app.get(role, &format!("/api/v1/rounds/{round}/pool-positives")),
-        };
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap_or_default())
-    }
-}
-
-fn check(route: R, role: Role, in_scope: bool, status: StatusCode, body: &str) -> Result<(), String> {
-    let (roles, targeted) = route.allowed();
-    let ctx = format!("{route:?} as {} ({})", role.code(), if in_scope { "in scope" } else { "out of scope" });
-    if !roles.contains(&role) {
-        return if status == StatusCode::FORBIDDEN && body.contains("forbidden_role") {
-            Ok(())
-        } else {
-            Err(format!("{ctx}: expected 403 forbidden_role, got {status}"))
-        };
-    }
-    let covered = in_scope || !targeted || DISTRICT_ROLES.contains(&role);
-    if covered {
-        let ok = match route {
-            R::ReportForm | R::RoundForm => status == StatusCode::SEE_OTHER,
-            // A result for an unknown tube, a receipt of an unknown box: refused by rule.
-            R::LabResultForm | R::ApiReceipts => status == StatusCode::UNPROCESSABLE_ENTITY,
-            _ => status == StatusCode::OK,
-        };
-        return if ok {
-            Ok(())
-        } else {
-            Err(format!("{ctx}: expected success, got {status}: {}", &body[..body.len().min(300)]))
-        };
-    }
-    if status == StatusCode::FORBIDDEN && body.contains("forbidden_scope") {
-        Ok(())
-    } else {
-        Err(format!("{ctx}: expected 403 forbidden_scope, got {status}"))
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn testing_authorization_table() {
-    let app = spawn_app().await;
-    let round = make_round(&app, 10).await;
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for route in ROUTES {
-        for role in Role::ALL {
-            for in_scope in [true, false] {
-                let building = if in_scope { app.building.clone() } else { app.other_building.clone() };
-                let (status, body) = route.call(&app, role, round, &building).await;
-                checked += 1;
-                if let Err(e) = check(*route, role, in_scope, status, &body) {
-                    failures.push(e);
-                }
-            }
-        }
-    }
-    assert_eq!(checked, ROUTES.len() * 13 * 2);
-    assert!(failures.is_empty(), "{} of {checked} cells wrong:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! restart, venues, code cards, and two real `cordon serve` processes on one PostgreSQL
 //! schema agreeing within a second.
 
-use crate::app::{TestApp, spawn_app};
+use super::app::{TestApp, spawn_app};
 use chrono::{Duration, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::role::Role;
@@ -491,7 +491,7 @@ async fn codes_two_instances_agree_within_a_second() {
     cordon::generate(store.as_ref(), 400, 3).await.unwrap();
     cordon::codes_cli::rotate(store.as_ref()).await.unwrap();
     let district = AreaCode::parse("141102").unwrap();
-    let building = crate::app::first_building_under(store.as_ref(), &district).await;
+    let building = super::app::first_building_under(store.as_ref(), &district).await;
     let compound = building.parent().unwrap();
     let mut tokens = std::collections::HashMap::new();
     for (role, scope) in [(Role::Commander, district.to_string()), (Role::CheckpointGuard, compound.to_string())] {
