@@ -46,7 +46,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 fn internal(what: &str) -> AppError {
-    AppError::Store(cordon_store::StoreError::Backend(format!("crypto: {what}")))
+    AppError::Internal(crate::error::Internal::Crypto, what.to_string())
 }
 
 /// A fresh random token, URL-safe.
@@ -238,8 +238,10 @@ impl Ctx {
 /// as an internal error and logged, never as an authorization.
 fn undeclared(route: &RouteInfo, action: Option<Action>) -> AppError {
     let what = action.map_or("an action", Action::code);
-    tracing::error!(path = route.path, action = what, "route checks an action it does not declare");
-    internal("route declaration")
+    AppError::Internal(
+        crate::error::Internal::Route,
+        format!("{} checks {what}, which its route does not declare", route.path),
+    )
 }
 
 /// The handler's view of the [`Ctx`] its route's guard resolved. A handler of a public

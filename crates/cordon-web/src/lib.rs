@@ -64,7 +64,7 @@ impl AppState {
 }
 
 pub(crate) fn template_error(e: minijinja::Error) -> AppError {
-    AppError::Store(cordon_store::StoreError::Backend(format!("template: {e}")))
+    AppError::Internal(error::Internal::Template, e.to_string())
 }
 
 /// Per-request facts set by the outermost middleware.

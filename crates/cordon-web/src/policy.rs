@@ -5,7 +5,7 @@
 //! profile switched through another instance applies here at the next request. Only the
 //! parse of a profile text is memoised, keyed by the exact text, which cannot go stale.
 
-use crate::error::AppError;
+use crate::error::{AppError, Internal};
 use cordon_domain::policy::{self, Profile};
 use cordon_store::Store;
 use cordon_store::codes::PolicySetting;
@@ -27,16 +27,27 @@ pub async fn active(store: &dyn Store) -> Result<(Arc<Profile>, Option<PolicySet
 /// that read the setting together with other data (the scan path).
 pub fn profile_of(setting: Option<PolicySetting>) -> Result<Arc<Profile>, AppError> {
     static PARSED: Mutex<Option<(String, Arc<Profile>)>> = Mutex::new(None);
-    let source = match setting {
-        Some(s) => s.source,
-        None => default_source().to_string(),
+    let (name, source) = match setting {
+        Some(s) => (s.name, s.source),
+        None => (policy::DEFAULT_PROFILE.to_string(), default_source().to_string()),
     };
     if let Some((_, p)) = PARSED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|(src, _)| *src == source) {
         return Ok(p.clone());
     }
-    let profile = Arc::new(Profile::parse(&source).map_err(|e| {
-        AppError::Store(cordon_store::StoreError::Backend(format!("stored policy profile does not parse: {e}")))
-    })?);
+    let profile = Arc::new(match Profile::parse(&source) {
+        Ok(p) => p,
+        // A shipped profile stored by an earlier release lacks the rules a later one
+        // added: the shipped profile of that name, as this release carries it, applies.
+        Err(e) => match policy::SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, src)| Profile::parse(src)) {
+            Some(Ok(p)) => {
+                tracing::warn!(profile = %name, error = %e, "stored profile text is from an earlier release; applying the shipped one");
+                p
+            }
+            _ => {
+                return Err(AppError::Internal(Internal::Policy, format!("stored policy profile does not parse: {e}")));
+            }
+        },
+    });
     *PARSED.lock().unwrap_or_else(|p| p.into_inner()) = Some((source, profile.clone()));
     Ok(profile)
 }
