@@ -154,11 +154,13 @@ fn door_facts(tx: &Connection, task: &DoorTask, keys: &DoorKeys) -> Result<DoorF
     if keys.unsampled {
         let rows = tx
             .prepare_cached(
-                "SELECT r.id, r.unit_code FROM residents r WHERE r.household_id = ?2 AND r.status = 'active' \
+                "SELECT r.id, r.unit_code FROM residents r WHERE r.unit_code = ?3 AND r.household_id = ?2 AND r.status = 'active' \
                    AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = ?1 AND s.resident_id = r.id) ORDER BY r.id",
             )
             .db()?
-            .query_map(params![task.round_id, task.household_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![task.round_id, task.household_id, task.unit.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;

@@ -237,17 +237,22 @@ fn result_facts(tx: &Connection, results: &[NewResult]) -> Result<ResultFacts> {
     }
     let keys = f.member_keys();
     let mut controlled = tx.prepare_cached("SELECT 1 FROM home_controls WHERE household_id = ?1").db()?;
+    // Through the unit: residents have no index on the household alone.
     let mut marked = tx
         .prepare_cached(
             "SELECT DISTINCT p.resident_id FROM residents r JOIN pool_positives p ON p.resident_id = r.id \
-             WHERE r.household_id = ?1 AND p.status IN ('pending', 'confirmed')",
+             WHERE r.unit_code = ?2 AND r.household_id = ?1 AND p.status IN ('pending', 'confirmed')",
         )
         .db()?;
-    for hh in &keys.households {
+    for (hh, unit) in &keys.household_units {
         if controlled.exists([hh]).db()? {
             f.controlled.insert(*hh);
         }
-        let ids = marked.query_map([hh], |r| r.get::<_, i64>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
+        let ids = marked
+            .query_map(params![hh, unit], |r| r.get::<_, i64>(0))
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
         if !ids.is_empty() {
             f.marked.insert(*hh, ids.into_iter().collect());
         }

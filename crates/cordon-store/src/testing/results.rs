@@ -43,6 +43,9 @@ pub struct Member {
 pub struct MemberKeys {
     pub resident_ids: Vec<i64>,
     pub households: Vec<i64>,
+    /// Each household with the unit it lives in (a household is within one unit: the key
+    /// an index on units reaches it by).
+    pub household_units: Vec<(i64, String)>,
     /// Every area on the lineage of a member's unit (the nearest sampling site).
     pub areas: Vec<String>,
 }
@@ -98,14 +101,17 @@ impl ResultFacts {
     /// The keys of the chase's facts about the members, once [`ResultFacts::members`] is in.
     pub fn member_keys(&self) -> MemberKeys {
         let (mut rs, mut hs, mut areas) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let mut hu = BTreeSet::new();
         for m in self.members.values().flatten() {
             rs.insert(m.resident_id);
             hs.insert(m.household);
+            hu.insert((m.household, m.unit.as_str().to_string()));
             areas.extend(m.unit.lineage().iter().map(|a| a.as_str().to_string()));
         }
         MemberKeys {
             resident_ids: rs.into_iter().collect(),
             households: hs.into_iter().collect(),
+            household_units: hu.into_iter().collect(),
             areas: areas.into_iter().collect(),
         }
     }
