@@ -11,6 +11,7 @@ pub mod area;
 pub mod audit;
 pub mod authz;
 pub mod colour;
+pub mod containment;
 pub mod error;
 pub mod id_number;
 pub mod name;
