@@ -106,6 +106,9 @@ refusals! {
     NotPickedUp => ("not_picked_up", "person", "此人尚未接上车", "this person has not been picked up"),
     AlreadyArrived => ("already_arrived", "person", "此人已到达隔离点", "this person has already arrived"),
     RoomMissing => ("room_missing", "room", "请为此人安排房间", "assign this person a room"),
+    PersonTwice => ("person_twice", "orders", "同一人填写了两次", "the same person is listed twice"),
+    AssignedElsewhere => ("assigned_elsewhere", "site", "此人已安排至其他隔离点", "this person is assigned to another site"),
+    ResidentUnknown => ("resident_unknown", "resident", "未找到该居民", "no such resident"),
 }
 
 impl From<Refusal> for &'static str {

@@ -315,6 +315,7 @@ pub fn forecast(zones: &[ZoneFacts], profile: &Profile, date: NaiveDate, offset:
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseHome {
     pub case_id: i64,
+    pub resident_id: i64,
     pub unit: AreaCode,
     pub at: DateTime<Utc>,
 }
@@ -761,7 +762,7 @@ mod tests {
     #[test]
     fn proposals_follow_the_profile_levels() {
         let unit = AreaCode::parse("14110200100100100102").unwrap();
-        let case = CaseHome { case_id: 7, unit: unit.clone(), at: at(0, 15) };
+        let case = CaseHome { case_id: 7, resident_id: 70, unit: unit.clone(), at: at(0, 15) };
         let p = p9();
         let props = propose_zones(&case, &[], &[], &p, at(0, 16));
         let got: Vec<(&str, ZoneLevel)> = props.iter().map(|z| (z.area.as_str(), z.level)).collect();
@@ -786,7 +787,7 @@ mod tests {
 
     fn proposal() -> ZoneProposal {
         let unit = AreaCode::parse("14110200100100100102").unwrap();
-        let case = CaseHome { case_id: 7, unit, at: at(0, 15) };
+        let case = CaseHome { case_id: 7, resident_id: 70, unit, at: at(0, 15) };
         ZoneProposal {
             id: 1,
             proposed: propose_zones(&case, &[], &[], &p9(), at(0, 16)).remove(0),
