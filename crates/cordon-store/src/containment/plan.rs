@@ -236,14 +236,7 @@ pub fn keys(w: &Write, stage: u32, f: &Facts, act: &Act) -> Option<Keys> {
             })
         }
         (Write::HealthCheck(c), 0) => locked(Keys { orders: vec![OrderQuery::ids(vec![c.order_id])], ..k() }),
-        (Write::Results(rs), 0) => locked(Keys {
-            orders: vec![OrderQuery {
-                resident_ids: Some(rs.iter().map(|r| r.resident_id).collect()),
-                open: true,
-                ..OrderQuery::default()
-            }],
-            ..k()
-        }),
+        (Write::Results(rs), 0) => Some(order_results_keys(rs)),
         (Write::Release { order_id } | Write::Cancel { order_id }, 0) => {
             locked(Keys { orders: vec![OrderQuery::ids(vec![*order_id])], ..k() })
         }
@@ -760,7 +753,12 @@ fn health_check(c: &NewHealthCheck, f: &Facts, act: &Act) -> Planned {
 /// the test [`test_for_result`] picks, with the result's status. Results of people under
 /// no order change nothing. The hook mass testing's `record_results` runs inside its own
 /// transaction plans with this too.
-pub fn plan_order_results(results: &[PersonResult], f: &Facts, act: &Act) -> Effects {
+pub fn plan_order_results(
+    results: &[PersonResult],
+    f: &Facts,
+    offset: chrono::FixedOffset,
+    audit: &cordon_domain::audit::AuditEntry,
+) -> Effects {
     let mut eff = Effects::default();
     let mut tests: HashMap<i64, Vec<OrderTest>> = HashMap::new();
     for r in results {
@@ -768,7 +766,7 @@ pub fn plan_order_results(results: &[PersonResult], f: &Facts, act: &Act) -> Eff
             continue;
         };
         let mine = tests.entry(o.id).or_insert_with(|| f.tests_of(o.id));
-        let Some(i) = test_for_result(mine, r, act.offset) else { continue };
+        let Some(i) = test_for_result(mine, r, offset) else { continue };
         let t = &mut mine[i];
         t.status = status_of(r.result, r.pooled);
         t.sampled_at = Some(r.sampled_at);
@@ -776,18 +774,32 @@ pub fn plan_order_results(results: &[PersonResult], f: &Facts, act: &Act) -> Eff
         eff.save_test(t.clone());
     }
     if !eff.tests_save.is_empty() {
-        eff.audit.push(act.entry(
-            "order_tests.result",
-            "quarantine_orders",
-            eff.tests_save.len(),
-            "lab results of people under an order",
-        ));
+        eff.audit.push(cordon_domain::audit::AuditEntry {
+            action: "order_tests.result".into(),
+            target_kind: "quarantine_orders".into(),
+            target: eff.tests_save.len().to_string(),
+            detail: "lab results of people under an order".into(),
+            ..audit.clone()
+        });
     }
     eff
 }
 
+/// The keys of [`plan_order_results`]: the open orders of the people resulted.
+pub fn order_results_keys(results: &[PersonResult]) -> Keys {
+    Keys {
+        lock: true,
+        orders: vec![OrderQuery {
+            resident_ids: Some(results.iter().map(|r| r.resident_id).collect()),
+            open: true,
+            ..OrderQuery::default()
+        }],
+        ..Keys::default()
+    }
+}
+
 fn results(rs: &[PersonResult], f: &Facts, act: &Act) -> Planned {
-    let eff = plan_order_results(rs, f, act);
+    let eff = plan_order_results(rs, f, act.offset, &act.audit);
     let n = eff.tests_save.len() as u32;
     Planned { effects: eff, outcome: Outcome::Results(n) }
 }
