@@ -24,8 +24,43 @@ use crate::zone::{NewZone, RiskZone, ZoneLevel};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// How a testing round went in a zone: residents expected (active, not exempt), sampled,
-/// and sampled with a negative result.
+/// One active resident of a zone in one testing round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundPerson {
+    pub resident_id: i64,
+    /// A case (taken to hospital or a shelter hospital): not in the zone.
+    pub case: bool,
+    /// In transfer or at a quarantine site: not in the zone.
+    pub away: bool,
+    pub exempt: bool,
+    pub sampled: bool,
+    /// Sampled, and the tube's result is negative.
+    pub negative: bool,
+}
+
+/// A testing round covering a zone, with every active resident of the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneRound {
+    pub round_id: i64,
+    pub people: Vec<RoundPerson>,
+}
+
+impl ZoneRound {
+    /// Who the round needed (the people in the zone: not cases, not away, not exempt
+    /// unless they were sampled anyway), how many were sampled, how many negative.
+    pub fn outcome(&self) -> RoundOutcome {
+        let expected: Vec<&RoundPerson> =
+            self.people.iter().filter(|p| !p.case && !p.away && (p.sampled || !p.exempt)).collect();
+        RoundOutcome {
+            round_id: self.round_id,
+            expected: expected.len() as u64,
+            sampled: expected.iter().filter(|p| p.sampled).count() as u64,
+            negative: expected.iter().filter(|p| p.sampled && p.negative).count() as u64,
+        }
+    }
+}
+
+/// How a testing round went in a zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundOutcome {
     pub round_id: i64,
@@ -50,7 +85,16 @@ pub struct ZoneFacts {
     /// The latest case living in the zone's area, up to the run's instant.
     pub last_infection: Option<DateTime<Utc>>,
     /// Rounds covering the zone on the day before the run's date (its last clear day).
-    pub rounds: Vec<RoundOutcome>,
+    pub rounds: Vec<ZoneRound>,
+}
+
+impl ZoneFacts {
+    fn all_negative_round(&self) -> bool {
+        self.rounds.iter().any(|r| r.outcome().all_negative())
+    }
+    fn outcomes(&self) -> Vec<RoundOutcome> {
+        self.rounds.iter().map(ZoneRound::outcome).collect()
+    }
 }
 
 /// A zone's clock.
@@ -162,8 +206,8 @@ pub fn plan_zone_day(zones: &[ZoneFacts], profile: &Profile, date: NaiveDate, of
         if c.due > date {
             continue;
         }
-        if c.needs_round && !f.rounds.iter().any(RoundOutcome::all_negative) {
-            plan.held.push(Held { zone_id: f.zone.id, area: f.zone.area.clone(), rounds: f.rounds.clone() });
+        if c.needs_round && !f.all_negative_round() {
+            plan.held.push(Held { zone_id: f.zone.id, area: f.zone.area.clone(), rounds: f.outcomes() });
             continue;
         }
         plan.steps.push(ZoneStep {
@@ -283,7 +327,7 @@ pub fn forecast(zones: &[ZoneFacts], profile: &Profile, date: NaiveDate, offset:
         };
         let without_reset = add_days(first_whole_day(f.zone.starts_at, offset), c.needed);
         let outlook = if c.due <= date {
-            if c.needs_round && !f.rounds.iter().any(RoundOutcome::all_negative) {
+            if c.needs_round && !f.all_negative_round() {
                 out.awaiting_round += 1;
                 Outlook::AwaitsRound
             } else {
@@ -570,8 +614,43 @@ mod tests {
             created_at: starts,
         }
     }
-    fn negative_round() -> RoundOutcome {
-        RoundOutcome { round_id: 1, expected: 40, sampled: 40, negative: 40 }
+    /// A round of `n` people, the first `sampled` sampled, the first `negative` of them
+    /// negative.
+    fn round(n: i64, sampled: i64, negative: i64) -> ZoneRound {
+        ZoneRound {
+            round_id: 1,
+            people: (0..n)
+                .map(|i| RoundPerson {
+                    resident_id: i,
+                    case: false,
+                    away: false,
+                    exempt: false,
+                    sampled: i < sampled,
+                    negative: i < negative,
+                })
+                .collect(),
+        }
+    }
+    fn negative_round() -> ZoneRound {
+        round(40, 40, 40)
+    }
+
+    #[test]
+    fn who_a_round_needs() {
+        let mut r = round(4, 2, 2);
+        assert!(!r.outcome().all_negative());
+        // The two not sampled: a case (in hospital) and someone at a quarantine site.
+        r.people[2].case = true;
+        r.people[3].away = true;
+        assert_eq!(r.outcome(), RoundOutcome { round_id: 1, expected: 2, sampled: 2, negative: 2 });
+        assert!(r.outcome().all_negative());
+        // An exemption excuses a missing sample, not a positive one.
+        let mut r = round(3, 2, 1);
+        r.people[2].exempt = true;
+        assert_eq!(r.outcome().expected, 2);
+        assert!(!r.outcome().all_negative());
+        r.people[1].exempt = true;
+        assert_eq!(r.outcome().expected, 2, "sampled anyway: counted");
     }
     fn facts(level: ZoneLevel, starts: DateTime<Utc>, from_high: bool) -> ZoneFacts {
         ZoneFacts {
@@ -632,11 +711,7 @@ mod tests {
     fn an_all_negative_round_on_the_last_day_is_required_where_the_profile_says() {
         let p = p9();
         let mut f = facts(ZoneLevel::High, at(0, 18), false);
-        for rounds in [
-            vec![],
-            vec![RoundOutcome { round_id: 1, expected: 40, sampled: 39, negative: 39 }],
-            vec![RoundOutcome { round_id: 1, expected: 40, sampled: 40, negative: 39 }],
-        ] {
+        for rounds in [vec![], vec![round(40, 39, 39)], vec![round(40, 40, 39)]] {
             f.rounds = rounds;
             let plan = plan_zone_day(std::slice::from_ref(&f), &p, day(8), cst());
             assert!(plan.steps.is_empty(), "{:?}", f.rounds);
@@ -644,7 +719,7 @@ mod tests {
             let fc = forecast(std::slice::from_ref(&f), &p, day(8), cst());
             assert_eq!((fc.awaiting_round, fc.steps), (1, 0));
         }
-        f.rounds = vec![RoundOutcome { round_id: 1, expected: 40, sampled: 39, negative: 39 }, negative_round()];
+        f.rounds = vec![round(40, 39, 39), negative_round()];
         assert_eq!(plan_zone_day(std::slice::from_ref(&f), &p, day(8), cst()).steps.len(), 1);
         // measures-20 does not ask for one.
         f.rounds.clear();

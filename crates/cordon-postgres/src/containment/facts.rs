@@ -9,19 +9,18 @@ use cordon_domain::area::AreaCode;
 use cordon_domain::colour::{ContactClass, QuarantineKind};
 use cordon_domain::containment::assign::{Occupant, RoomSlot, SiteSlots};
 use cordon_domain::containment::quarantine::{
-    Category, HealthCheck, NewHealthCheck, NewSite, Order, OrderState, OrderTest, Person, PersonResult, Room,
-    RoomState, Site, SiteKind, Symptom, TestPlace, TestStatus,
+    Category, HealthCheck, NewHealthCheck, NewSite, Order, OrderState, OrderTest, Person, Room, RoomState, Site,
+    SiteKind, Symptom, TestPlace, TestStatus,
 };
 use cordon_domain::containment::transfer::{RunState, TransferRun, TransferState, Vehicle};
 use cordon_domain::containment::zoneclock::{
-    CaseHome, ProposalStatus, ProposedZone, RoundOutcome, ZoneFacts, ZoneProposal,
+    CaseHome, ProposalStatus, ProposedZone, RoundPerson, ZoneFacts, ZoneProposal, ZoneRound,
 };
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::name::PersonName;
 use cordon_domain::phone::Phone;
 use cordon_domain::policy::Celsius;
 use cordon_domain::regime::{Phase, Schedule, TestDay};
-use cordon_domain::testing::TestResult;
 use cordon_domain::zone::{RiskZone, ZoneLevel};
 use cordon_store::StoreError;
 use cordon_store::containment::facts::{
@@ -558,7 +557,7 @@ async fn last_infection<C: GenericClient + Sync>(
     get(&row, 0)
 }
 
-async fn rounds<C: GenericClient + Sync>(c: &C, area: &AreaCode, day: NaiveDate) -> Result<Vec<RoundOutcome>> {
+async fn rounds<C: GenericClient + Sync>(c: &C, area: &AreaCode, day: NaiveDate) -> Result<Vec<ZoneRound>> {
     let lineage: Vec<String> = area.lineage().iter().map(|a| a.as_str().to_string()).collect();
     let ids: Vec<i64> =
         rows(c, "SELECT id FROM test_rounds WHERE date = $1 AND area_code = ANY($2) ORDER BY id", &[&day, &lineage])
@@ -568,29 +567,35 @@ async fn rounds<C: GenericClient + Sync>(c: &C, area: &AreaCode, day: NaiveDate)
             .collect::<Result<_>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for round in ids {
-        let row = c
-            .query_one(
-                "SELECT \
-                   (SELECT count(*) FROM residents WHERE unit_code >= $1 AND unit_code < $2 AND status = 'active'), \
-                   (SELECT count(*) FROM exemptions e JOIN residents r ON r.id = e.resident_id \
-                     WHERE e.round_id = $3 AND e.unit_code >= $1 AND e.unit_code < $2 AND r.status = 'active' \
-                       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = e.resident_id)), \
-                   (SELECT count(*) FROM samples s JOIN residents r ON r.id = s.resident_id \
-                     WHERE s.round_id = $3 AND s.unit_code >= $1 AND s.unit_code < $2 AND r.status = 'active'), \
-                   (SELECT count(*) FROM samples s JOIN residents r ON r.id = s.resident_id JOIN tubes t ON t.id = s.tube_id \
-                     WHERE s.round_id = $3 AND s.unit_code >= $1 AND s.unit_code < $2 AND r.status = 'active' \
-                       AND t.result = 'negative')",
-                &[&area.as_str(), &area.range_end(), &round],
-            )
-            .await
-            .db()?;
-        let n = |i: usize| -> Result<u64> { Ok(u64::try_from(get::<i64>(&row, i)?).unwrap_or(0)) };
-        out.push(RoundOutcome {
-            round_id: round,
-            expected: n(0)?.saturating_sub(n(1)?),
-            sampled: n(2)?,
-            negative: n(3)?,
-        });
+        let people = rows(
+            c,
+            "SELECT r.id, \
+               EXISTS (SELECT 1 FROM cases x WHERE x.resident_id = r.id), \
+               EXISTS (SELECT 1 FROM quarantine_orders o WHERE o.resident_id = r.id AND o.kind = 'centralised' \
+                       AND o.state IN ('in_transfer', 'in_quarantine')), \
+               EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = $3 AND e.resident_id = r.id), \
+               s.id IS NOT NULL, \
+               coalesce(t.result = 'negative', false) \
+             FROM residents r \
+             LEFT JOIN samples s ON s.round_id = $3 AND s.resident_id = r.id \
+             LEFT JOIN tubes t ON t.id = s.tube_id \
+             WHERE r.unit_code >= $1 AND r.unit_code < $2 AND r.status = 'active' ORDER BY r.id",
+            &[&area.as_str(), &area.range_end(), &round],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RoundPerson {
+                resident_id: get(r, 0)?,
+                case: get(r, 1)?,
+                away: get(r, 2)?,
+                exempt: get(r, 3)?,
+                sampled: get(r, 4)?,
+                negative: get(r, 5)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        out.push(ZoneRound { round_id: round, people });
     }
     Ok(out)
 }
@@ -818,6 +823,17 @@ pub(crate) async fn fetch<C: GenericClient + Sync>(c: &C, k: &Keys) -> Result<Fa
                 .map(zone_run)
                 .collect::<Result<_>>()?;
     }
+    if !k.tube_members.is_empty() {
+        let found = rows(
+            c,
+            "SELECT tube_id, resident_id, at FROM samples WHERE tube_id = ANY($1) ORDER BY tube_id, resident_id",
+            &[&k.tube_members],
+        )
+        .await?;
+        for r in &found {
+            facts.tube_members.push((get(r, 0)?, get(r, 1)?, get(r, 2)?));
+        }
+    }
     if let Some((roots, limit)) = &k.zone_events {
         let mut f = Filter::default();
         if !roots.is_empty() {
@@ -829,35 +845,6 @@ pub(crate) async fn fetch<C: GenericClient + Sync>(c: &C, k: &Keys) -> Result<Fa
         }
     }
     Ok(facts)
-}
-
-/// The people in these resulted tubes (id, result, capacity), as the results of their
-/// own samples.
-pub(crate) async fn person_results<C: GenericClient + Sync>(
-    c: &C,
-    tubes: &[(i64, TestResult, u32)],
-    at: DateTime<Utc>,
-) -> Result<Vec<PersonResult>> {
-    let ids: Vec<i64> = tubes.iter().map(|t| t.0).collect();
-    let found = rows(
-        c,
-        "SELECT tube_id, resident_id, at FROM samples WHERE tube_id = ANY($1) ORDER BY tube_id, resident_id",
-        &[&ids],
-    )
-    .await?;
-    let mut out = Vec::with_capacity(found.len());
-    for r in &found {
-        let tube: i64 = get(r, 0)?;
-        let Some((_, result, capacity)) = tubes.iter().find(|t| t.0 == tube) else { continue };
-        out.push(PersonResult {
-            resident_id: get(r, 1)?,
-            sampled_at: get(r, 2)?,
-            result: *result,
-            pooled: *capacity > 1,
-            result_at: at,
-        });
-    }
-    Ok(out)
 }
 
 pub(crate) fn i32_of(n: u32) -> i32 {

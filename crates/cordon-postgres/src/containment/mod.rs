@@ -52,8 +52,9 @@ pub(crate) async fn order_results_for_tubes<C: GenericClient + Sync>(
     offset: FixedOffset,
     audit: &AuditEntry,
 ) -> Result<u32> {
-    let results = facts::person_results(tx, tubes, at).await?;
-    order_results(tx, &results, offset, audit).await
+    let keys = Keys { tube_members: tubes.iter().map(|t| t.0).collect(), ..Keys::default() };
+    let members = facts::fetch(tx, &keys).await?;
+    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), offset, audit).await
 }
 
 /// The same for results already known per person.

@@ -13,7 +13,7 @@ use cordon_domain::containment::quarantine::{
 };
 use cordon_domain::containment::transfer::{RunState, TransferRun, TransferState, Vehicle};
 use cordon_domain::containment::zoneclock::{
-    CaseHome, ProposalStatus, ProposedZone, RoundOutcome, ZoneFacts, ZoneProposal,
+    CaseHome, ProposalStatus, ProposedZone, RoundPerson, ZoneFacts, ZoneProposal, ZoneRound,
 };
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::name::PersonName;
@@ -645,7 +645,7 @@ fn last_infection(c: &Connection, area: &AreaCode, at: DateTime<Utc>) -> Result<
         .transpose()
 }
 
-fn rounds(c: &Connection, area: &AreaCode, day: NaiveDate) -> Result<Vec<RoundOutcome>> {
+fn rounds(c: &Connection, area: &AreaCode, day: NaiveDate) -> Result<Vec<ZoneRound>> {
     let lineage: Vec<String> = area.lineage().iter().map(|a| a.as_str().to_string()).collect();
     let sql = format!(
         "SELECT id FROM test_rounds WHERE date = ? AND area_code IN ({}) ORDER BY id",
@@ -656,31 +656,34 @@ fn rounds(c: &Connection, area: &AreaCode, day: NaiveDate) -> Result<Vec<RoundOu
     let ids = query_dyn(c, &sql, &p, 1, "test round", |c| c.int(0, "id"))?;
     let mut out = Vec::with_capacity(ids.len());
     for round in ids {
-        let (active, exempt, sampled, negative): (i64, i64, i64, i64) = c
-            .prepare_cached(
-                "SELECT \
-                   (SELECT count(*) FROM residents WHERE unit_code >= ?1 AND unit_code < ?2 AND status = 'active'), \
-                   (SELECT count(*) FROM exemptions e JOIN residents r ON r.id = e.resident_id \
-                     WHERE e.round_id = ?3 AND e.unit_code >= ?1 AND e.unit_code < ?2 AND r.status = 'active' \
-                       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = ?3 AND s.resident_id = e.resident_id)), \
-                   (SELECT count(*) FROM samples s JOIN residents r ON r.id = s.resident_id \
-                     WHERE s.round_id = ?3 AND s.unit_code >= ?1 AND s.unit_code < ?2 AND r.status = 'active'), \
-                   (SELECT count(*) FROM samples s JOIN residents r ON r.id = s.resident_id JOIN tubes t ON t.id = s.tube_id \
-                     WHERE s.round_id = ?3 AND s.unit_code >= ?1 AND s.unit_code < ?2 AND r.status = 'active' \
-                       AND t.result = 'negative')",
-            )
-            .db()?
-            .query_row(params![area.as_str(), area.range_end(), round], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .db()?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        out.push(RoundOutcome {
-            round_id: round,
-            expected: n(active - exempt),
-            sampled: n(sampled),
-            negative: n(negative),
-        });
+        let people = query(
+            c,
+            "SELECT r.id, \
+                   EXISTS (SELECT 1 FROM cases x WHERE x.resident_id = r.id), \
+                   EXISTS (SELECT 1 FROM quarantine_orders o WHERE o.resident_id = r.id AND o.kind = 'centralised' \
+                           AND o.state IN ('in_transfer', 'in_quarantine')), \
+                   EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = ?3 AND e.resident_id = r.id), \
+                   s.id IS NOT NULL, \
+                   coalesce(t.result = 'negative', 0) \
+                 FROM residents r \
+                 LEFT JOIN samples s ON s.round_id = ?3 AND s.resident_id = r.id \
+                 LEFT JOIN tubes t ON t.id = s.tube_id \
+                 WHERE r.unit_code >= ?1 AND r.unit_code < ?2 AND r.status = 'active' ORDER BY r.id",
+            &[Value::Text(area.as_str().to_string()), Value::Text(area.range_end()), Value::Integer(round)],
+            6,
+            "resident",
+            |c| {
+                Ok(RoundPerson {
+                    resident_id: c.int(0, "id")?,
+                    case: c.bool(1),
+                    away: c.bool(2),
+                    exempt: c.bool(3),
+                    sampled: c.bool(4),
+                    negative: c.bool(5),
+                })
+            },
+        )?;
+        out.push(ZoneRound { round_id: round, people });
     }
     Ok(out)
 }
@@ -872,6 +875,16 @@ pub(crate) fn fetch(c: &Connection, k: &Keys) -> Result<Facts> {
             &[Value::Integer(i64::from(limit))],
         )?;
     }
+    for tube in &k.tube_members {
+        facts.tube_members.extend(query(
+            c,
+            "SELECT tube_id, resident_id, at FROM samples WHERE tube_id = ? ORDER BY resident_id",
+            &[Value::Integer(*tube)],
+            3,
+            "sample",
+            |c| Ok((c.int(0, "tube_id")?, c.int(1, "resident_id")?, c.ts(2, "at")?)),
+        )?);
+    }
     if let Some((roots, limit)) = &k.zone_events {
         let mut f = Filter::default();
         if !roots.is_empty() {
@@ -883,34 +896,4 @@ pub(crate) fn fetch(c: &Connection, k: &Keys) -> Result<Facts> {
         }
     }
     Ok(facts)
-}
-
-/// The people in these resulted tubes (id, result, capacity), as the results of their
-/// own samples.
-pub(crate) fn person_results(
-    c: &Connection,
-    tubes: &[(i64, cordon_domain::testing::TestResult, u32)],
-    at: DateTime<Utc>,
-) -> Result<Vec<cordon_domain::containment::quarantine::PersonResult>> {
-    let mut out = Vec::new();
-    for (tube, result, capacity) in tubes {
-        let members = query(
-            c,
-            "SELECT resident_id, at FROM samples WHERE tube_id = ? ORDER BY resident_id",
-            &[Value::Integer(*tube)],
-            2,
-            "sample",
-            |c| Ok((c.int(0, "resident_id")?, c.ts(1, "at")?)),
-        )?;
-        out.extend(members.into_iter().map(|(resident_id, sampled_at)| {
-            cordon_domain::containment::quarantine::PersonResult {
-                resident_id,
-                sampled_at,
-                result: *result,
-                pooled: *capacity > 1,
-                result_at: at,
-            }
-        }));
-    }
-    Ok(out)
 }

@@ -47,14 +47,8 @@ pub(crate) fn order_results_for_tubes(
     offset: FixedOffset,
     audit: &AuditEntry,
 ) -> Result<u32> {
-    let results = facts::person_results(tx, tubes, at)?;
-    if results.is_empty() {
-        return Ok(0);
-    }
-    let facts = facts::fetch(tx, &plan::order_results_keys(&results))?;
-    let effects = plan::plan_order_results(&results, &facts, offset, audit);
-    write::write(tx, &effects)?;
-    Ok(effects.tests_save.len() as u32)
+    let members = facts::fetch(tx, &Keys { tube_members: tubes.iter().map(|t| t.0).collect(), ..Keys::default() })?;
+    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), offset, audit)
 }
 
 /// The same for results already known per person.
@@ -65,6 +59,9 @@ pub(crate) fn order_results(
     offset: FixedOffset,
     audit: &AuditEntry,
 ) -> Result<u32> {
+    if results.is_empty() {
+        return Ok(0);
+    }
     let facts = facts::fetch(tx, &plan::order_results_keys(results))?;
     let effects = plan::plan_order_results(results, &facts, offset, audit);
     write::write(tx, &effects)?;

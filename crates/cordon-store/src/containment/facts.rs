@@ -134,6 +134,8 @@ pub struct Keys {
     /// Zone history under these roots, newest first, at most this many.
     pub zone_events: Option<(Vec<AreaCode>, u32)>,
     pub zone_runs: Option<u32>,
+    /// The samples in these tubes: (tube, resident, sampled at).
+    pub tube_members: Vec<i64>,
 }
 
 /// What the backend found. Orders always come with their tests (in `tests`, and as the
@@ -156,6 +158,8 @@ pub struct Facts {
     pub last_zone_run: Option<ZoneRunRecord>,
     pub zone_events: Vec<ZoneEvent>,
     pub zone_runs: Vec<ZoneRunRecord>,
+    /// (tube, resident, sampled at), by tube then resident.
+    pub tube_members: Vec<(i64, i64, DateTime<Utc>)>,
 }
 
 fn union<T: Clone>(into: &mut Vec<T>, from: Vec<T>, id: impl Fn(&T) -> i64) {
@@ -198,6 +202,7 @@ impl Facts {
         self.last_zone_run = more.last_zone_run.or(self.last_zone_run.take());
         self.zone_events.extend(more.zone_events);
         self.zone_runs.extend(more.zone_runs);
+        self.tube_members.extend(more.tube_members);
     }
 
     pub fn order(&self, id: i64) -> Option<&Order> {

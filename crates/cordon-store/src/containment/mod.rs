@@ -45,6 +45,7 @@ use cordon_domain::containment::zoneclock::{Forecast, Held as HeldZone, ZoneDeci
 use cordon_domain::error::FieldError;
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::policy::Profile;
+use cordon_domain::testing::TestResult;
 use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel};
 use serde::Serialize;
 use std::sync::Arc;
@@ -583,6 +584,11 @@ pub trait ContainmentStore: Send + Sync + 'static {
     /// `record_results` calls the backend's in-transaction version with the same effect.
     async fn record_order_results(&self, results: Vec<PersonResult>, act: Act) -> Result<u32> {
         outcome!(self.containment_write(Write::Results(results), act).await?, Results)
+    }
+    /// The same from resulted tubes (id, result, capacity), as `record_results` knows
+    /// them: what the backends' in-transaction hook does.
+    async fn record_tube_results(&self, tubes: Vec<(i64, TestResult, u32)>, act: Act) -> Result<u32> {
+        outcome!(self.containment_write(Write::TubeResults(tubes), act).await?, Results)
     }
     /// Releases the current phase (site → home monitoring or closed; home → closed) when
     /// the days are done and every test of the phase is negative.

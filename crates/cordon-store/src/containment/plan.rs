@@ -28,6 +28,7 @@ use cordon_domain::containment::zoneclock::{
     run_instant,
 };
 use cordon_domain::registry::Resident;
+use cordon_domain::testing::TestResult;
 use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -38,24 +39,58 @@ pub const SWEEP_BATCH: u32 = 500;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     SweepCases,
-    DecideProposal { id: i64, decision: ZoneDecision },
+    DecideProposal {
+        id: i64,
+        decision: ZoneDecision,
+    },
     OrderZone(NewZone),
-    LiftZone { zone_id: i64, note: String },
-    ZoneDay { date: chrono::NaiveDate },
-    CreateSite { site: NewSite, rooms: Vec<NewRoom> },
-    AddRooms { site_id: i64, rooms: Vec<NewRoom> },
-    RoomEvent { room_id: i64, event: RoomEvent },
+    LiftZone {
+        zone_id: i64,
+        note: String,
+    },
+    ZoneDay {
+        date: chrono::NaiveDate,
+    },
+    CreateSite {
+        site: NewSite,
+        rooms: Vec<NewRoom>,
+    },
+    AddRooms {
+        site_id: i64,
+        rooms: Vec<NewRoom>,
+    },
+    RoomEvent {
+        room_id: i64,
+        event: RoomEvent,
+    },
     Enqueue(Vec<IsolationCandidate>),
     IssueOrders(Vec<OrderRequest>),
     HealthCheck(NewHealthCheck),
     Results(Vec<PersonResult>),
-    Release { order_id: i64 },
-    Cancel { order_id: i64 },
+    /// Lab results of tubes (id, result, capacity): what mass testing's `record_results`
+    /// hands over, resolved to the people sampled in them.
+    TubeResults(Vec<(i64, TestResult, u32)>),
+    Release {
+        order_id: i64,
+    },
+    Cancel {
+        order_id: i64,
+    },
     Assign(Vec<(i64, i64)>),
     Dispatch(DispatchRequest),
-    Undispatch { run_id: i64, order_ids: Vec<i64> },
-    Pickup { run_id: i64, who: PickupWho, key: String },
-    Arrive { run_id: i64, key: String },
+    Undispatch {
+        run_id: i64,
+        order_ids: Vec<i64>,
+    },
+    Pickup {
+        run_id: i64,
+        who: PickupWho,
+        key: String,
+    },
+    Arrive {
+        run_id: i64,
+        key: String,
+    },
 }
 
 /// A write's answer. (One per write, moved once: the size of its largest variant costs
@@ -237,6 +272,8 @@ pub fn keys(w: &Write, stage: u32, f: &Facts, act: &Act) -> Option<Keys> {
         }
         (Write::HealthCheck(c), 0) => locked(Keys { orders: vec![OrderQuery::ids(vec![c.order_id])], ..k() }),
         (Write::Results(rs), 0) => Some(order_results_keys(rs)),
+        (Write::TubeResults(tubes), 0) => locked(Keys { tube_members: tubes.iter().map(|t| t.0).collect(), ..k() }),
+        (Write::TubeResults(tubes), 1) => Some(order_results_keys(&person_results(tubes, &f.tube_members, act.at))),
         (Write::Release { order_id } | Write::Cancel { order_id }, 0) => {
             locked(Keys { orders: vec![OrderQuery::ids(vec![*order_id])], ..k() })
         }
@@ -295,6 +332,7 @@ pub fn plan(w: &Write, f: &Facts, act: &Act) -> Planned {
         Write::IssueOrders(r) => issue(r, f, act),
         Write::HealthCheck(c) => health_check(c, f, act),
         Write::Results(r) => results(r, f, act),
+        Write::TubeResults(t) => results(&person_results(t, &f.tube_members, act.at), f, act),
         Write::Release { order_id } => release(*order_id, f, act),
         Write::Cancel { order_id } => cancel(*order_id, f, act),
         Write::Assign(p) => assign(p, f, act),
@@ -783,6 +821,28 @@ pub fn plan_order_results(
         });
     }
     eff
+}
+
+/// The results of tubes (id, result, capacity) as the results of the people sampled in
+/// them (`members`: tube, resident, sampled at); a sample in a pool is `pooled`.
+pub fn person_results(
+    tubes: &[(i64, TestResult, u32)],
+    members: &[(i64, i64, DateTime<Utc>)],
+    at: DateTime<Utc>,
+) -> Vec<PersonResult> {
+    members
+        .iter()
+        .filter_map(|(tube, resident_id, sampled_at)| {
+            let (_, result, capacity) = tubes.iter().find(|t| t.0 == *tube)?;
+            Some(PersonResult {
+                resident_id: *resident_id,
+                sampled_at: *sampled_at,
+                result: *result,
+                pooled: *capacity > 1,
+                result_at: at,
+            })
+        })
+        .collect()
 }
 
 /// The keys of [`plan_order_results`]: the open orders of the people resulted.
