@@ -25,7 +25,9 @@ async fn ids<C: GenericClient + Sync>(c: &C, table: &str, n: usize) -> Result<Ve
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let rows = c
         .query(
-            &format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1) ORDER BY 1"),
+            &format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1::bigint) ORDER BY 1"
+            ),
             &[&n],
         )
         .await

@@ -38,7 +38,7 @@ pub fn forecast_keys(roots: &[AreaCode], date: NaiveDate, view: &View) -> Keys {
 }
 
 pub fn detail_keys(id: i64) -> Keys {
-    Keys { orders: vec![OrderQuery::ids(vec![id])], checks_since: Some(DateTime::<Utc>::MIN_UTC), ..Keys::default() }
+    Keys { orders: vec![OrderQuery::ids(vec![id])], checks_since: Some(DateTime::<Utc>::UNIX_EPOCH), ..Keys::default() }
 }
 
 pub fn order_detail(id: i64, f: &Facts, sites: &[assign::SiteSlots], view: &View) -> Option<OrderDetail> {

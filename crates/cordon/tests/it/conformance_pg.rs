@@ -70,3 +70,4 @@ cordon_store::testing_conformance_tests!(make_or_skip);
 cordon_store::codes_conformance_tests!(make_or_skip);
 cordon_store::scanpath_conformance_tests!(make_or_skip);
 cordon_store::colour_conformance_tests!(make_or_skip);
+cordon_store::containment_conformance_tests!(make_or_skip);
