@@ -19,7 +19,7 @@ use crate::error::FieldError;
 use crate::policy::{QuarantineRules, RoomSharing};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Someone in (or assigned to) a room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,24 +65,41 @@ pub struct Suggestion {
     pub unplaced: Vec<(i64, FieldError)>,
 }
 
-/// The working state: sites and rooms with their occupants, and the categories on each
-/// floor.
+/// The working state: sites and rooms with their occupants, and how many people of each
+/// category are on each floor (an array per floor, looked up by room: this runs for every
+/// room and every household of a batch).
 struct Board {
     sites: Vec<SiteSlots>,
-    floors: HashMap<(usize, i32), BTreeMap<Category, u32>>,
+    /// Floor slot of each room, by site then room.
+    room_floor: Vec<Vec<usize>>,
+    /// People per category (by `Category as usize`) on each floor slot.
+    floor_cats: Vec<[u32; 4]>,
 }
 
 impl Board {
     fn new(sites: &[SiteSlots]) -> Board {
-        let mut floors: HashMap<(usize, i32), BTreeMap<Category, u32>> = HashMap::new();
+        let mut slots: HashMap<(usize, i32), usize> = HashMap::new();
+        let mut floor_cats: Vec<[u32; 4]> = Vec::new();
+        let mut room_floor = Vec::with_capacity(sites.len());
         for (si, s) in sites.iter().enumerate() {
+            let mut rooms = Vec::with_capacity(s.rooms.len());
             for r in &s.rooms {
+                let slot = *slots.entry((si, r.room.floor)).or_insert_with(|| {
+                    floor_cats.push([0; 4]);
+                    floor_cats.len() - 1
+                });
                 for o in &r.occupants {
-                    *floors.entry((si, r.room.floor)).or_default().entry(o.category).or_default() += 1;
+                    floor_cats[slot][o.category as usize] += 1;
                 }
+                rooms.push(slot);
             }
+            room_floor.push(rooms);
         }
-        Board { sites: sites.to_vec(), floors }
+        Board { sites: sites.to_vec(), room_floor, floor_cats }
+    }
+
+    fn floor(&self, si: usize, ri: usize) -> &[u32; 4] {
+        &self.floor_cats[self.room_floor[si][ri]]
     }
 
     fn find(&self, room_id: i64) -> Option<(usize, usize)> {
@@ -112,22 +129,24 @@ impl Board {
         if slot.free_beds() < group.len() as u32 {
             return Err(Refusal::RoomOverCapacity.error());
         }
-        let everyone: Vec<&Occupant> = slot.occupants.iter().chain(group.iter().copied()).collect();
-        if everyone.iter().any(|o| o.category != category) {
+        // Everyone who would be in the room: its occupants and the group (no allocation:
+        // this runs for every room and every household of a batch).
+        let everyone = || slot.occupants.iter().chain(group.iter().copied());
+        if everyone().any(|o| o.category != category) {
             return Err(Refusal::RoomCategoryMixed.error());
         }
+        let together = slot.occupants.len() + group.len() > 1;
         match rules.room_sharing {
-            RoomSharing::Single if everyone.len() > 1 => return Err(Refusal::RoomSingle.error()),
-            RoomSharing::Household if everyone.len() > 1 => {
+            RoomSharing::Single if together => return Err(Refusal::RoomSingle.error()),
+            RoomSharing::Household if together => {
                 let h = first.household_id;
-                if h.is_none() || everyone.iter().any(|o| o.household_id != h) {
+                if h.is_none() || everyone().any(|o| o.household_id != h) {
                     return Err(Refusal::RoomHouseholdOnly.error());
                 }
             }
             _ => {}
         }
-        if rules.separate_floors
-            && self.floors.get(&(si, slot.room.floor)).is_some_and(|cats| cats.keys().any(|c| *c != category))
+        if rules.separate_floors && self.floor(si, ri).iter().enumerate().any(|(c, n)| *n > 0 && c != category as usize)
         {
             return Err(Refusal::FloorCategoryMixed.error());
         }
@@ -140,8 +159,8 @@ impl Board {
         if slot.room.state == RoomState::Free {
             slot.room.state = RoomState::Occupied;
         }
-        let (floor, room_id) = (slot.room.floor, slot.room.id);
-        *self.floors.entry((si, floor)).or_default().entry(who.category).or_default() += 1;
+        let room_id = slot.room.id;
+        self.floor_cats[self.room_floor[si][ri]][who.category as usize] += 1;
         Placement { order_id: who.order_id, site_id: self.sites[si].site.id, room_id }
     }
 
@@ -150,15 +169,19 @@ impl Board {
         &self,
         group: &[&Arrival],
         rules: &QuarantineRules,
-        score: impl Fn(usize, &RoomSlot) -> K,
+        score: impl Fn(usize, usize, &RoomSlot) -> K,
     ) -> Option<(usize, usize)> {
         let mut best: Option<(K, usize, usize)> = None;
+        let need = group.len() as u32;
         for (si, s) in self.sites.iter().enumerate() {
+            if group.first().is_some_and(|g| !s.site.accepts(g.category)) {
+                continue;
+            }
             for (ri, r) in s.rooms.iter().enumerate() {
-                if self.fits(si, ri, group, rules).is_err() {
+                if r.free_beds() < need || self.fits(si, ri, group, rules).is_err() {
                     continue;
                 }
-                let k = score(si, r);
+                let k = score(si, ri, r);
                 if best.as_ref().is_none_or(|(b, _, _)| k < *b) {
                     best = Some((k, si, ri));
                 }
@@ -167,8 +190,8 @@ impl Board {
         best.map(|(_, si, ri)| (si, ri))
     }
 
-    fn floor_has(&self, si: usize, floor: i32, c: Category) -> bool {
-        self.floors.get(&(si, floor)).is_some_and(|cats| cats.contains_key(&c))
+    fn floor_has(&self, si: usize, ri: usize, c: Category) -> bool {
+        self.floor(si, ri)[c as usize] > 0
     }
 
     /// Why nobody of `category` can be placed: no site takes them, or every room that
@@ -214,9 +237,9 @@ pub fn suggest(arrivals: &[Arrival], sites: &[SiteSlots], rules: &QuarantineRule
         let category = group[0].category;
         let household = group[0].household_id;
         let whole = if group.len() == 1 || rules.room_sharing != RoomSharing::Single {
-            board.best(group, rules, |si, r| {
+            board.best(group, rules, |si, ri, r| {
                 let same_household = household.is_some() && r.occupants.iter().any(|o| o.household_id == household);
-                (!same_household, !board.floor_has(si, r.room.floor, category), r.free_beds() - group.len() as u32)
+                (!same_household, !board.floor_has(si, ri, category), r.free_beds() - group.len() as u32)
             })
         } else {
             None
@@ -231,12 +254,12 @@ pub fn suggest(arrivals: &[Arrival], sites: &[SiteSlots], rules: &QuarantineRule
         let mut anchor: Option<(usize, i32)> = None;
         for a in group {
             let one = [*a];
-            let found = board.best(&one, rules, |si, r| {
+            let found = board.best(&one, rules, |si, ri, r| {
                 let (site_far, floor_far) = match anchor {
                     Some((asi, floor)) => (si != asi, !(si == asi && r.room.floor == floor)),
                     None => (false, false),
                 };
-                (site_far, floor_far, !board.floor_has(si, r.room.floor, category), r.free_beds())
+                (site_far, floor_far, !board.floor_has(si, ri, category), r.free_beds())
             });
             match found {
                 Some((si, ri)) => {

@@ -744,13 +744,14 @@ pub(crate) async fn fetch<C: GenericClient + Sync>(c: &C, k: &Keys) -> Result<Fa
         found.sort_by_key(|e| e.candidate.contact_id);
         facts.queue = found;
     }
-    for id in &k.residents {
-        if let Some(r) = crate::store::resident_by_id(c, *id, false).await? {
-            facts.residents.push(r);
-        }
+    if !k.residents.is_empty() {
+        let sql = format!(
+            "SELECT {} FROM residents r JOIN households h ON h.id = r.household_id WHERE r.id = ANY($1) ORDER BY r.id",
+            crate::rows::RESIDENT_COLUMNS
+        );
+        facts.residents =
+            rows(c, &sql, &[&k.residents]).await?.iter().map(crate::rows::resident).collect::<Result<_>>()?;
     }
-    facts.residents.sort_by_key(|r| r.id);
-    facts.residents.dedup_by_key(|r| r.id);
     if let Some(key) = &k.device_op {
         facts.device_op = match c
             .query_opt("SELECT key, kind, run_id, order_id, at FROM device_ops WHERE key = $1", &[key])

@@ -302,21 +302,32 @@ pub(crate) async fn write<C: GenericClient + Sync>(c: &C, e: &Effects) -> Result
             .db()?;
         w.sites.push(get(&row, 0)?);
     }
-    for r in &e.rooms_new {
-        let row = c
-            .query_one(
-                "INSERT INTO quarantine_rooms (site_id, floor, number, beds, state, state_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[&w.site(r.site_id), &r.floor, &r.number, &i32_of(r.beds), &r.state.as_str(), &r.state_at],
-            )
-            .await
-            .db()?;
-        w.rooms.push(get(&row, 0)?);
-    }
-    for r in &e.rooms_save {
+    if !e.rooms_new.is_empty() {
+        w.rooms = ids(c, "quarantine_rooms", e.rooms_new.len()).await?;
+        let r = &e.rooms_new;
+        let site: Vec<i64> = r.iter().map(|r| w.site(r.site_id)).collect();
+        let floor: Vec<i32> = r.iter().map(|r| r.floor).collect();
+        let number: Vec<&str> = r.iter().map(|r| r.number.as_str()).collect();
+        let beds: Vec<i32> = r.iter().map(|r| i32_of(r.beds)).collect();
+        let state: Vec<&str> = r.iter().map(|r| r.state.as_str()).collect();
+        let state_at: Vec<DateTime<Utc>> = r.iter().map(|r| r.state_at).collect();
         c.execute(
-            "UPDATE quarantine_rooms SET state = $2, state_at = $3 WHERE id = $1",
-            &[&r.id, &r.state.as_str(), &r.state_at],
+            "INSERT INTO quarantine_rooms (id, site_id, floor, number, beds, state, state_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::integer[], $6::text[], \
+                                  $7::timestamptz[])",
+            &[&w.rooms, &site, &floor, &number, &beds, &state, &state_at],
+        )
+        .await
+        .db()?;
+    }
+    if !e.rooms_save.is_empty() {
+        let id: Vec<i64> = e.rooms_save.iter().map(|r| r.id).collect();
+        let state: Vec<&str> = e.rooms_save.iter().map(|r| r.state.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = e.rooms_save.iter().map(|r| r.state_at).collect();
+        c.execute(
+            "UPDATE quarantine_rooms r SET state = u.state, state_at = u.at \
+             FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u (id, state, at) WHERE r.id = u.id",
+            &[&id, &state, &at],
         )
         .await
         .db()?;
