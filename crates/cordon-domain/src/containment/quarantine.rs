@@ -393,14 +393,20 @@ impl Order {
     /// centralised while ordered, in transfer or at the site; home during home quarantine
     /// and home monitoring; nothing once closed.
     pub fn colour_quarantine(&self) -> Option<QuarantineOrder> {
-        let kind = match self.state {
-            OrderState::Ordered | OrderState::InTransfer => QuarantineKind::Centralised,
-            OrderState::InQuarantine if self.centralised() => QuarantineKind::Centralised,
-            OrderState::InQuarantine | OrderState::HomeMonitoring => QuarantineKind::Home,
-            _ => return None,
-        };
-        Some(QuarantineOrder { kind, until: None })
+        colour_quarantine(self.state, self.centralised())
     }
+}
+
+/// What an order in `state` (of a centralised regime or not) means for the person's code:
+/// the one rule `person_state` applies (the colour follows the order).
+pub fn colour_quarantine(state: OrderState, centralised: bool) -> Option<QuarantineOrder> {
+    let kind = match state {
+        OrderState::Ordered | OrderState::InTransfer => QuarantineKind::Centralised,
+        OrderState::InQuarantine if centralised => QuarantineKind::Centralised,
+        OrderState::InQuarantine | OrderState::HomeMonitoring => QuarantineKind::Home,
+        _ => return None,
+    };
+    Some(QuarantineOrder { kind, until: None })
 }
 
 /// What an order is made from: a confirmed contact of the to-isolate queue, or a person

@@ -848,6 +848,24 @@ pub(crate) async fn fetch<C: GenericClient + Sync>(c: &C, k: &Keys) -> Result<Fa
     Ok(facts)
 }
 
+/// The resident's open order as (state, centralised), if any.
+pub(crate) async fn open_order_of<C: GenericClient + Sync>(
+    c: &C,
+    resident_id: i64,
+) -> Result<Option<(OrderState, bool)>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT id, state, kind FROM quarantine_orders WHERE resident_id = $1 AND state IN {OPEN_STATES} LIMIT 1"),
+            &[&resident_id],
+        )
+        .await
+        .db()?;
+    row.map(|r| {
+        Ok((parsed(&r, 1, "quarantine order", "state", OrderState::parse)?, get::<&str>(&r, 2)? == "centralised"))
+    })
+    .transpose()
+}
+
 pub(crate) fn i32_of(n: u32) -> i32 {
     small_i32(n)
 }

@@ -12,7 +12,7 @@ use crate::error::Db;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::containment::quarantine::PersonResult;
+use cordon_domain::containment::quarantine::{OrderState, PersonResult};
 use cordon_domain::testing::TestResult;
 use cordon_store::StoreError;
 use cordon_store::containment::facts::{Facts, Keys};
@@ -72,6 +72,17 @@ pub(crate) async fn order_results<C: GenericClient + Sync>(
     let effects = plan::plan_order_results(results, &facts, offset, audit);
     write::write(tx, &effects).await?;
     Ok(effects.tests_save.len() as u32)
+}
+
+/// For `person_state` (the colour engine's facts): the resident's open order as
+/// (state, centralised), one indexed probe. Map it with
+/// `cordon_domain::containment::quarantine::colour_quarantine`.
+#[allow(dead_code)] // read by codes' person_state once the lead wires it in
+pub(crate) async fn open_order_of<C: GenericClient + Sync>(
+    c: &C,
+    resident_id: i64,
+) -> Result<Option<(OrderState, bool)>> {
+    facts::open_order_of(c, resident_id).await
 }
 
 #[async_trait]

@@ -897,3 +897,18 @@ pub(crate) fn fetch(c: &Connection, k: &Keys) -> Result<Facts> {
     }
     Ok(facts)
 }
+
+/// The resident's open order as (state, centralised), if any.
+pub(crate) fn open_order_of(c: &Connection, resident_id: i64) -> Result<Option<(OrderState, bool)>> {
+    let found = query(
+        c,
+        &format!(
+            "SELECT id, state, kind FROM quarantine_orders WHERE resident_id = ? AND state IN {OPEN_STATES} LIMIT 1"
+        ),
+        &[Value::Integer(resident_id)],
+        3,
+        "quarantine order",
+        |c| Ok((c.parse(1, "state", OrderState::parse)?, c.text(2, "kind")? == "centralised")),
+    )?;
+    Ok(found.into_iter().next())
+}

@@ -9,7 +9,7 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::containment::quarantine::PersonResult;
+use cordon_domain::containment::quarantine::{OrderState, PersonResult};
 use cordon_domain::testing::TestResult;
 use cordon_store::containment::facts::{Facts, Keys};
 use cordon_store::containment::plan::{self, Outcome, Write};
@@ -66,6 +66,14 @@ pub(crate) fn order_results(
     let effects = plan::plan_order_results(results, &facts, offset, audit);
     write::write(tx, &effects)?;
     Ok(effects.tests_save.len() as u32)
+}
+
+/// For `person_state` (the colour engine's facts): the resident's open order as
+/// (state, centralised), one indexed probe. Map it with
+/// `cordon_domain::containment::quarantine::colour_quarantine`.
+#[allow(dead_code)] // read by codes' person_state once the lead wires it in
+pub(crate) fn open_order_of(c: &Connection, resident_id: i64) -> Result<Option<(OrderState, bool)>> {
+    facts::open_order_of(c, resident_id)
 }
 
 #[async_trait]

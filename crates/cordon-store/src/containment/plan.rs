@@ -317,8 +317,39 @@ fn rooms_of_orders(f: &Facts) -> Option<Keys> {
     locked(Keys { sites: Some(SiteQuery::OfRooms(missing)), ..Keys::default() })
 }
 
-/// The plan of a write on its facts.
+impl Outcome {
+    /// The refusal, when the write was refused.
+    pub fn refusal(&self) -> Option<&Refused> {
+        match self {
+            Outcome::Proposal(Err(r))
+            | Outcome::Zone(Err(r))
+            | Outcome::Site(Err(r))
+            | Outcome::Rooms(Err(r))
+            | Outcome::Room(Err(r))
+            | Outcome::Count(Err(r))
+            | Outcome::Orders(Err(r))
+            | Outcome::Check(Err(r))
+            | Outcome::Order(Err(r))
+            | Outcome::Placements(Err(r))
+            | Outcome::Run(Err(r))
+            | Outcome::Pickup(Err(r))
+            | Outcome::Arrival(Err(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The plan of a write on its facts. A refused write plans no effect at all, whatever
+/// its steps had gathered: nothing is ever half-written.
 pub fn plan(w: &Write, f: &Facts, act: &Act) -> Planned {
+    let planned = plan_steps(w, f, act);
+    if planned.outcome.refusal().is_some() {
+        return Planned { effects: Effects::default(), outcome: planned.outcome };
+    }
+    planned
+}
+
+fn plan_steps(w: &Write, f: &Facts, act: &Act) -> Planned {
     match w {
         Write::SweepCases => sweep(f, act),
         Write::DecideProposal { id, decision } => decide(*id, decision, f, act),
@@ -1208,4 +1239,144 @@ fn arrive(run_id: i64, key: &str, f: &Facts, act: &Act) -> Planned {
     eff.device_ops.push(DeviceOp { key: key.to_string(), kind: "arrive".into(), run_id, order_id: None, at: act.at });
     eff.audit.push(act.audit.clone());
     Planned { effects: eff, outcome: Outcome::Arrival(Ok(ArrivalOutcome { placements, replayed: false })) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, TimeZone};
+    use cordon_domain::colour::ContactClass;
+    use cordon_domain::containment::quarantine::{OrderInput, Person};
+    use cordon_domain::name::PersonName;
+    use cordon_domain::policy::Profile;
+    use std::sync::Arc;
+
+    fn act(at: DateTime<Utc>) -> Act {
+        Act {
+            at,
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            user_id: Some(1),
+            user: "dispatcher".into(),
+            profile: Arc::new(Profile::shipped("protocol-9").unwrap().unwrap()),
+            audit: cordon_domain::audit::AuditEntry {
+                at,
+                actor_id: Some(1),
+                actor: "dispatcher".into(),
+                role: None,
+                action: "x".into(),
+                target_kind: "x".into(),
+                target: "x".into(),
+                request_id: "r".into(),
+                detail: String::new(),
+            },
+        }
+    }
+
+    fn order(id: i64, household: i64, act: &Act) -> Order {
+        let input = OrderInput {
+            person: Person {
+                resident_id: Some(id),
+                name: PersonName::parse("赵六").unwrap(),
+                id_number: None,
+                phone: None,
+                unit: None,
+                address: String::new(),
+                household_id: Some(household),
+            },
+            category: Category::CloseContact,
+            last_exposure: act.at - chrono::Duration::hours(5),
+            identified_at: act.at,
+            contact_id: Some(id),
+            reason: String::new(),
+        };
+        let (mut o, _) = new_order(&input, &act.profile, "t", act.at, act.offset).unwrap();
+        o.id = id;
+        o
+    }
+
+    #[test]
+    fn a_refused_write_plans_nothing() {
+        let a = act(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap());
+        let f = Facts { orders: (1..=4).map(|i| order(i, i, &a)).collect(), ..Facts::default() };
+        // Four households for a vehicle of three: refused after the site and orders were
+        // looked at; no effect survives.
+        let site = cordon_domain::containment::quarantine::NewSite::new(
+            "点",
+            cordon_domain::containment::quarantine::SiteKind::Hotel,
+            "址",
+            AreaCode::parse("141102").unwrap(),
+            "经理",
+            None,
+            None,
+            &[Category::CloseContact],
+            a.at,
+        )
+        .unwrap();
+        let f = Facts { sites: vec![SiteSlots { site: Site { id: 1, site }, rooms: vec![] }], ..f };
+        let w = Write::Dispatch(DispatchRequest {
+            order_ids: vec![1, 2, 3, 4],
+            vehicle: cordon_domain::containment::transfer::Vehicle::new("晋K12345", "王", None, "组", 7).unwrap(),
+            site_id: 1,
+        });
+        let p = plan(&w, &f, &a);
+        assert_eq!(p.outcome.refusal().map(|r| r.error.code), Some("vehicle_households"));
+        assert!(p.effects.is_empty());
+        // Three go.
+        let w = Write::Dispatch(DispatchRequest {
+            order_ids: vec![1, 2, 3],
+            vehicle: cordon_domain::containment::transfer::Vehicle::new("晋K12345", "王", None, "组", 7).unwrap(),
+            site_id: 1,
+        });
+        let p = plan(&w, &f, &a);
+        assert!(p.outcome.refusal().is_none());
+        assert_eq!((p.effects.runs_new.len(), p.effects.orders_save.len(), p.effects.queue_status.len()), (1, 3, 3));
+        assert!(p.effects.orders_save.iter().all(|o| o.run_id == Some(new_id(0))));
+    }
+
+    #[test]
+    fn orders_from_the_queue_refer_to_their_new_ids() {
+        let a = act(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap());
+        let entry = |c: i64| QueueEntry {
+            candidate: IsolationCandidate {
+                contact_id: c,
+                person: order(c, c, &a).person,
+                class: ContactClass::Close,
+                last_exposure: a.at - chrono::Duration::hours(5),
+                identified_at: a.at - chrono::Duration::hours(1),
+                deadline: a.at + chrono::Duration::hours(23),
+            },
+            status: QueueStatus::Waiting,
+            order_id: None,
+            updated_at: a.at,
+        };
+        let f = Facts { queue: vec![entry(7), entry(8)], ..Facts::default() };
+        let w =
+            Write::IssueOrders(vec![OrderRequest::Contact { contact_id: 7 }, OrderRequest::Contact { contact_id: 8 }]);
+        let p = plan(&w, &f, &a);
+        assert_eq!(p.effects.orders_new.iter().map(|o| o.id).collect::<Vec<_>>(), vec![-1, -2]);
+        assert!(p.effects.tests_new.iter().all(|t| t.order_id == -1 || t.order_id == -2));
+        assert_eq!(
+            p.effects.queue_status.iter().map(|q| (q.0, q.1, q.2)).collect::<Vec<_>>(),
+            vec![(7, QueueStatus::Ordered, Some(-1)), (8, QueueStatus::Ordered, Some(-2))]
+        );
+        let written = Written { orders: vec![40, 41], ..Written::default() };
+        let Outcome::Orders(Ok(orders)) = p.outcome.resolve(&written) else { panic!() };
+        assert_eq!(orders.iter().map(|o| o.id).collect::<Vec<_>>(), vec![40, 41]);
+        // A day already applied plans nothing.
+        let run = ZoneRunRecord {
+            date: a.today(),
+            at: a.at,
+            applied_at: a.at,
+            by: "other".into(),
+            steps: 3,
+            held: 0,
+            profile: "protocol-9".into(),
+        };
+        let f = Facts { zone_run: Some(run.clone()), ..Facts::default() };
+        let p = plan(&Write::ZoneDay { date: a.today() }, &f, &a);
+        assert!(p.effects.is_empty());
+        assert!(
+            matches!(p.outcome, Outcome::ZoneDay(ZoneDayReport { applied: false, ref run, .. }) if run.by == "other")
+        );
+    }
 }
