@@ -101,6 +101,57 @@ pub struct PersonState {
     pub exempt: bool,
 }
 
+/// What a backend reads about one resident for the colour engine (plan, then persist,
+/// applied to a read): the residence, the zones open on its lineage, what mass testing
+/// and tracing say of the person, and their mandatory rounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonFacts {
+    pub unit: Option<AreaCode>,
+    /// Designations open at `now` on the unit's lineage, each with its area's name.
+    pub zones: Vec<(crate::zone::RiskZone, String)>,
+    pub case: Option<CaseKind>,
+    pub contact: Option<ContactClass>,
+    pub pool_positive_pending: bool,
+    pub quarantine: Option<QuarantineOrder>,
+    /// The household is under home control (a positive pool's).
+    pub home_control: bool,
+    /// The mandatory rounds covering the unit up to today, newest first, down to and
+    /// including the newest one the person attended (sampled or exempt): all that the
+    /// count of consecutive missed rounds needs, however many rounds there are.
+    pub rounds: Vec<crate::testing::RoundAttendance>,
+}
+
+impl PersonState {
+    /// The colour engine's input from what was read: the highest zone on the residence's
+    /// lineage, the strongest quarantine (an order, or the household's home control), and
+    /// the consecutive mandatory rounds missed up to `today` (the district's date).
+    pub fn from_facts(f: PersonFacts, now: DateTime<Utc>, today: chrono::NaiveDate) -> PersonState {
+        let zone = f.unit.as_ref().and_then(|unit| {
+            let zones: Vec<crate::zone::RiskZone> = f.zones.iter().map(|(z, _)| z.clone()).collect();
+            crate::zone::zone_of(unit, &zones, now).map(|z| ZoneExposure {
+                level: z.level,
+                area: z.area.clone(),
+                area_name: f.zones.iter().find(|(y, _)| y.id == z.id).map(|(_, n)| n.clone()).unwrap_or_default(),
+            })
+        });
+        let control = f.home_control.then_some(QuarantineOrder { kind: QuarantineKind::HomeControl, until: None });
+        let quarantine = match (f.quarantine, control) {
+            (Some(q), Some(c)) => Some(if c.kind > q.kind { c } else { q }),
+            (q, c) => q.or(c),
+        };
+        let (missed_rounds, exempt) = crate::testing::missed_rounds(&f.rounds, today);
+        PersonState {
+            case: f.case,
+            contact: f.contact,
+            pool_positive_pending: f.pool_positive_pending,
+            quarantine,
+            zone,
+            missed_rounds,
+            exempt,
+        }
+    }
+}
+
 /// One reason a colour applies, shown to the guard and on the resident page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {

@@ -10,6 +10,7 @@
 pub mod area;
 pub mod audit;
 pub mod authz;
+pub mod clock;
 pub mod colour;
 pub mod containment;
 pub mod error;

@@ -133,11 +133,10 @@ pub struct NewPass {
     pub issued_at: DateTime<Utc>,
 }
 
-/// Longest validity a pass may have, in days (a pass is renewed, not issued forever).
-pub const MAX_PASS_DAYS: i64 = 31;
-
 impl NewPass {
-    pub fn check(self) -> Result<NewPass, FieldError> {
+    /// Checks a pass request; `longest_days` is the profile's longest validity
+    /// ([`crate::policy::PassRules`]).
+    pub fn check(self, longest_days: u32) -> Result<NewPass, FieldError> {
         let purpose = self.purpose.trim().to_string();
         if purpose.is_empty() || purpose.chars().count() > 200 {
             return Err(FieldError::new(
@@ -158,12 +157,12 @@ impl NewPass {
                 "the pass must end after it starts",
             ));
         }
-        if self.valid_until - self.valid_from > chrono::Duration::days(MAX_PASS_DAYS) {
+        if self.valid_until - self.valid_from > chrono::Duration::days(i64::from(longest_days)) {
             return Err(FieldError::new(
                 "pass_window_long",
                 "valid_until",
-                format!("有效期最长{MAX_PASS_DAYS}天"),
-                format!("a pass is valid for {MAX_PASS_DAYS} days at most"),
+                format!("有效期最长{longest_days}天"),
+                format!("a pass is valid for {longest_days} days at most"),
             ));
         }
         Ok(NewPass { purpose, ..self })
@@ -231,9 +230,10 @@ mod tests {
             issuer: "c".into(),
             issued_at: now(),
         };
-        assert!(new(now(), now() + Duration::days(3), "医护").check().is_ok());
-        assert_eq!(new(now(), now(), "医护").check().unwrap_err().code, "pass_window");
-        assert_eq!(new(now(), now() + Duration::days(40), "医护").check().unwrap_err().code, "pass_window_long");
-        assert_eq!(new(now(), now() + Duration::days(1), " ").check().unwrap_err().code, "pass_purpose");
+        assert!(new(now(), now() + Duration::days(3), "医护").check(31).is_ok());
+        assert_eq!(new(now(), now(), "医护").check(31).unwrap_err().code, "pass_window");
+        assert_eq!(new(now(), now() + Duration::days(40), "医护").check(31).unwrap_err().code, "pass_window_long");
+        assert!(new(now(), now() + Duration::days(40), "医护").check(60).is_ok(), "the profile's longest validity");
+        assert_eq!(new(now(), now() + Duration::days(1), " ").check(31).unwrap_err().code, "pass_purpose");
     }
 }

@@ -225,8 +225,21 @@ pub struct TransferRules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestingRules {
+    /// Capacity of a pooled tube when the sampler does not choose one.
     pub pool_size: u32,
+    /// Capacities a tube may be opened with (1 = a single tube).
     pub pool_sizes: Vec<u32>,
+    /// Residents this old or older are sampled at the door and get a printed code card.
+    pub elderly_age: u32,
+    /// Recent rounds whose positivity the pool-size advisor weighs.
+    pub advisor_rounds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassRules {
+    /// Longest validity of a pass, in days: a pass is renewed, not issued for ever.
+    pub longest_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +267,7 @@ pub struct Profile {
     pub transfer: TransferRules,
     pub testing: TestingRules,
     pub codes: CodeRules,
+    pub passes: PassRules,
 }
 
 /// Why a profile was rejected: the 1-based line and the reason.
@@ -495,13 +509,43 @@ impl Profile {
             return err("transfer", "alert_after_minutes", "must be between 1 and 1440".into());
         }
         let t = &self.testing;
-        if t.pool_sizes.is_empty() || t.pool_sizes.contains(&0) || !t.pool_sizes.contains(&t.pool_size) {
-            return err("testing", "pool_size", "pool_size must be one of pool_sizes, all at least 1".into());
+        if let Some(n) = t.pool_sizes.iter().find(|n| crate::testing::PoolCapacity::new(**n).is_err()) {
+            return err(
+                "testing",
+                "pool_sizes",
+                format!("pool size {n} is outside 1..={}", crate::testing::PoolCapacity::LARGEST),
+            );
+        }
+        if t.pool_sizes.is_empty() || !t.pool_sizes.contains(&t.pool_size) {
+            return err("testing", "pool_size", "pool_size must be one of pool_sizes".into());
+        }
+        if !(1..=60).contains(&t.advisor_rounds) {
+            return err("testing", "advisor_rounds", "must be between 1 and 60".into());
+        }
+        if !(50..=120).contains(&t.elderly_age) {
+            return err("testing", "elderly_age", "must be between 50 and 120".into());
+        }
+        if !(1..=366).contains(&self.passes.longest_days) {
+            return err("passes", "longest_days", "must be between 1 and 366".into());
         }
         if self.codes.token_valid_days == 0 || self.codes.token_valid_days > 366 {
             return err("codes", "token_valid_days", "must be between 1 and 366".into());
         }
         Ok(())
+    }
+
+    /// The profile a stored setting (`name`, `source`) applies: its text, or — when that
+    /// text no longer parses because a shipped profile stored by an earlier release lacks
+    /// rules a later one added — the shipped profile of that name as this release carries
+    /// it, with the error of the stored text (for a warning). `Err` when neither parses.
+    pub fn effective(name: &str, source: &str) -> Result<(Profile, Option<ProfileError>), ProfileError> {
+        match Profile::parse(source) {
+            Ok(p) => Ok((p, None)),
+            Err(e) => match Profile::shipped(name) {
+                Some(Ok(p)) => Ok((p, Some(e))),
+                _ => Err(e),
+            },
+        }
     }
 
     /// A shipped profile by name.
@@ -519,6 +563,23 @@ impl Profile {
         } else {
             None
         }
+    }
+
+    /// The capacity a tube is opened with: the one asked for, or the profile's pool size;
+    /// it must be one of the profile's pool sizes.
+    pub fn pool_capacity(&self, asked: Option<u32>) -> Result<crate::testing::PoolCapacity, FieldError> {
+        let n = asked.unwrap_or(self.testing.pool_size);
+        let sizes = &self.testing.pool_sizes;
+        if !sizes.contains(&n) {
+            let list: Vec<String> = sizes.iter().map(u32::to_string).collect();
+            return Err(FieldError::new(
+                "pool_size_invalid",
+                "pool_size",
+                format!("混检容量只能是 {}（收到 {n}）", list.join("、")),
+                format!("pool size must be one of {} (got {n})", list.join(", ")),
+            ));
+        }
+        crate::testing::PoolCapacity::new(n)
     }
 
     /// Whether a zone of this level may be designated under this profile.
@@ -651,6 +712,16 @@ mod tests {
         let src = SHIPPED[1].1.replace("home_test_days = [1, 3, 5, 7]", "home_test_days = [1, 3, 5, 8]");
         let e = Profile::parse(&src).unwrap_err();
         assert_eq!(e.line, at(&src, "[1, 3, 5, 8]"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_shipped_profile_of_an_earlier_release_applies_as_shipped_now() {
+        let old = SHIPPED[0].1.replace("[transfer]", "[transfer_old]").replace("households_per_vehicle = 3\n", "");
+        let (p, warning) = Profile::effective("protocol-9", &old).unwrap();
+        assert_eq!(p, shipped("protocol-9"));
+        assert!(warning.is_some());
+        assert_eq!(Profile::effective("protocol-9", SHIPPED[0].1).unwrap().1, None);
+        assert!(Profile::effective("my-own", &old).is_err());
     }
 
     #[test]

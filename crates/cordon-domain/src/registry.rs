@@ -9,9 +9,6 @@ use crate::phone::Phone;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-/// Age at which a resident counts as elderly (80+) for door-to-door sampling.
-pub const ELDERLY_AGE: u32 = 80;
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResidentFlags {
     pub bedridden: bool,
@@ -79,13 +76,14 @@ impl Resident {
     pub fn age(&self, today: NaiveDate) -> u32 {
         age_on(self.birth_date(), today)
     }
-    /// 80+ on `today`: derived, never stored, so it cannot go stale.
-    pub fn is_elderly(&self, today: NaiveDate) -> bool {
-        self.age(today) >= ELDERLY_AGE
+    /// At least `elderly_age` (the profile's, [`crate::policy::TestingRules`]) on `today`:
+    /// derived, never stored, so it cannot go stale.
+    pub fn is_elderly(&self, today: NaiveDate, elderly_age: u32) -> bool {
+        self.age(today) >= elderly_age
     }
     /// Needs sampling at the door and a printed code card.
-    pub fn needs_door_service(&self, today: NaiveDate) -> bool {
-        self.flags.bedridden || self.flags.no_smartphone || self.is_elderly(today)
+    pub fn needs_door_service(&self, today: NaiveDate, elderly_age: u32) -> bool {
+        self.flags.bedridden || self.flags.no_smartphone || self.is_elderly(today, elderly_age)
     }
 }
 

@@ -529,7 +529,7 @@ mod tests {
         let ids: HashSet<_> = residents.iter().map(|r| r.id_number.clone()).collect();
         assert_eq!(ids.len(), residents.len(), "ID numbers are unique");
         let as_of = GenParams::new(1, 1).as_of;
-        let elderly = residents.iter().filter(|r| r.is_elderly(as_of)).count() as f64 / residents.len() as f64;
+        let elderly = residents.iter().filter(|r| r.is_elderly(as_of, 80)).count() as f64 / residents.len() as f64;
         assert!((0.015..0.05).contains(&elderly), "elderly share {elderly}");
         assert!(residents.iter().any(|r| r.flags.bedridden));
         let lishi = residents.iter().filter(|r| r.id_number.region() == "141102").count();

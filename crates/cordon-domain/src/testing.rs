@@ -149,32 +149,30 @@ impl fmt::Display for TubeBarcode {
 
 // ---- pool capacity --------------------------------------------------------------------
 
-/// How many people one tube holds: 1 (single, for door-to-door and people under control),
-/// 5, 10 or 20.
+/// How many people one tube holds: 1 (a single tube, for door-to-door and people under
+/// control) up to [`PoolCapacity::LARGEST`]. Which capacities a district allows, and which
+/// it uses when the sampler does not say, are its policy profile's
+/// ([`crate::policy::Profile::pool_capacity`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct PoolCapacity(u32);
 
 impl PoolCapacity {
-    pub const ALLOWED: [u32; 4] = [1, 5, 10, 20];
     pub const SINGLE: PoolCapacity = PoolCapacity(1);
+    /// The most swabs one tube's medium takes: a bound of the material, not of policy.
+    pub const LARGEST: u32 = 50;
 
     pub fn new(n: u32) -> Result<PoolCapacity, FieldError> {
-        if Self::ALLOWED.contains(&n) {
+        if (1..=Self::LARGEST).contains(&n) {
             Ok(PoolCapacity(n))
         } else {
             Err(FieldError::new(
                 "pool_size_invalid",
                 "pool_size",
-                format!("混检容量只能是 1、5、10 或 20（收到 {n}）"),
-                format!("pool size must be 1, 5, 10 or 20 (got {n})"),
+                format!("混检容量应为 1 到 {} 之间（收到 {n}）", Self::LARGEST),
+                format!("pool size must be between 1 and {} (got {n})", Self::LARGEST),
             ))
         }
-    }
-
-    /// The capacity given, or 10 when none is (the usual 10-in-1).
-    pub fn or_default(n: Option<u32>) -> Result<PoolCapacity, FieldError> {
-        PoolCapacity::new(n.unwrap_or(10))
     }
 
     pub fn get(self) -> u32 {
@@ -313,13 +311,13 @@ pub fn transition(state: TubeState, event: TubeEvent) -> Result<TubeState, Field
     };
     next.ok_or_else(|| {
         let code = match (state, event) {
-            (_, E::AddSample) => "tube_not_open",
-            (S::Resulted, E::RecordResult) => "result_exists",
-            (_, E::RecordResult) => "tube_not_received",
-            _ => "tube_state",
+            (_, E::AddSample) => Refusal::TubeNotOpen,
+            (S::Resulted, E::RecordResult) => Refusal::ResultExists,
+            (_, E::RecordResult) => Refusal::TubeNotReceived,
+            _ => Refusal::TubeState,
         };
         FieldError::new(
-            code,
+            code.code(),
             "tube",
             format!("试管当前状态为“{}”，不能{}", state.zh(), event.zh()),
             format!("the tube is {}; cannot {}", state.en(), event.en()),
@@ -557,12 +555,11 @@ pub struct PoolAdvice {
     pub best: u32,
 }
 
-/// E(k) for every allowed capacity and the best one at prevalence `p`.
-pub fn advise_pool_size(p: f64) -> PoolAdvice {
-    let options: Vec<PoolOption> = PoolCapacity::ALLOWED
-        .iter()
-        .map(|&k| PoolOption { k, tests_per_person: expected_tests_per_person(p, k) })
-        .collect();
+/// E(k) for every allowed capacity (`sizes`: the profile's pool sizes) and the best one
+/// at prevalence `p`.
+pub fn advise_pool_size(p: f64, sizes: &[u32]) -> PoolAdvice {
+    let options: Vec<PoolOption> =
+        sizes.iter().map(|&k| PoolOption { k, tests_per_person: expected_tests_per_person(p, k) }).collect();
     let mut best = PoolOption { k: 1, tests_per_person: 1.0 };
     for o in &options {
         if o.tests_per_person < best.tests_per_person - 1e-12 {
@@ -572,55 +569,182 @@ pub fn advise_pool_size(p: f64) -> PoolAdvice {
     PoolAdvice { p: p.clamp(0.0, 1.0), options, best: best.k }
 }
 
-/// Why a scan, a receipt or a result was refused, with its stable code. Both backends
-/// and the web layer use these, so a device sees the same message whatever serves it.
-pub fn refusal(code: &'static str) -> FieldError {
-    let (field, zh, en) = match code {
-        "already_sampled" => ("person", "本轮已采样，不能重复采样", "already sampled in this round; no second sample"),
-        "not_resident" => (
-            "person",
-            "不是本辖区登记居民，请按临时人员登记（身份证号和手机号）",
-            "not a registered resident of this district; record as a visitor (ID number and phone)",
-        ),
-        "tube_full" => ("tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one"),
-        "tube_not_open" => ("tube", "试管已封管，不能再加样", "the tube is sealed; no more samples"),
-        "tube_other_round" => ("tube", "该试管属于其他轮次", "this tube belongs to another round"),
-        "needs_single_tube" => {
-            ("person", "此人处于管控中，须单人单管采样", "this person is under control and needs a single tube")
+/// Why a scan, a receipt, a result or a door-knock outcome was refused: a closed set, so
+/// an unknown code cannot compile. Each carries its stable code, the field it is about
+/// and its message in both languages; planners, both backends and the web layer use
+/// these, so a device sees the same message whatever serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    AlreadySampled,
+    NotResident,
+    TubeFull,
+    TubeNotOpen,
+    TubeOtherRound,
+    NeedsSingleTube,
+    TubeUnknown,
+    TubeNotReceived,
+    ResultExists,
+    TubeEmpty,
+    NotInTube,
+    BoxUnknown,
+    RoundUnknown,
+    OutOfRound,
+    SampledAlready,
+    TubeUsed,
+    NotInHousehold,
+    NotMissing,
+    MemberTwice,
+    DoorNoSamples,
+    MemberMissing,
+    /// A pool-positive member re-sampled already, into another single tube.
+    AlreadyResampled,
+    /// A tube event its state does not allow (see [`transition`], which words it).
+    TubeState,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 23] = [
+        Refusal::AlreadySampled,
+        Refusal::NotResident,
+        Refusal::TubeFull,
+        Refusal::TubeNotOpen,
+        Refusal::TubeOtherRound,
+        Refusal::NeedsSingleTube,
+        Refusal::TubeUnknown,
+        Refusal::TubeNotReceived,
+        Refusal::ResultExists,
+        Refusal::TubeEmpty,
+        Refusal::NotInTube,
+        Refusal::BoxUnknown,
+        Refusal::RoundUnknown,
+        Refusal::OutOfRound,
+        Refusal::SampledAlready,
+        Refusal::TubeUsed,
+        Refusal::NotInHousehold,
+        Refusal::NotMissing,
+        Refusal::MemberTwice,
+        Refusal::DoorNoSamples,
+        Refusal::MemberMissing,
+        Refusal::AlreadyResampled,
+        Refusal::TubeState,
+    ];
+
+    /// (stable code, field, zh, en).
+    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        use Refusal as R;
+        match self {
+            R::AlreadySampled => (
+                "already_sampled",
+                "person",
+                "本轮已采样，不能重复采样",
+                "already sampled in this round; no second sample",
+            ),
+            R::NotResident => (
+                "not_resident",
+                "person",
+                "不是本采样点登记的居民，请按临时人员登记（身份证号和手机号）",
+                "not a resident registered for this site; record as a visitor (ID number and phone)",
+            ),
+            R::TubeFull => {
+                ("tube_full", "tube", "试管已满，请封管并换新管", "the tube is full; seal it and take a new one")
+            }
+            R::TubeNotOpen => {
+                ("tube_not_open", "tube", "试管已封管，不能再加样", "the tube is sealed; no more samples")
+            }
+            R::TubeOtherRound => {
+                ("tube_other_round", "tube", "该试管属于其他轮次", "this tube belongs to another round")
+            }
+            R::NeedsSingleTube => (
+                "needs_single_tube",
+                "person",
+                "此人处于管控中，须单人单管采样",
+                "this person is under control and needs a single tube",
+            ),
+            R::TubeUnknown => ("tube_unknown", "tube", "未找到该试管", "no such tube"),
+            R::TubeNotReceived => {
+                ("tube_not_received", "tube", "试管尚未被实验室接收", "the tube has not been received by the lab")
+            }
+            R::ResultExists => ("result_exists", "tube", "该试管已有检测结果", "this tube already has a result"),
+            R::TubeEmpty => ("tube_empty", "tube", "试管中没有样本", "the tube holds no samples"),
+            R::NotInTube => ("not_in_tube", "person", "此人不在该试管中", "this person is not in that tube"),
+            R::BoxUnknown => ("box_unknown", "box", "未找到该转运箱", "no such transport box"),
+            R::RoundUnknown => ("round_unknown", "round", "未找到该检测轮次", "no such test round"),
+            R::OutOfRound => {
+                ("out_of_round", "person", "此人不在本轮检测范围内", "this person is outside the round's area")
+            }
+            R::SampledAlready => (
+                "sampled_already",
+                "person",
+                "此人本轮已采样，无需免检",
+                "already sampled in this round; no exemption needed",
+            ),
+            R::TubeUsed => (
+                "tube_used",
+                "tube",
+                "该试管条码已使用，请换一支新管",
+                "this tube barcode is already in use; take a new tube",
+            ),
+            R::NotInHousehold => ("not_in_household", "member", "此人不是该户成员", "not a member of this household"),
+            R::NotMissing => (
+                "not_missing",
+                "member",
+                "此人本轮不在未采样名单中（已免检或已不在册）",
+                "not on this round's missed list (exempt, or no longer registered here)",
+            ),
+            R::MemberTwice => ("member_twice", "member", "同一成员填写了两次", "the same member is given twice"),
+            R::DoorNoSamples => (
+                "door_no_samples",
+                "tube",
+                "请至少为一名已采样的成员填写试管条码",
+                "enter a tube barcode for at least one member swabbed",
+            ),
+            R::MemberMissing => {
+                ("member_missing", "member", "请选择信息有误的成员", "choose the member whose data is wrong")
+            }
+            R::AlreadyResampled => (
+                "already_resampled",
+                "person",
+                "此人已单管复采，等待结果，无需再采",
+                "already re-sampled into a single tube; awaiting its result",
+            ),
+            R::TubeState => ("tube_state", "tube", "试管当前状态不允许此操作", "the tube's state does not allow this"),
         }
-        "tube_unknown" => ("tube", "未找到该试管", "no such tube"),
-        "tube_not_received" => ("tube", "试管尚未被实验室接收", "the tube has not been received by the lab"),
-        "result_exists" => ("tube", "该试管已有检测结果", "this tube already has a result"),
-        "tube_empty" => ("tube", "试管中没有样本", "the tube holds no samples"),
-        "not_in_tube" => ("person", "此人不在该试管中", "this person is not in that tube"),
-        "box_unknown" => ("box", "未找到该转运箱", "no such transport box"),
-        "round_unknown" => ("round", "未找到该检测轮次", "no such test round"),
-        "out_of_round" => ("person", "此人不在本轮检测范围内", "this person is outside the round's area"),
-        "sampled_already" => {
-            ("person", "此人本轮已采样，无需免检", "already sampled in this round; no exemption needed")
-        }
-        "tube_used" => {
-            ("tube", "该试管条码已使用，请换一支新管", "this tube barcode is already in use; take a new tube")
-        }
-        "not_in_household" => ("member", "此人不是该户成员", "not a member of this household"),
-        "not_missing" => (
-            "member",
-            "此人本轮不在未采样名单中（已免检或已不在册）",
-            "not on this round's missed list (exempt, or no longer registered here)",
-        ),
-        "member_twice" => ("member", "同一成员填写了两次", "the same member is given twice"),
-        "door_no_samples" => {
-            ("tube", "请至少为一名已采样的成员填写试管条码", "enter a tube barcode for at least one member swabbed")
-        }
-        "member_missing" => ("member", "请选择信息有误的成员", "choose the member whose data is wrong"),
-        _ => ("", "操作被拒绝", "refused"),
-    };
-    FieldError::new(code, field, zh, en)
+    }
+
+    pub fn code(self) -> &'static str {
+        self.parts().0
+    }
+    pub fn field(self) -> &'static str {
+        self.parts().1
+    }
+    pub fn zh(self) -> &'static str {
+        self.parts().2
+    }
+    pub fn en(self) -> &'static str {
+        self.parts().3
+    }
+
+    /// The refusal as the error every layer reports.
+    pub fn error(self) -> FieldError {
+        let (code, field, zh, en) = self.parts();
+        FieldError::new(code, field, zh, en)
+    }
+
+    pub fn from_code(code: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl From<Refusal> for FieldError {
+    fn from(r: Refusal) -> FieldError {
+        r.error()
+    }
 }
 
 /// One mandatory round that covered a person: its date and whether the person was
 /// sampled or exempted in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundAttendance {
     pub date: NaiveDate,
     pub sampled: bool,
@@ -653,6 +777,8 @@ pub fn missed_rounds(history: &[RoundAttendance], today: NaiveDate) -> (u32, boo
 mod tests {
     use super::*;
 
+    const SIZES: &[u32] = &[1, 5, 10, 20];
+
     #[test]
     fn barcodes() {
         let p = BarcodePattern::default();
@@ -670,13 +796,19 @@ mod tests {
 
     #[test]
     fn pool_capacities() {
-        for n in 0..30 {
-            assert_eq!(PoolCapacity::new(n).is_ok(), [1, 5, 10, 20].contains(&n), "{n}");
+        for n in 0..60 {
+            assert_eq!(PoolCapacity::new(n).is_ok(), (1..=50).contains(&n), "{n}");
         }
-        assert_eq!(PoolCapacity::or_default(None).unwrap().get(), 10);
-        assert_eq!(PoolCapacity::new(7).unwrap_err().code, "pool_size_invalid");
+        assert_eq!(PoolCapacity::new(51).unwrap_err().code, "pool_size_invalid");
         assert_eq!(PoolCapacity::try_from(20).unwrap().get(), 20);
-        assert!(PoolCapacity::try_from(3).is_err());
+        assert!(PoolCapacity::try_from(0).is_err());
+        // Which sizes a district uses is its profile's.
+        let p = crate::policy::Profile::shipped("protocol-9").unwrap().unwrap();
+        assert_eq!(p.pool_capacity(None).unwrap().get(), 10);
+        assert_eq!(p.pool_capacity(Some(5)).unwrap().get(), 5);
+        let e = p.pool_capacity(Some(7)).unwrap_err();
+        assert_eq!((e.code, e.field), ("pool_size_invalid", "pool_size"));
+        assert!(e.zh.contains("1、5、10、20") && e.en.contains("1, 5, 10, 20"), "{e:?}");
     }
 
     /// Every (state, event) pair against the literal table of legal moves.
@@ -744,26 +876,37 @@ mod tests {
 
     #[test]
     fn door_refusals_name_their_field() {
-        for (code, field) in [
-            ("tube_used", "tube"),
-            ("tube_other_round", "tube"),
-            ("door_no_samples", "tube"),
-            ("already_sampled", "person"),
-            ("not_in_household", "member"),
-            ("not_missing", "member"),
-            ("member_twice", "member"),
-            ("member_missing", "member"),
+        for (r, field) in [
+            (Refusal::TubeUsed, "tube"),
+            (Refusal::TubeOtherRound, "tube"),
+            (Refusal::DoorNoSamples, "tube"),
+            (Refusal::AlreadySampled, "person"),
+            (Refusal::NotInHousehold, "member"),
+            (Refusal::NotMissing, "member"),
+            (Refusal::MemberTwice, "member"),
+            (Refusal::MemberMissing, "member"),
         ] {
-            let e = refusal(code);
-            assert_eq!((e.code, e.field), (code, field));
-            assert!(!e.zh.is_empty() && !e.en.is_empty() && e.en != "refused", "{code}");
+            let e = r.error();
+            assert_eq!((e.code, e.field), (r.code(), field));
+        }
+    }
+
+    #[test]
+    fn refusal_codes_are_unique_and_worded() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Refusal::ALL {
+            assert!(seen.insert(r.code()), "{} twice", r.code());
+            assert!(!r.zh().is_empty() && !r.en().is_empty() && !r.field().is_empty(), "{r:?}");
+            assert_eq!(Refusal::from_code(r.code()), Some(r));
+            // The serde name is the stable code.
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.code()));
         }
     }
 
     #[test]
     fn dorfman_known_values() {
         // p = 1%: E(10) = 0.1 + 1 - 0.99^10 ≈ 0.1956; E(5) ≈ 0.249; E(20) ≈ 0.2321.
-        let a = advise_pool_size(0.01);
+        let a = advise_pool_size(0.01, SIZES);
         let e = |k| a.options.iter().find(|o| o.k == k).unwrap().tests_per_person;
         assert!((e(10) - 0.195_618).abs() < 1e-5, "{}", e(10));
         assert!((e(5) - 0.249_01).abs() < 1e-4);
@@ -771,9 +914,9 @@ mod tests {
         assert_eq!(e(1), 1.0);
         assert_eq!(a.best, 10);
         // Very low prevalence favours the biggest pools; high prevalence single tubes.
-        assert_eq!(advise_pool_size(0.0001).best, 20);
-        assert_eq!(advise_pool_size(0.05).best, 5);
-        assert_eq!(advise_pool_size(0.4).best, 1);
+        assert_eq!(advise_pool_size(0.0001, SIZES).best, 20);
+        assert_eq!(advise_pool_size(0.05, SIZES).best, 5);
+        assert_eq!(advise_pool_size(0.4, SIZES).best, 1);
     }
 
     proptest::proptest! {
@@ -781,7 +924,7 @@ mod tests {
         /// [1/k, 1/k + 1].
         #[test]
         fn dorfman_best_is_minimum(p in 0.0f64..1.0) {
-            let a = advise_pool_size(p);
+            let a = advise_pool_size(p, SIZES);
             let best = a.options.iter().find(|o| o.k == a.best).unwrap().tests_per_person;
             for o in &a.options {
                 proptest::prop_assert!(best <= o.tests_per_person + 1e-12);

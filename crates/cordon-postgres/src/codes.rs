@@ -7,14 +7,14 @@ use crate::error::{Db, corrupt};
 use crate::rows::get;
 use crate::store::insert_audit;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::colour::{CaseKind, Colour, Direction, PersonState, QuarantineKind, QuarantineOrder, ZoneExposure};
+use cordon_domain::colour::{CaseKind, Colour, Direction, PersonFacts};
 use cordon_domain::pass::{Holder, NewPass, Pass};
-use cordon_domain::testing::{RoundAttendance, missed_rounds};
+use cordon_domain::testing::RoundAttendance;
 use cordon_domain::token::SecretKey;
-use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel, zone_of};
+use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel};
 use cordon_store::codes::{
     CheckIn, Checkpoint, NewCheckpoint, NewSigningKey, NewVenue, PolicySetting, Scan, ScanRecord, ScanSubject,
     SigningKeyRecord, Venue, VenueKind,
@@ -202,14 +202,17 @@ pub(crate) async fn policy_setting_on(c: &deadpool_postgres::Client) -> Result<O
     .transpose()
 }
 
-pub(crate) async fn person_state_on(
+/// What the colour engine needs about one resident ([`PersonFacts`]), in two pipelined
+/// queries; `None` when there is no such resident.
+pub(crate) async fn person_facts_on(
     c: &deadpool_postgres::Client,
     resident_id: i64,
     now: DateTime<Utc>,
-) -> Result<Option<PersonState>> {
-    // One round trip: the resident's unit, the zones open on its community, compound,
-    // building and unit at `now`, and their names (zones are never designated higher).
-    let stmt = c
+    today: NaiveDate,
+) -> Result<Option<PersonFacts>> {
+    // The resident's unit, the zones open on its community, compound, building and unit
+    // at `now`, and their names (zones are never designated higher).
+    let zones_sql = c
         .prepare_cached(
             "SELECT r.unit_code, z.id, z.area_code, z.level, z.reason, z.starts_at, z.ends_at, z.designated_by, \
                     z.created_at, a.name \
@@ -222,12 +225,33 @@ pub(crate) async fn person_state_on(
         )
         .await
         .db()?;
-    let rows = c.query(&stmt, &[&resident_id, &now]).await.db()?;
-    let Some(first) = rows.first() else { return Ok(None) };
+    // What mass testing says — case, pool-positive pending, home control — and the
+    // mandatory rounds covering the unit up to today (newest first) with attendance.
+    let testing_sql = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = $1), \
+                    EXISTS (SELECT 1 FROM pool_positives WHERE resident_id = $1 AND status = 'pending'), \
+                    EXISTS (SELECT 1 FROM home_controls h JOIN residents r ON r.household_id = h.household_id \
+                            WHERE r.id = $1), \
+                    t.date, \
+                    EXISTS (SELECT 1 FROM samples s WHERE s.round_id = t.id AND s.resident_id = $1), \
+                    EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = t.id AND e.resident_id = $1) \
+             FROM (SELECT 1) one \
+             LEFT JOIN LATERAL (SELECT tr.id, tr.date FROM residents me JOIN test_rounds tr \
+                                  ON tr.mandatory AND tr.date <= $2 \
+                                 AND me.unit_code >= tr.area_code AND me.unit_code < tr.area_code || ':' \
+                                WHERE me.id = $1) t ON true \
+             ORDER BY t.date DESC, t.id DESC",
+        )
+        .await
+        .db()?;
+    let (zp, tp): ([&(dyn tokio_postgres::types::ToSql + Sync); 2], [&(dyn tokio_postgres::types::ToSql + Sync); 2]) =
+        ([&resident_id, &now], [&resident_id, &today]);
+    let (zone_rows, testing_rows) = tokio::try_join!(c.query(&zones_sql, &zp), c.query(&testing_sql, &tp)).db()?;
+    let Some(first) = zone_rows.first() else { return Ok(None) };
     let unit = code(get(first, 0)?, "resident", resident_id)?;
-    let mut found = Vec::new();
-    let mut names = std::collections::HashMap::new();
-    for r in &rows {
+    let mut zones = Vec::new();
+    for r in &zone_rows {
         let id: Option<i64> = get(r, 1)?;
         let Some(id) = id else { continue };
         let level: &str = get(r, 3)?;
@@ -242,57 +266,31 @@ pub(crate) async fn person_state_on(
             created_at: get(r, 8)?,
         };
         let name: Option<String> = get(r, 9)?;
-        names.insert(id, name.unwrap_or_else(|| z.area.to_string()));
-        found.push(z);
+        let name = name.unwrap_or_else(|| z.area.to_string());
+        zones.push((z, name));
     }
-    let zone = zone_of(&unit, &found, now).map(|z| ZoneExposure {
-        level: z.level,
-        area: z.area.clone(),
-        area_name: names.get(&z.id).cloned().unwrap_or_default(),
-    });
-    // What mass testing says: case, pool-positive pending, home control, and the
-    // person's mandatory rounds (newest first) with attendance.
-    let stmt = c
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = $1), \
-                    EXISTS (SELECT 1 FROM pool_positives WHERE resident_id = $1 AND status = 'pending'), \
-                    EXISTS (SELECT 1 FROM home_controls h JOIN residents r ON r.household_id = h.household_id \
-                            WHERE r.id = $1), \
-                    t.date, \
-                    EXISTS (SELECT 1 FROM samples s WHERE s.round_id = t.id AND s.resident_id = $1), \
-                    EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = t.id AND e.resident_id = $1) \
-             FROM (SELECT 1) one \
-             LEFT JOIN LATERAL (SELECT id, date FROM test_rounds \
-                                WHERE mandatory AND date <= $2 AND $3 >= area_code AND $3 < area_code || ':' \
-                                ORDER BY date DESC, id DESC LIMIT 30) t ON true",
-        )
-        .await
-        .db()?;
-    let today = now.date_naive();
-    let rows = c.query(&stmt, &[&resident_id, &today, &unit.as_str()]).await.db()?;
-    let mut history = Vec::new();
+    let mut rounds = Vec::new();
     let (mut case, mut pool_positive_pending, mut home_control) = (false, false, false);
-    for r in &rows {
+    for r in &testing_rows {
         case = get(r, 0)?;
         pool_positive_pending = get(r, 1)?;
         home_control = get(r, 2)?;
-        let date: Option<chrono::NaiveDate> = get(r, 3)?;
+        let date: Option<NaiveDate> = get(r, 3)?;
         if let Some(date) = date {
-            history.push(RoundAttendance { date, sampled: get(r, 4)?, exempt: get(r, 5)? });
+            rounds.push(RoundAttendance { date, sampled: get(r, 4)?, exempt: get(r, 5)? });
         }
     }
-    let (missed, exempt) = missed_rounds(&history, today);
-    Ok(Some(PersonState {
-        // An individual positive of mass testing is a case; its clinical class
-        // (confirmed/asymptomatic) and contacts come with case investigation, later.
+    Ok(Some(PersonFacts {
+        unit: Some(unit),
+        zones,
+        // An individual positive of mass testing is a case; its clinical class comes with
+        // case investigation.
         case: case.then_some(CaseKind::Confirmed),
         contact: None,
         pool_positive_pending,
-        // Home control of a positive pool's households; quarantine orders come later.
-        quarantine: home_control.then_some(QuarantineOrder { kind: QuarantineKind::HomeControl, until: None }),
-        zone,
-        missed_rounds: missed,
-        exempt,
+        quarantine: None,
+        home_control,
+        rounds,
     }))
 }
 
@@ -428,9 +426,14 @@ impl CodesStore for PgStore {
         rows(&**c, &sql, &[&root.as_str(), &root.range_end(), &lineage, &history]).await?.iter().map(zone).collect()
     }
 
-    async fn person_state(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
+    async fn person_facts(
+        &self,
+        resident_id: i64,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Option<PersonFacts>> {
         let c = self.client().await?;
-        person_state_on(&c, resident_id, now).await
+        person_facts_on(&c, resident_id, now, today).await
     }
 
     async fn add_signing_key(&self, k: &NewSigningKey, audit: &AuditEntry) -> Result<SigningKeyRecord> {
@@ -708,9 +711,10 @@ impl CodesStore for PgStore {
         kind: cordon_domain::token::SubjectKind,
         subject: i64,
         now: DateTime<Utc>,
+        today: NaiveDate,
     ) -> Result<cordon_store::codes::ScanContext> {
         let c = self.client().await?;
-        crate::scanpath::scan_context(&c, checkpoint_id, key_id, kind, subject, now).await
+        crate::scanpath::scan_context(&c, checkpoint_id, key_id, kind, subject, now, today).await
     }
 
     async fn revoke_pass(

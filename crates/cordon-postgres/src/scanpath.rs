@@ -10,11 +10,12 @@
 //! it replaces did. Must never answer a scan before its record has committed, and never
 //! cache data: only prepared statements are kept, per connection.
 
-use crate::codes::{CP_COLS, checkpoint_at, insert_scans, key_at, pass_cached, passes_of_person_on, person_state_on};
+use crate::codes::{CP_COLS, checkpoint_at, insert_scans, key_at, pass_cached, passes_of_person_on, person_facts_on};
 use crate::error::Db;
 use crate::rows::{self, RESIDENT_COLUMNS, USER_COLUMNS_U, get};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::{Area, AreaCode};
+use cordon_domain::colour::PersonState;
 use cordon_domain::pass::Holder;
 use cordon_domain::registry::Resident;
 use cordon_domain::token::SubjectKind;
@@ -114,11 +115,13 @@ async fn resident_cached(c: &Client, id: i64) -> Result<Option<Resident>> {
     c.query_opt(&stmt, &[&id]).await.db()?.as_ref().map(rows::resident).transpose()
 }
 
-async fn person(c: &Client, id: i64, now: DateTime<Utc>) -> Result<Option<PersonContext>> {
-    let (resident, state, passes) =
-        tokio::try_join!(resident_cached(c, id), person_state_on(c, id, now), passes_of_person_on(c, id, now))?;
-    Ok(match (resident, state) {
-        (Some(resident), Some(state)) => Some(PersonContext { resident, state, passes }),
+async fn person(c: &Client, id: i64, now: DateTime<Utc>, today: NaiveDate) -> Result<Option<PersonContext>> {
+    let (resident, facts, passes) =
+        tokio::try_join!(resident_cached(c, id), person_facts_on(c, id, now, today), passes_of_person_on(c, id, now))?;
+    Ok(match (resident, facts) {
+        (Some(resident), Some(f)) => {
+            Some(PersonContext { resident, state: PersonState::from_facts(f, now, today), passes })
+        }
         _ => None,
     })
 }
@@ -169,18 +172,19 @@ pub(crate) async fn scan_context(
     kind: SubjectKind,
     subject: i64,
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<ScanContext> {
     match kind {
         SubjectKind::Person => {
             let ((checkpoint, key, policy), person) =
-                tokio::try_join!(lookups(c, checkpoint_id, key_id), person(c, subject, now))?;
+                tokio::try_join!(lookups(c, checkpoint_id, key_id), person(c, subject, now, today))?;
             Ok(ScanContext { checkpoint, key, pass: None, person, policy })
         }
         SubjectKind::Pass => {
             let ((checkpoint, key, policy), pass) =
                 tokio::try_join!(lookups(c, checkpoint_id, key_id), pass_cached(c, subject))?;
             let person = match pass.as_ref().map(|p| &p.holder) {
-                Some(Holder::Person(r)) => person(c, *r, now).await?,
+                Some(Holder::Person(r)) => person(c, *r, now, today).await?,
                 _ => None,
             };
             Ok(ScanContext { checkpoint, key, pass, person, policy })

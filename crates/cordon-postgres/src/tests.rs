@@ -435,7 +435,7 @@ async fn containment_helpers_for_person_state_and_results() {
     let a = AuditEntry { at: now, ..audit("orders.issue", "x") };
     let act = Act {
         at: now,
-        offset: cst,
+        tz: cordon_domain::clock::DistrictTz::default(),
         user_id: None,
         user: "cmd".into(),
         profile: std::sync::Arc::new(cordon_domain::policy::Profile::shipped("protocol-9").unwrap().unwrap()),
@@ -469,15 +469,22 @@ async fn containment_helpers_for_person_state_and_results() {
     ];
     let rep = db
         .store
-        .ingest_scans(ScanBatch { batch_id: "b".into(), round_id: round, user_id: 1, items }, &a)
+        .ingest_scans(ScanBatch { batch_id: "b".into(), round_id: round, user_id: 1, scope: None, items }, &a)
         .await
         .unwrap();
     assert_eq!(rep.accepted, 1);
     let tube_id = db.store.tube(&tube).await.unwrap().unwrap().id;
     let mut c = db.store.client().await.unwrap();
     let tx = c.transaction().await.unwrap();
-    let resolved =
-        containment::order_results_for_tubes(&*tx, &[(tube_id, TestResult::Negative, 1)], day2, cst, &a).await.unwrap();
+    let resolved = containment::order_results_for_tubes(
+        &*tx,
+        &[(tube_id, TestResult::Negative, 1)],
+        day2,
+        &cordon_domain::clock::DistrictTz::default(),
+        &a,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(resolved, 1);
     let facts = db

@@ -7,14 +7,14 @@ use crate::SqliteStore;
 use crate::audit;
 use crate::rows::{OrBackend, parse_ts, ts};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::colour::{CaseKind, Colour, Direction, PersonState, QuarantineKind, QuarantineOrder, ZoneExposure};
+use cordon_domain::colour::{CaseKind, Colour, Direction, PersonFacts};
 use cordon_domain::pass::{Holder, NewPass, Pass};
-use cordon_domain::testing::{RoundAttendance, missed_rounds};
+use cordon_domain::testing::RoundAttendance;
 use cordon_domain::token::SecretKey;
-use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel, zone_of};
+use cordon_domain::zone::{NewZone, RiskZone, ZoneLevel};
 use cordon_store::codes::{
     CheckIn, Checkpoint, NewCheckpoint, NewSigningKey, NewVenue, PolicySetting, Scan, ScanRecord, ScanSubject,
     SigningKeyRecord, Venue, VenueKind,
@@ -134,7 +134,15 @@ fn zones(c: &Connection, root: &AreaCode, ancestors: bool, history: bool) -> Res
     Ok(out)
 }
 
-pub(crate) fn person_state(c: &Connection, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
+/// What the colour engine needs about one resident ([`PersonFacts`]); `None` when there is
+/// no such resident. The mandatory rounds are read newest first and stop at the newest
+/// one the person attended: the count of consecutive misses needs nothing older.
+pub(crate) fn person_facts(
+    c: &Connection,
+    resident_id: i64,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<Option<PersonFacts>> {
     let unit: Option<String> = c
         .prepare_cached("SELECT unit_code FROM residents WHERE id = ?1")
         .db()?
@@ -145,58 +153,24 @@ pub(crate) fn person_state(c: &Connection, resident_id: i64, now: DateTime<Utc>)
     let unit = code(&unit, "resident", resident_id)?;
     let mut stmt = c
         .prepare_cached(&format!(
-            "SELECT {ZONE_COLS} FROM risk_zones WHERE area_code = ?1 AND starts_at <= ?2 AND (ends_at IS NULL OR ends_at > ?2)"
+            "SELECT {ZONE_COLS}, (SELECT name FROM areas WHERE code = z.area_code) FROM risk_zones z \
+             WHERE area_code = ?1 AND starts_at <= ?2 AND (ends_at IS NULL OR ends_at > ?2)"
         ))
         .db()?;
-    let mut found = Vec::new();
+    let mut zones = Vec::new();
     // Zones are designated at community level and below: the district and street levels
     // of the lineage can hold none.
     for a in unit.lineage().iter().skip(2) {
-        for raw in stmt.query_map(params![a.as_str(), ts(now)], zone_row).db()? {
-            found.push(parse_zone(raw.db()?)?);
+        let rows = stmt
+            .query_map(params![a.as_str(), ts(now)], |r| Ok((zone_row(r)?, r.get::<_, Option<String>>(8)?)))
+            .db()?;
+        for row in rows {
+            let (raw, name) = row.db()?;
+            let z = parse_zone(raw)?;
+            let name = name.unwrap_or_else(|| z.area.to_string());
+            zones.push((z, name));
         }
     }
-    let zone = match zone_of(&unit, &found, now) {
-        Some(z) => {
-            let name: Option<String> = c
-                .prepare_cached("SELECT name FROM areas WHERE code = ?1")
-                .db()?
-                .query_row([z.area.as_str()], |r| r.get(0))
-                .optional()
-                .db()?;
-            Some(ZoneExposure {
-                level: z.level,
-                area: z.area.clone(),
-                area_name: name.unwrap_or_else(|| z.area.to_string()),
-            })
-        }
-        None => None,
-    };
-    let marks = testing_marks(c, resident_id, &unit, now)?;
-    Ok(Some(PersonState {
-        // An individual positive of mass testing is a case; its clinical class
-        // (confirmed/asymptomatic) and contacts come with case investigation, later.
-        case: marks.case.then_some(CaseKind::Confirmed),
-        contact: None,
-        pool_positive_pending: marks.pool_positive_pending,
-        // Home control of a positive pool's households; quarantine orders come later.
-        quarantine: marks.home_control.then_some(QuarantineOrder { kind: QuarantineKind::HomeControl, until: None }),
-        zone,
-        missed_rounds: marks.missed_rounds,
-        exempt: marks.exempt,
-    }))
-}
-
-/// What mass testing says of one person, for the colour engine.
-struct TestingMarks {
-    case: bool,
-    pool_positive_pending: bool,
-    home_control: bool,
-    missed_rounds: u32,
-    exempt: bool,
-}
-
-fn testing_marks(c: &Connection, resident_id: i64, unit: &AreaCode, now: DateTime<Utc>) -> Result<TestingMarks> {
     let (case, pool_positive_pending, home_control): (bool, bool, bool) = c
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM cases WHERE resident_id = ?1), \
@@ -207,7 +181,6 @@ fn testing_marks(c: &Connection, resident_id: i64, unit: &AreaCode, now: DateTim
         .db()?
         .query_row([resident_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .db()?;
-    let today = now.date_naive();
     let mut stmt = c
         .prepare_cached(
             "SELECT t.date, \
@@ -215,23 +188,33 @@ fn testing_marks(c: &Connection, resident_id: i64, unit: &AreaCode, now: DateTim
                     EXISTS (SELECT 1 FROM exemptions e WHERE e.round_id = t.id AND e.resident_id = ?1) \
              FROM test_rounds t \
              WHERE t.mandatory = 1 AND t.date <= ?2 AND ?3 >= t.area_code AND ?3 < t.area_code || ':' \
-             ORDER BY t.date DESC, t.id DESC LIMIT 30",
+             ORDER BY t.date DESC, t.id DESC",
         )
         .db()?;
-    let mut history = Vec::new();
-    for row in stmt
-        .query_map(params![resident_id, today.to_string(), unit.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?))
-        })
-        .db()?
-    {
-        let (date, sampled, exempt) = row.db()?;
-        let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+    let mut rounds = Vec::new();
+    let mut rows = stmt.query(params![resident_id, today.to_string(), unit.as_str()]).db()?;
+    while let Some(r) = rows.next().db()? {
+        let date: String = r.get(0).db()?;
+        let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
             .map_err(|_| StoreError::Backend(format!("test round date does not parse: {date}")))?;
-        history.push(RoundAttendance { date, sampled, exempt });
+        let a = RoundAttendance { date, sampled: r.get(1).db()?, exempt: r.get(2).db()? };
+        rounds.push(a);
+        if a.sampled || a.exempt {
+            break;
+        }
     }
-    let (missed_rounds, exempt) = missed_rounds(&history, today);
-    Ok(TestingMarks { case, pool_positive_pending, home_control, missed_rounds, exempt })
+    Ok(Some(PersonFacts {
+        unit: Some(unit),
+        zones,
+        // An individual positive of mass testing is a case; its clinical class comes with
+        // case investigation.
+        case: case.then_some(CaseKind::Confirmed),
+        contact: None,
+        pool_positive_pending,
+        quarantine: None,
+        home_control,
+        rounds,
+    }))
 }
 
 // ---- signing keys ------------------------------------------------------------------------
@@ -701,8 +684,13 @@ impl CodesStore for SqliteStore {
         self.read(move |c| zones(c, &root, ancestors, history)).await
     }
 
-    async fn person_state(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>> {
-        self.read(move |c| person_state(c, resident_id, now)).await
+    async fn person_facts(
+        &self,
+        resident_id: i64,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Option<PersonFacts>> {
+        self.read(move |c| person_facts(c, resident_id, now, today)).await
     }
 
     async fn add_signing_key(&self, key: &NewSigningKey, audit: &AuditEntry) -> Result<SigningKeyRecord> {
@@ -865,8 +853,9 @@ impl CodesStore for SqliteStore {
         kind: cordon_domain::token::SubjectKind,
         subject: i64,
         now: DateTime<Utc>,
+        today: NaiveDate,
     ) -> Result<cordon_store::codes::ScanContext> {
-        self.read(move |c| crate::scanpath::scan_context(c, checkpoint_id, key_id, kind, subject, now)).await
+        self.read(move |c| crate::scanpath::scan_context(c, checkpoint_id, key_id, kind, subject, now, today)).await
     }
 
     async fn pass(&self, id: i64) -> Result<Option<Pass>> {

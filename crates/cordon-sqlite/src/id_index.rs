@@ -29,7 +29,7 @@ pub(crate) struct Entry {
     pub id: i64,
     pub household: i64,
     pub unit: Arc<str>,
-    pub masked: Box<str>,
+    pub masked: Arc<str>,
 }
 
 /// Active residents as of `version`.
@@ -98,7 +98,7 @@ impl IdIndex {
                 id: r.get(1).db()?,
                 household: r.get(2).db()?,
                 unit,
-                masked: super::testing::masked(&r.get::<_, String>(4).db()?).into_boxed_str(),
+                masked: Arc::from(super::testing::masked(&r.get::<_, String>(4).db()?)),
             };
             let i =
                 u32::try_from(ix.people.len()).map_err(|_| cordon_store::StoreError::Backend("index size".into()))?;

@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_codes.sql")),
     (5, include_str!("../migrations/0005_testing_ingest.sql")),
     (6, include_str!("../migrations/0006_residents_inactive.sql")),
+    (7, include_str!("../migrations/0007_resamples.sql")),
     (20, include_str!("../migrations/0020_containment.sql")),
 ];
 

@@ -7,11 +7,12 @@
 //! caller only after the transaction holding its record), and never cache anything: every
 //! call reads the database as it is now.
 
-use crate::codes::{passes_of_person, person_state, policy_setting, record_scans, signing_key};
+use crate::codes::{passes_of_person, person_facts, policy_setting, record_scans, signing_key};
 use crate::registry;
 use crate::rows::OrBackend;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::{Area, AreaCode};
+use cordon_domain::colour::PersonState;
 use cordon_domain::pass::Holder;
 use cordon_domain::token::SubjectKind;
 use cordon_store::codes::{PersonContext, Scan, ScanContext};
@@ -96,6 +97,7 @@ pub(crate) fn scan_context(
     kind: SubjectKind,
     subject: i64,
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<ScanContext> {
     in_read_tx(c, |tx| {
         let checkpoint = match checkpoint_id {
@@ -118,9 +120,13 @@ pub(crate) fn scan_context(
             None => None,
             Some(id) => match registry::resident(tx, id)? {
                 None => None,
-                Some(resident) => match person_state(tx, id, now)? {
+                Some(resident) => match person_facts(tx, id, now, today)? {
                     None => None,
-                    Some(state) => Some(PersonContext { resident, state, passes: passes_of_person(tx, id, now)? }),
+                    Some(f) => Some(PersonContext {
+                        resident,
+                        state: PersonState::from_facts(f, now, today),
+                        passes: passes_of_person(tx, id, now)?,
+                    }),
                 },
             },
         };

@@ -208,6 +208,7 @@ async fn ingest_index_is_used_only_while_current() {
         batch_id: id.into(),
         round_id: round.id,
         user_id: 1,
+        scope: None,
         items: who
             .iter()
             .enumerate()
@@ -347,7 +348,7 @@ async fn containment_helpers_for_person_state_and_results() {
     };
     let act = Act {
         at: now,
-        offset: cst,
+        tz: cordon_domain::clock::DistrictTz::default(),
         user_id: None,
         user: "cmd".into(),
         profile: std::sync::Arc::new(cordon_domain::policy::Profile::shipped("protocol-9").unwrap().unwrap()),
@@ -387,14 +388,20 @@ async fn containment_helpers_for_person_state_and_results() {
         ScanItem::Sample { client_id: "s".into(), tube: tube.clone(), person: ScanPerson::ResidentId(r.id), at: day1 },
     ];
     let rep = store
-        .ingest_scans(ScanBatch { batch_id: "b".into(), round_id: round, user_id: 1, items }, &audit)
+        .ingest_scans(ScanBatch { batch_id: "b".into(), round_id: round, user_id: 1, scope: None, items }, &audit)
         .await
         .unwrap();
     assert_eq!(rep.accepted, 1);
     let tube_id = store.tube(&tube).await.unwrap().unwrap().id;
     let resolved = store
         .write(move |tx| {
-            containment::order_results_for_tubes(tx, &[(tube_id, TestResult::Negative, 1)], day1, cst, &audit)
+            containment::order_results_for_tubes(
+                tx,
+                &[(tube_id, TestResult::Negative, 1)],
+                day1,
+                &cordon_domain::clock::DistrictTz::default(),
+                &audit,
+            )
         })
         .await
         .unwrap();

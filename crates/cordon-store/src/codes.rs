@@ -11,10 +11,10 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::colour::{Colour, Direction, PersonState};
+use cordon_domain::colour::{Colour, Direction, PersonFacts, PersonState};
 use cordon_domain::error::FieldError;
 use cordon_domain::pass::{NewPass, Pass};
 use cordon_domain::token::SecretKey;
@@ -287,9 +287,21 @@ pub trait CodesStore: Send + Sync + 'static {
     /// only unless `history`, newest first.
     async fn zones(&self, root: &AreaCode, ancestors: bool, history: bool) -> Result<Vec<RiskZone>>;
 
-    /// Everything the colour engine needs about one resident at `now`, in one call;
-    /// `None` when there is no such resident.
-    async fn person_state(&self, resident_id: i64, now: DateTime<Utc>) -> Result<Option<PersonState>>;
+    /// What the colour engine needs about one resident at `now` ([`PersonFacts`]), in one
+    /// read; `None` when there is no such resident. `today` is the district's date.
+    async fn person_facts(&self, resident_id: i64, now: DateTime<Utc>, today: NaiveDate)
+    -> Result<Option<PersonFacts>>;
+
+    /// The colour engine's input for one resident: [`CodesStore::person_facts`] through
+    /// [`PersonState::from_facts`], the one place the facts become a state.
+    async fn person_state(
+        &self,
+        resident_id: i64,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Option<PersonState>> {
+        Ok(self.person_facts(resident_id, now, today).await?.map(|f| PersonState::from_facts(f, now, today)))
+    }
 
     // ---- signing keys -------------------------------------------------------------------
 
@@ -361,6 +373,7 @@ pub trait CodesStore: Send + Sync + 'static {
         kind: cordon_domain::token::SubjectKind,
         subject: i64,
         now: DateTime<Utc>,
+        today: NaiveDate,
     ) -> Result<ScanContext>;
     /// `NotFound` for an unknown id; revoking twice keeps the first revocation.
     async fn revoke_pass(&self, id: i64, at: DateTime<Utc>, by: &str, reason: &str, audit: &AuditEntry)

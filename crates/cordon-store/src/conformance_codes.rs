@@ -84,16 +84,16 @@ pub async fn codes_zones_history_and_person_state(store: &dyn Store) {
     let r = d.residents.iter().find(|r| r.status == cordon_domain::registry::ResidentStatus::Active).unwrap();
     let building = r.unit.parent().unwrap();
     let compound = building.parent().unwrap();
-    let state = store.person_state(r.id, t(1)).await.unwrap().unwrap();
+    let state = store.person_state(r.id, t(1), t(1).date_naive()).await.unwrap().unwrap();
     assert_eq!(state.zone, None);
-    assert!(store.person_state(d.max_resident_id() + 1000, t(1)).await.unwrap().is_none());
+    assert!(store.person_state(d.max_resident_id() + 1000, t(1), t(1).date_naive()).await.unwrap().is_none());
 
     let z1 = NewZone::new(building.clone(), ZoneLevel::Medium, "密接居住", t(2), "commander", t(2)).unwrap();
     let stored = store.designate_zone(&z1, &entry("zone.designate", building.as_str())).await.unwrap();
     assert_eq!((stored.level, stored.ends_at, stored.area.clone()), (ZoneLevel::Medium, None, building.clone()));
     // Not yet started at 1h; medium at 3h.
-    assert_eq!(store.person_state(r.id, t(1)).await.unwrap().unwrap().zone, None);
-    let z = store.person_state(r.id, t(3)).await.unwrap().unwrap().zone.unwrap();
+    assert_eq!(store.person_state(r.id, t(1), t(1).date_naive()).await.unwrap().unwrap().zone, None);
+    let z = store.person_state(r.id, t(3), t(3).date_naive()).await.unwrap().unwrap().zone.unwrap();
     assert_eq!(
         (z.level, z.area.clone(), z.area_name.clone()),
         (ZoneLevel::Medium, building.clone(), d.name(&building))
@@ -107,9 +107,15 @@ pub async fn codes_zones_history_and_person_state(store: &dyn Store) {
     let all = store.zones(&building, false, true).await.unwrap();
     assert_eq!(all.iter().map(|z| z.level).collect::<Vec<_>>(), vec![ZoneLevel::High, ZoneLevel::Medium]);
     assert_eq!(all[1].ends_at, Some(t(4)));
-    assert_eq!(store.person_state(r.id, t(5)).await.unwrap().unwrap().zone.unwrap().level, ZoneLevel::High);
+    assert_eq!(
+        store.person_state(r.id, t(5), t(5).date_naive()).await.unwrap().unwrap().zone.unwrap().level,
+        ZoneLevel::High
+    );
     // The history still answers for the past.
-    assert_eq!(store.person_state(r.id, t(3)).await.unwrap().unwrap().zone.unwrap().level, ZoneLevel::Medium);
+    assert_eq!(
+        store.person_state(r.id, t(3), t(3).date_naive()).await.unwrap().unwrap().zone.unwrap().level,
+        ZoneLevel::Medium
+    );
     // A compound designation lies above the building: visible with ancestors, and a
     // resident of another building of the compound follows it.
     let z3 = NewZone::new(compound.clone(), ZoneLevel::Medium, "周边", t(4), "commander", t(4)).unwrap();
@@ -119,12 +125,15 @@ pub async fn codes_zones_history_and_person_state(store: &dyn Store) {
     assert_eq!(store.zones(&compound, false, false).await.unwrap().len(), 2);
     let neighbour = d.residents.iter().find(|x| compound.contains(&x.unit) && !building.contains(&x.unit));
     if let Some(n) = neighbour {
-        assert_eq!(store.person_state(n.id, t(5)).await.unwrap().unwrap().zone.unwrap().level, ZoneLevel::Medium);
+        assert_eq!(
+            store.person_state(n.id, t(5), t(5).date_naive()).await.unwrap().unwrap().zone.unwrap().level,
+            ZoneLevel::Medium
+        );
     }
     // Lifting (low) ends the high designation.
     let z4 = NewZone::new(building.clone(), ZoneLevel::Low, "解封", t(6), "commander", t(6)).unwrap();
     store.designate_zone(&z4, &entry("zone.designate", building.as_str())).await.unwrap();
-    let s = store.person_state(r.id, t(7)).await.unwrap().unwrap();
+    let s = store.person_state(r.id, t(7), t(7).date_naive()).await.unwrap().unwrap();
     assert_eq!(s.zone.unwrap().level, ZoneLevel::Medium, "the compound's medium zone remains");
     assert_eq!(audited(store, "zone.designate").await, 4);
 }
@@ -286,7 +295,7 @@ pub async fn codes_passes_issue_and_revoke(store: &dyn Store) {
         issuer: "commander".into(),
         issued_at: t(1),
     }
-    .check()
+    .check(31)
     .unwrap();
     let p = store.issue_pass(&person, &entry("pass.issue", "")).await.unwrap();
     assert_eq!(

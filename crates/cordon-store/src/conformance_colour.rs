@@ -67,7 +67,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
         at: now - chrono::Duration::days(1),
     };
     let items = pool_members.iter().enumerate().map(|(i, r)| sample(i, &tube(500), r)).collect();
-    let b = ScanBatch { batch_id: "y1".into(), round_id: yesterday, user_id: 7, items };
+    let b = ScanBatch { batch_id: "y1".into(), round_id: yesterday, user_id: 7, scope: None, items };
     store.ingest_scans(b, &audit_entry(2, "s", "scans.ingest", "round", "y")).await.unwrap();
     store
         .record_exemption(
@@ -83,7 +83,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
         .unwrap()
         .unwrap();
 
-    let state = |id| async move { store.person_state(id, now).await.unwrap().unwrap() };
+    let state = |id| async move { store.person_state(id, now, now.date_naive()).await.unwrap().unwrap() };
     let s = state(outsider.id).await;
     assert_eq!(s.missed_rounds, 1, "missed yesterday's mandatory round; today's is still open");
     let (c, reasons) = colour::colour(&s, &profile, now);
@@ -102,7 +102,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
             *at = now;
         }
     }
-    let b = ScanBatch { batch_id: "t1".into(), round_id: today_round, user_id: 7, items };
+    let b = ScanBatch { batch_id: "t1".into(), round_id: today_round, user_id: 7, scope: None, items };
     store.ingest_scans(b, &audit_entry(4, "s", "scans.ingest", "round", "t")).await.unwrap();
     store
         .receive(&Receipt::Tube(tb.clone()), 8, now, &audit_entry(5, "lab", "receive", "tube", "t"))
@@ -153,7 +153,13 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
             capacity: PoolCapacity::new(1).unwrap(),
             at: now,
         };
-        let b = ScanBatch { batch_id: format!("s{n}"), round_id: resample_round, user_id: 7, items: vec![open, item] };
+        let b = ScanBatch {
+            batch_id: format!("s{n}"),
+            round_id: resample_round,
+            user_id: 7,
+            scope: None,
+            items: vec![open, item],
+        };
         let rep = store.ingest_scans(b, &audit_entry(7, "s", "scans.ingest", "round", "t")).await.unwrap();
         assert_eq!(rep.accepted, 1, "the sample counts, the open does not: {rep:?}");
         assert!(rep.outcomes.iter().all(|o| o.code == "ok"), "{rep:?}");

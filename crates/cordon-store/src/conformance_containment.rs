@@ -12,6 +12,7 @@ use crate::testing::{NewResult, Receipt, ScanBatch, ScanItem, ScanPerson};
 use crate::{AuditFilter, Store};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use cordon_domain::area::{AreaCode, AreaLevel};
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::colour::ContactClass;
 use cordon_domain::containment::add_days;
 use cordon_domain::containment::quarantine::{
@@ -85,7 +86,7 @@ pub fn profile(name: &str) -> Arc<Profile> {
 pub fn act(p: &Arc<Profile>, when: DateTime<Utc>, user: &str, action: &str) -> Act {
     Act {
         at: when,
-        offset: cst(),
+        tz: DistrictTz::default(),
         user_id: Some(9),
         user: user.into(),
         profile: p.clone(),
@@ -108,7 +109,7 @@ fn entry(when: DateTime<Utc>, user: &str, action: &str) -> cordon_domain::audit:
 }
 
 pub fn view(p: &Arc<Profile>, when: DateTime<Utc>) -> View {
-    View { at: when, offset: cst(), profile: p.clone() }
+    View { at: when, tz: DistrictTz::default(), profile: p.clone() }
 }
 
 async fn audited(store: &dyn Store, action: &str) -> usize {
@@ -196,7 +197,7 @@ async fn tested(
         }
         items.push(ScanItem::Seal { client_id: format!("z{n}"), tube: tb.clone(), at: when });
     }
-    let batch = ScanBatch { batch_id: format!("b{first}-{round}"), round_id: round, user_id: 7, items };
+    let batch = ScanBatch { batch_id: format!("b{first}-{round}"), round_id: round, user_id: 7, scope: None, items };
     let rep = store.ingest_scans(batch, &audit_entry(2, "s", "scans.ingest", "round", "r")).await.unwrap();
     assert_eq!(rep.accepted as usize, people.len(), "{:?}", rep.outcomes.iter().map(|o| o.code).collect::<Vec<_>>());
     let mut out = Vec::new();
@@ -356,7 +357,7 @@ pub async fn containment_zone_proposals_and_decisions(store: &dyn Store) {
     let zone_id = accepted.zone_id.unwrap();
     let zones = store.zones(&building, true, false).await.unwrap();
     assert_eq!(zones.iter().map(|z| (z.id, z.level)).collect::<Vec<_>>(), vec![(zone_id, ZoneLevel::High)]);
-    let state = store.person_state(r.id, at(0, 18, 0)).await.unwrap().unwrap();
+    let state = store.person_state(r.id, at(0, 18, 0), day(0)).await.unwrap().unwrap();
     assert_eq!(state.zone.unwrap().level, ZoneLevel::High);
     let community = compound.parent().unwrap();
     let widened = decide(medium.id, ZoneDecision::Widen(community.clone()), 6).await.unwrap().unwrap();
@@ -1473,15 +1474,15 @@ pub async fn containment_job_tick(store: &dyn Store) {
     let r = households(&d, &building)[0][0].clone();
     make_case(store, &r, at(0, 15, 0), 1).await;
     // The first tick takes the case and runs the day that is due (day 3 at 00:05).
-    let rep = job::tick(store, at(3, 0, 5), cst()).await.unwrap();
+    let rep = job::tick(store, at(3, 0, 5), &DistrictTz::default()).await.unwrap();
     assert_eq!(rep.sweeps[0].cases, 1);
     assert_eq!(rep.days.iter().map(|d| (d.date, d.applied)).collect::<Vec<_>>(), vec![(day(3), true)]);
     assert_eq!(store.zone_proposals(&[d_root()], true, 10).await.unwrap().len(), 2);
     // Again the same day: nothing to do.
-    let rep = job::tick(store, at(3, 12, 0), cst()).await.unwrap();
+    let rep = job::tick(store, at(3, 12, 0), &DistrictTz::default()).await.unwrap();
     assert!(rep.days.is_empty() && rep.sweeps[0].cases == 0);
     // Days 4 and 5 were missed: both run, in order.
-    let rep = job::tick(store, at(5, 0, 1), cst()).await.unwrap();
+    let rep = job::tick(store, at(5, 0, 1), &DistrictTz::default()).await.unwrap();
     assert_eq!(rep.days.iter().map(|d| d.date).collect::<Vec<_>>(), vec![day(4), day(5)]);
     let runs = store.zone_runs(10).await.unwrap();
     assert_eq!(

@@ -139,7 +139,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
         issuer: "commander".into(),
         issued_at: t(1),
     }
-    .check()
+    .check(31)
     .unwrap();
     let pp = store.issue_pass(&person_pass, &entry("pass.issue")).await.unwrap();
     let vehicle =
@@ -151,7 +151,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
 
     let person = PersonContext {
         resident: store.resident(r.id).await.unwrap().unwrap(),
-        state: store.person_state(r.id, now).await.unwrap().unwrap(),
+        state: store.person_state(r.id, now, now.date_naive()).await.unwrap().unwrap(),
         passes: store.passes_of_person(r.id, now).await.unwrap(),
     };
     assert_eq!(person.state.zone.as_ref().map(|z| z.level), Some(ZoneLevel::High), "the zone reaches the state");
@@ -161,7 +161,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
 
     // A person's token.
     assert_eq!(
-        store.scan_context(None, key.id, SubjectKind::Person, r.id, now).await.unwrap(),
+        store.scan_context(None, key.id, SubjectKind::Person, r.id, now, now.date_naive()).await.unwrap(),
         ScanContext {
             checkpoint: None,
             key: signing.clone(),
@@ -172,7 +172,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
     );
     // A person's pass: the pass and its holder.
     assert_eq!(
-        store.scan_context(None, key.id, SubjectKind::Pass, pp.id, now).await.unwrap(),
+        store.scan_context(None, key.id, SubjectKind::Pass, pp.id, now, now.date_naive()).await.unwrap(),
         ScanContext {
             checkpoint: None,
             key: signing.clone(),
@@ -183,7 +183,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
     );
     // A vehicle pass: no person.
     assert_eq!(
-        store.scan_context(None, key.id, SubjectKind::Pass, vp.id, now).await.unwrap(),
+        store.scan_context(None, key.id, SubjectKind::Pass, vp.id, now, now.date_naive()).await.unwrap(),
         ScanContext {
             checkpoint: None,
             key: signing.clone(),
@@ -193,15 +193,18 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
         }
     );
     // Unknown key, unknown resident, unknown pass.
-    let none = store.scan_context(None, key.id + 100, SubjectKind::Person, d.max_resident_id() + 1, now).await.unwrap();
+    let none = store
+        .scan_context(None, key.id + 100, SubjectKind::Person, d.max_resident_id() + 1, now, now.date_naive())
+        .await
+        .unwrap();
     assert_eq!(none, ScanContext { checkpoint: None, key: None, pass: None, person: None, policy: policy.clone() });
-    let none = store.scan_context(None, key.id, SubjectKind::Pass, vp.id + 100, now).await.unwrap();
+    let none = store.scan_context(None, key.id, SubjectKind::Pass, vp.id + 100, now, now.date_naive()).await.unwrap();
     assert_eq!(
         none,
         ScanContext { checkpoint: None, key: signing.clone(), pass: None, person: None, policy: policy.clone() }
     );
     // At another time the passes and zones of that time are read.
-    let before = store.scan_context(None, key.id, SubjectKind::Person, r.id, t(0)).await.unwrap();
+    let before = store.scan_context(None, key.id, SubjectKind::Person, r.id, t(0), t(0).date_naive()).await.unwrap();
     let p = before.person.unwrap();
     assert!(p.passes.is_empty() && p.state.zone.is_none());
     // The checkpoint, when asked for, comes in the same read.
@@ -213,16 +216,18 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let with_gate = store.scan_context(Some(gate.id), key.id, SubjectKind::Person, r.id, now).await.unwrap();
+    let with_gate =
+        store.scan_context(Some(gate.id), key.id, SubjectKind::Person, r.id, now, now.date_naive()).await.unwrap();
     assert_eq!(with_gate.checkpoint, store.checkpoint(gate.id).await.unwrap());
     assert!(with_gate.checkpoint.is_some());
     assert_eq!(with_gate.person, Some(person.clone()));
-    let no_gate = store.scan_context(Some(gate.id + 100), key.id, SubjectKind::Pass, vp.id, now).await.unwrap();
+    let no_gate =
+        store.scan_context(Some(gate.id + 100), key.id, SubjectKind::Pass, vp.id, now, now.date_naive()).await.unwrap();
     assert_eq!(no_gate.checkpoint, None);
     assert_eq!(no_gate.pass, Some(vp.clone()));
     // A revoked key is read as revoked.
     store.revoke_signing_key(key.id, t(1), &entry("key.revoke")).await.unwrap();
-    let revoked = store.scan_context(None, key.id, SubjectKind::Person, r.id, now).await.unwrap();
+    let revoked = store.scan_context(None, key.id, SubjectKind::Person, r.id, now, now.date_naive()).await.unwrap();
     assert_eq!(revoked.key.and_then(|k| k.revoked_at), Some(t(1)));
 }
 

@@ -21,6 +21,9 @@ macro_rules! testing_conformance_tests {
         $crate::testing_conformance_tests!(@cases $make;
             testing_rounds_and_sites,
             testing_ingest_rules_and_idempotence,
+            testing_undo_across_batches,
+            testing_resample_after_positive_pool,
+            testing_sampler_sees_only_their_area,
             testing_ingest_sees_registry_changes,
             testing_coverage_matches_brute_force,
             testing_results_and_chase,
@@ -66,7 +69,7 @@ fn sample(cid: &str, tb: &TubeBarcode, r: &Resident, s: i64) -> ScanItem {
 }
 
 async fn ingest(store: &dyn Store, round: i64, batch: &str, items: Vec<ScanItem>) -> BatchReport {
-    let b = ScanBatch { batch_id: batch.into(), round_id: round, user_id: 7, items };
+    let b = ScanBatch { batch_id: batch.into(), round_id: round, user_id: 7, scope: None, items };
     store.ingest_scans(b, &audit_entry(2, "sampler", "scans.ingest", "round", &round.to_string())).await.unwrap()
 }
 
@@ -222,7 +225,7 @@ pub async fn testing_ingest_rules_and_idempotence(store: &dyn Store) {
     )
     .await;
     assert_eq!(rep.outcomes.iter().map(|o| o.code).collect::<Vec<_>>(), vec!["ok", "tube_empty"]);
-    let b = ScanBatch { batch_id: "batch-x".into(), round_id: other + 100, user_id: 7, items: vec![] };
+    let b = ScanBatch { batch_id: "batch-x".into(), round_id: other + 100, user_id: 7, scope: None, items: vec![] };
     assert!(store.ingest_scans(b, &audit_entry(9, "s", "scans.ingest", "round", "x")).await.is_err());
     assert_eq!(store.coverage(round, &d.district()).await.unwrap().sampled, 6);
 }
@@ -230,6 +233,214 @@ pub async fn testing_ingest_rules_and_idempotence(store: &dyn Store) {
 /// A backend may resolve scanned people ahead of the write (SQLite does, on a read
 /// snapshot it keeps between batches): a resident moved out or registered between two
 /// batches must still be seen by the next one.
+/// The scan page sends each scan as its own batch, so an undo comes in a later batch than
+/// the sample it takes out: it must find that sample whichever batch wrote it.
+pub async fn testing_undo_across_batches(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let people = active(&d.residents);
+    let tb = tube(41);
+    let open =
+        ScanItem::Open { client_id: "o".into(), tube: tb.clone(), capacity: PoolCapacity::new(10).unwrap(), at: t(0) };
+    let rep =
+        ingest(store, round, "u-1", vec![open, sample("s1", &tb, people[0], 1), sample("s2", &tb, people[1], 2)]).await;
+    assert_eq!(rep.accepted, 2);
+    let undo =
+        |cid: &str, rid: i64| ScanItem::Undo { client_id: cid.into(), tube: tb.clone(), resident_id: rid, at: t(3) };
+    let rep = ingest(store, round, "u-2", vec![undo("x1", people[0].id)]).await;
+    assert_eq!(
+        (rep.outcomes[0].code, rep.outcomes[0].count, rep.outcomes[0].resident_id),
+        ("ok", 1, Some(people[0].id))
+    );
+    assert_eq!(rep.accepted, 0);
+    // Undone once: a second undo (another batch) finds nothing, and someone never in the
+    // tube is not in it either.
+    let rep = ingest(store, round, "u-3", vec![undo("x2", people[0].id), undo("x3", people[2].id)]).await;
+    let codes: Vec<&str> = rep.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(codes, vec!["not_in_tube", "not_in_tube"]);
+    let tube_row = store.tube(&tb).await.unwrap().unwrap();
+    assert_eq!(tube_row.count, 1);
+    let members: Vec<Option<i64>> =
+        store.tube_members(tube_row.id).await.unwrap().iter().map(|m| m.resident_id).collect();
+    assert_eq!(members, vec![Some(people[1].id)]);
+    // The person undone is missing again, and may be sampled again (into any tube).
+    let unit = people[0].unit.clone();
+    let missed = store.missed(round, std::slice::from_ref(&unit)).await.unwrap();
+    assert!(missed.iter().flat_map(|h| &h.members).any(|m| m.resident_id == people[0].id));
+    let rep = ingest(store, round, "u-4", vec![sample("s3", &tube(42), people[0], 4)]).await;
+    assert_eq!((rep.outcomes[0].code, rep.accepted), ("ok", 1));
+}
+
+/// Puts `tubes` through boxing and receipt and records `results` on them.
+async fn result(store: &dyn Store, results: &[(&TubeBarcode, TestResult)], at: i64) -> ResultsReport {
+    for (tb, _) in results {
+        store
+            .receive(&Receipt::Tube((*tb).clone()), 8, t(at), &audit_entry(at, "lab", "receive", "tube", "x"))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let rows: Vec<NewResult> = results
+        .iter()
+        .enumerate()
+        .map(|(i, (tb, r))| NewResult { row: i + 1, tube: (*tb).clone(), result: *r, ct: None })
+        .collect();
+    store.record_results(&rows, 8, t(at), &audit_entry(at, "lab", "results.record", "round", "x")).await.unwrap()
+}
+
+/// The chase's loop closed: a positive pool's members are re-sampled into single tubes in
+/// the same round (not a second sample), their re-sampling tasks record when, and the
+/// individual results clear them (lifting home control once the household is clear) or
+/// make a case; the pool's timeline shows each step.
+pub async fn testing_resample_after_positive_pool(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 5).await;
+    let b = d.busiest_building();
+    let people: Vec<&Resident> = active(&d.residents).into_iter().filter(|r| b.contains(&r.unit)).take(6).collect();
+    let pool = tube(60);
+    let items: Vec<ScanItem> = (0..5).map(|i| sample(&format!("p{i}"), &pool, people[i], i as i64)).collect();
+    assert_eq!(ingest(store, round, "r-1", items).await.accepted, 5);
+    let single = |n: u32| tube(70 + n);
+    let one = |cid: &str, tb: &TubeBarcode, r: &Resident| {
+        vec![
+            ScanItem::Open {
+                client_id: format!("o{cid}"),
+                tube: tb.clone(),
+                capacity: PoolCapacity::SINGLE,
+                at: t(50),
+            },
+            sample(cid, tb, r, 50),
+        ]
+    };
+    // Before the pool is positive, nobody may be sampled again.
+    let rep = ingest(store, round, "r-2", one("x", &single(0), people[0])).await;
+    assert_eq!(rep.outcomes[1].code, "already_sampled");
+    let report = result(store, &[(&pool, TestResult::Positive)], 40).await;
+    assert_eq!(report.chases.len(), 1);
+    let tasks = store.resample_tasks(round, std::slice::from_ref(&b), false).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| t.resident_id).collect::<BTreeSet<_>>(),
+        people[..5].iter().map(|p| p.id).collect()
+    );
+    assert!(tasks.iter().all(|t| t.door_to_door && t.sampled_at.is_none() && t.reason == "pool_positive"));
+    assert_eq!(tasks[0].tube, pool.as_str());
+
+    // A marked member into a single tube: a re-sample.
+    let rep = ingest(store, round, "r-3", one("a", &single(1), people[0])).await;
+    let o = &rep.outcomes[1];
+    assert_eq!((o.code, o.resample, o.sealed, rep.accepted), ("ok", true, true, 1), "{o:?}");
+    // The same again is a replay; into another single tube, refused; into a pool, refused.
+    assert_eq!(
+        ingest(store, round, "r-4", vec![sample("a2", &single(1), people[0], 51)]).await.outcomes[0].code,
+        "replayed"
+    );
+    assert_eq!(
+        ingest(store, round, "r-5", one("a3", &single(2), people[0])).await.outcomes[1].code,
+        "already_resampled"
+    );
+    assert_eq!(
+        ingest(store, round, "r-6", vec![sample("a4", &tube(61), people[1], 52)]).await.outcomes[0].code,
+        "already_sampled"
+    );
+    // Someone not marked is not re-sampled.
+    let rep = ingest(store, round, "r-7", vec![sample("u", &tube(62), people[5], 53)]).await;
+    assert_eq!(rep.outcomes[0].code, "ok");
+    assert_eq!(ingest(store, round, "r-8", one("u2", &single(3), people[5])).await.outcomes[1].code, "already_sampled");
+    let all = store.resample_tasks(round, std::slice::from_ref(&b), true).await.unwrap();
+    assert_eq!(all.iter().find(|t| t.resident_id == people[0].id).unwrap().sampled_at, Some(t(50)));
+    let members = store.tube_members(store.tube(&single(1)).await.unwrap().unwrap().id).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.resident_id).collect::<Vec<_>>(), vec![Some(people[0].id)]);
+    // Coverage is unchanged by re-samples: they are not second samples.
+    let cov = store.coverage(round, &b).await.unwrap();
+    assert_eq!(cov.sampled, 6);
+
+    // Every other member re-sampled; one positive, the rest negative.
+    for (i, p) in people[1..5].iter().enumerate() {
+        let rep = ingest(store, round, &format!("r-9{i}"), one(&format!("m{i}"), &single(10 + i as u32), p)).await;
+        assert!(rep.outcomes[1].resample, "{:?}", rep.outcomes[1]);
+    }
+    let mut results = vec![(single(1), TestResult::Negative)];
+    results.extend(
+        (1..5).map(|i| (single(9 + i as u32), if i == 1 { TestResult::Positive } else { TestResult::Negative })),
+    );
+    let refs: Vec<(&TubeBarcode, TestResult)> = results.iter().map(|(tb, r)| (tb, *r)).collect();
+    let report = result(store, &refs, 60).await;
+    assert!(report.committed, "{:?}", report.errors);
+    assert_eq!(report.cases, 1);
+    let timeline = store.chase_timeline(&pool).await.unwrap().unwrap();
+    assert_eq!(timeline.members.len(), 5);
+    let status: BTreeMap<i64, &str> = timeline.members.iter().map(|m| (m.resident_id, m.status.as_str())).collect();
+    assert_eq!(status[&people[1].id], "confirmed");
+    assert_eq!(status.values().filter(|s| **s == "cleared").count(), 4);
+    assert!(timeline.members.iter().all(|m| m.resampled_at.is_some() && m.resolved_at == Some(t(60))));
+    assert_eq!(timeline.pool_time_to_resample(), Some((t(50) - t(40)).num_seconds()));
+    assert!(timeline.time_to_resample().iter().all(|(_, s)| *s == Some(10)));
+    assert_eq!(timeline.chase.resampled, 5);
+    assert!(store.resample_tasks(round, std::slice::from_ref(&b), false).await.unwrap().is_empty());
+    // A household with its confirmed member stays under control; the others are lifted.
+    assert!(store.under_control(people[1].household_id).await.unwrap());
+    for p in &people[..5] {
+        if p.household_id != people[1].household_id {
+            assert!(!store.under_control(p.household_id).await.unwrap(), "household {}", p.household_id);
+        }
+    }
+    let now = t(100);
+    let state = store.person_state(people[1].id, now, now.date_naive()).await.unwrap().unwrap();
+    assert!(state.case.is_some() && !state.pool_positive_pending);
+    let state = store.person_state(people[0].id, now, now.date_naive()).await.unwrap().unwrap();
+    assert!(state.case.is_none() && !state.pool_positive_pending);
+}
+
+/// A sampler samples the people of their area. Someone registered elsewhere gets the same
+/// answer as someone not registered at all — nothing about them, not even whether they
+/// were sampled — and is recorded as a visitor.
+pub async fn testing_sampler_sees_only_their_area(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let communities = d.level(AreaLevel::Community);
+    let (mine, theirs) = (communities[0].code.clone(), communities[communities.len() - 1].code.clone());
+    let people = active(&d.residents);
+    let here = people.iter().find(|r| mine.contains(&r.unit)).unwrap();
+    let there: Vec<&&Resident> = people.iter().filter(|r| theirs.contains(&r.unit)).take(2).collect();
+    // One of the others is sampled at home first.
+    ingest(store, round, "home", vec![sample("h", &tube(80), there[1], 1)]).await;
+    let scoped = |id: &str, items: Vec<ScanItem>| ScanBatch {
+        batch_id: id.into(),
+        round_id: round,
+        user_id: 7,
+        scope: Some(vec![mine.clone()]),
+        items,
+    };
+    let e = audit_entry(2, "sampler", "scans.ingest", "round", "r");
+    let unknown = ScanItem::Sample {
+        client_id: "u".into(),
+        tube: tube(81),
+        person: ScanPerson::IdNumber(crate::conformance::fresh_id_number(7)),
+        at: t(2),
+    };
+    let items = vec![
+        sample("a", &tube(81), here, 2),
+        sample("b", &tube(81), there[0], 2),
+        sample("c", &tube(81), there[1], 2),
+        unknown,
+    ];
+    let rep = store.ingest_scans(scoped("s-1", items), &e).await.unwrap();
+    let codes: Vec<&str> = rep.outcomes.iter().map(|o| o.code).collect();
+    assert_eq!(codes, vec!["ok", "not_resident", "not_resident", "not_resident"]);
+    for o in &rep.outcomes[1..] {
+        assert_eq!((o.resident_id, o.masked_name.as_deref(), o.count), (None, None, 1), "{o:?}");
+    }
+    // Recorded as a visitor, as the answer says.
+    let visitor = ScanItem::Sample {
+        client_id: "v".into(),
+        tube: tube(81),
+        person: ScanPerson::Visitor { id_number: there[0].id_number.clone(), phone: None },
+        at: t(3),
+    };
+    let rep = store.ingest_scans(scoped("s-2", vec![visitor]), &e).await.unwrap();
+    assert_eq!((rep.outcomes[0].code, rep.outcomes[0].visitor, rep.accepted), ("ok", true, 1));
+}
+
 pub async fn testing_ingest_sees_registry_changes(store: &dyn Store) {
     use cordon_domain::name::PersonName;
     use cordon_domain::registry::{Correction, NewResident, ResidentFlags};

@@ -22,6 +22,8 @@ pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
 pub mod containment;
+#[cfg(feature = "conformance")]
+pub mod differential;
 pub mod group_commit;
 mod principal;
 pub mod testing;

@@ -6,6 +6,7 @@
 //! the database does not log anyone in.
 
 use crate::error::AppError;
+use crate::routes::{Need, RouteInfo};
 use crate::{AppState, RequestMeta};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -45,7 +46,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 fn internal(what: &str) -> AppError {
-    AppError::Store(cordon_store::StoreError::Backend(format!("crypto: {what}")))
+    AppError::Internal(crate::error::Internal::Crypto, what.to_string())
 }
 
 /// A fresh random token, URL-safe.
@@ -85,7 +86,8 @@ pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool, http_on
     )
 }
 
-/// Who is asking, resolved once per request.
+/// Who is asking, resolved once per request by the route's guard ([`crate::routes`]),
+/// with the route's declaration: what it needs is what [`Ctx::authorize`] checks.
 #[derive(Clone)]
 pub struct Ctx {
     pub user: User,
@@ -95,6 +97,8 @@ pub struct Ctx {
     pub meta: RequestMeta,
     pub store: Arc<dyn Store>,
     pub now: DateTime<Utc>,
+    /// The declaration of the route being served.
+    pub route: RouteInfo,
 }
 
 impl Ctx {
@@ -124,8 +128,34 @@ impl Ctx {
         Ok(())
     }
 
-    /// The one authorization call of every route. A refusal is audited and logged.
-    pub async fn authorize(&self, action: Action, target: Option<&AreaCode>) -> Result<(), AppError> {
+    /// The one authorization call of every route: the route's declared action on
+    /// `target` (role table, then subtree). A refusal is audited and logged.
+    pub async fn authorize(&self, target: Option<&AreaCode>) -> Result<(), AppError> {
+        let action = self.route.need.action_for(self.principal.role).ok_or_else(|| undeclared(&self.route, None))?;
+        self.check(action, target).await
+    }
+
+    /// A second action the route checks for some inputs; it must be declared with
+    /// [`crate::routes::Route::also`], so the registry names every action a route checks.
+    pub async fn authorize_also(&self, action: Action, target: Option<&AreaCode>) -> Result<(), AppError> {
+        if !self.route.also.contains(&action) {
+            return Err(undeclared(&self.route, Some(action)));
+        }
+        self.check(action, target).await
+    }
+
+    /// A refusal of something outside the caller's subtree that no single area names (a
+    /// household picked from a list): `forbidden_scope` under the declared action, audited.
+    pub async fn refuse_scope(&self, what: &str) -> AppError {
+        let code = self.route.need.action_for(self.principal.role).map_or("", Action::code);
+        let denied = cordon_domain::Denied::scope(code);
+        match self.audit("access.denied", "route", &self.meta.route, format!("{code} {what} {}", denied.code)).await {
+            Ok(()) => AppError::Denied(denied),
+            Err(e) => e,
+        }
+    }
+
+    async fn check(&self, action: Action, target: Option<&AreaCode>) -> Result<(), AppError> {
         match authorize(&self.principal, action, target) {
             Ok(()) => Ok(()),
             Err(denied) => {
@@ -143,6 +173,19 @@ impl Ctx {
         }
     }
 
+    /// The role part of the route's declared need, checked by the guard before the
+    /// handler runs (a refusal is audited like any other).
+    pub(crate) async fn admit(&self) -> Result<(), AppError> {
+        match self.route.need {
+            Need::Public | Need::SignedIn => Ok(()),
+            need if need.admits(self.principal.role) => Ok(()),
+            need => match need.action_for(self.principal.role) {
+                Some(action) => self.check(action, None).await,
+                None => Err(undeclared(&self.route, None)),
+            },
+        }
+    }
+
     /// Checks the CSRF token a form or an `X-CSRF-Token` header carried.
     pub fn check_csrf(&self, given: &str) -> Result<(), AppError> {
         match &self.csrf {
@@ -151,17 +194,19 @@ impl Ctx {
             _ => Err(AppError::Csrf),
         }
     }
-}
 
-impl FromRequestParts<AppState> for Ctx {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let meta = parts.extensions.get::<RequestMeta>().cloned().unwrap_or_default();
+    /// Who is asking: a bearer token (devices, scripts) or a browser session.
+    /// `writes`: the request is not a GET.
+    pub(crate) async fn resolve(
+        state: &AppState,
+        headers: &HeaderMap,
+        writes: bool,
+        meta: RequestMeta,
+        route: RouteInfo,
+    ) -> Result<Ctx, AppError> {
         let now = Utc::now();
         let store = state.store.clone();
-        let bearer = parts
-            .headers
+        let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -173,20 +218,42 @@ impl FromRequestParts<AppState> for Ctx {
             let principal = principal_with_areas(store.as_ref(), &user, areas).await?;
             (user, None, principal)
         } else {
-            let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
+            let token = cookie(headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
             let session = store.session(&token_hash(token), now).await?.ok_or(AppError::Unauthenticated)?;
             let user = store.user(session.user_id).await?.ok_or(AppError::Unauthenticated)?;
             let principal = principal_for(store.as_ref(), &user).await?;
             (user, Some(session.csrf_token), principal)
         };
-        let ctx = Ctx { user, principal, csrf, meta, store, now };
+        let ctx = Ctx { user, principal, csrf, meta, store, now, route };
         // State-changing API calls made with a browser session need the CSRF header.
-        // (`meta.route` is the full path; inside the nested `/api` router `parts.uri` is not.)
-        if parts.method != axum::http::Method::GET && ctx.meta.route.starts_with("/api/") && ctx.csrf.is_some() {
-            let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if writes && ctx.meta.route.starts_with("/api/") && ctx.csrf.is_some() {
+            let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
             ctx.check_csrf(given)?;
         }
         Ok(ctx)
+    }
+}
+
+/// A handler that asks for a check its route did not declare: a programming error, shown
+/// as an internal error and logged, never as an authorization.
+fn undeclared(route: &RouteInfo, action: Option<Action>) -> AppError {
+    let what = action.map_or("an action", Action::code);
+    AppError::Internal(
+        crate::error::Internal::Route,
+        format!("{} checks {what}, which its route does not declare", route.path),
+    )
+}
+
+/// The handler's view of the [`Ctx`] its route's guard resolved. A handler of a public
+/// route has none: asking for one is a programming error of the declaration.
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.remove::<Ctx>().ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "a public route's handler asks who is signed in");
+            internal("route declaration")
+        })
     }
 }
 

@@ -28,6 +28,9 @@ pub enum AppError {
         zh: String,
         en: String,
     },
+    /// A failure of the server itself (not of the store, not of the input): logged with
+    /// its detail, answered with its kind's code and no detail.
+    Internal(Internal, String),
     /// A request refused by the framework before a handler ran (see `from_rejection`).
     Rejected {
         status: StatusCode,
@@ -35,6 +38,29 @@ pub enum AppError {
         zh: String,
         en: String,
     },
+}
+
+/// What kind of internal failure: each has its own stable code, so a template or crypto
+/// failure is not reported as a database error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Internal {
+    Template,
+    Crypto,
+    /// The stored policy profile does not parse.
+    Policy,
+    /// A handler checks an action its route does not declare.
+    Route,
+}
+
+impl Internal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Internal::Template => "template_error",
+            Internal::Crypto => "crypto_error",
+            Internal::Policy => "policy_error",
+            Internal::Route => "route_declaration",
+        }
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -110,7 +136,7 @@ impl AppError {
             AppError::Throttled => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             AppError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
-            AppError::Store(StoreError::Backend(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Store(StoreError::Backend(_)) | AppError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Sheet(SheetError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Sheet(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         }
@@ -125,6 +151,7 @@ impl AppError {
             AppError::Csrf => "csrf_invalid".into(),
             AppError::Throttled => "login_throttled".into(),
             AppError::Store(s) => s.code().into(),
+            AppError::Internal(kind, _) => kind.code().into(),
             AppError::Sheet(s) => s.code().into(),
             AppError::BadRequest { code, .. } | AppError::Rejected { code, .. } => (*code).into(),
         }
@@ -157,7 +184,7 @@ impl AppError {
                 other => (format!("数据冲突（{other}）"), format!("conflict ({other})")),
             },
             AppError::Store(StoreError::NotFound(what)) => (format!("未找到（{what}）"), format!("not found ({what})")),
-            AppError::Store(StoreError::Backend(_)) => {
+            AppError::Store(StoreError::Backend(_)) | AppError::Internal(..) => {
                 ("服务器内部错误，请稍后重试".into(), "internal error; please try again later".into())
             }
             AppError::Sheet(s) => (s.zh(), s.en()),
@@ -178,26 +205,13 @@ impl AppError {
     }
 }
 
-/// Chinese names of input fields, for messages.
-pub fn field_zh(field: &str) -> &str {
-    match field {
-        "id_number" => "身份证号",
-        "phone" => "手机号",
-        "name" => "姓名",
-        "room" => "房号",
-        "area_code" | "unit" => "区域编码",
-        "scope" => "管辖范围",
-        "role" => "角色",
-        "username" => "用户名",
-        "password" => "密码",
-        "q" => "查询",
-        "file" => "文件",
-        "tube" => "试管条码",
-        "member" => "成员",
-        "kind" => "更正类型",
-        "outcome" => "敲门结果",
-        "note" => "备注",
-        other => other,
+/// The Chinese name of an input field, for messages: the `field.<name>` row of the
+/// message table of the feature whose form has the field (the name itself if none).
+pub fn field_zh(field: &str) -> String {
+    let key = format!("field.{field}");
+    match crate::i18n::text(crate::i18n::Lang::Zh, &key) {
+        t if t == key => field.to_string(),
+        t => t,
     }
 }
 
@@ -208,11 +222,36 @@ pub struct ErrorMark(pub std::sync::Arc<AppError>);
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let AppError::Store(StoreError::Backend(msg)) = &self {
-            tracing::error!(error = %msg, "store failure");
+        match &self {
+            AppError::Store(StoreError::Backend(msg)) => tracing::error!(error = %msg, "store failure"),
+            AppError::Internal(kind, detail) => {
+                tracing::error!(code = kind.code(), error = %detail, "internal failure")
+            }
+            _ => {}
         }
         let mut resp = status.into_response();
         resp.extensions_mut().insert(ErrorMark(std::sync::Arc::new(self)));
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_failures_keep_their_kind() {
+        for (kind, code) in [
+            (Internal::Template, "template_error"),
+            (Internal::Crypto, "crypto_error"),
+            (Internal::Policy, "policy_error"),
+            (Internal::Route, "route_declaration"),
+        ] {
+            let e = AppError::Internal(kind, "secret detail".into());
+            assert_eq!((e.status(), e.code()), (StatusCode::INTERNAL_SERVER_ERROR, code.to_string()));
+            let (zh, en) = e.messages();
+            assert!(!zh.contains("secret") && !en.contains("secret"), "the detail is logged, not shown");
+        }
+        assert_eq!(AppError::Store(StoreError::Backend("x".into())).code(), "database_error");
     }
 }

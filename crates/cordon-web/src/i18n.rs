@@ -1,9 +1,13 @@
 //! Interface language: Simplified Chinese by default, English on request (cookie `lang`).
 //!
-//! Every user-visible string of the pages lives in [`MESSAGES`] with both languages, so a
-//! missing translation is a missing table row, found by the test below.
+//! Every user-visible string of the pages lives in a message table with both languages.
+//! Each feature module owns its tables and declares them in its
+//! [`crate::features::Feature`]; this module looks keys up across all of them, so a
+//! missing translation is a missing table row, found by the tests below.
 
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -31,122 +35,29 @@ impl Lang {
     }
 }
 
-/// (key, 中文, English)
-pub const MESSAGES: &[(&str, &str, &str)] = &[
-    ("app.name", "区级疫情防控指挥平台", "Cordon — district outbreak command"),
-    ("app.short", "Cordon 防控平台", "Cordon"),
-    ("nav.home", "首页", "Home"),
-    ("nav.tree", "区域", "Areas"),
-    ("nav.search", "查找居民", "Find residents"),
-    ("nav.import", "导入名册", "Import roster"),
-    ("nav.audit", "审计日志", "Audit log"),
-    ("nav.logout", "退出", "Log out"),
-    ("nav.lang", "English", "中文"),
-    ("login.title", "登录", "Log in"),
-    ("login.username", "用户名", "Username"),
-    ("login.password", "密码", "Password"),
-    ("login.submit", "登录", "Log in"),
-    ("login.failed", "用户名或密码错误", "Wrong username or password"),
-    ("login.throttled", "登录失败次数过多，请15分钟后再试", "Too many failed attempts; try again in 15 minutes"),
-    ("area.residents", "居民", "Residents"),
-    ("area.households", "户数", "Households"),
-    ("area.children", "下级区域", "Areas below"),
-    ("area.name", "名称", "Name"),
-    ("area.code", "编码", "Code"),
-    ("area.level", "层级", "Level"),
-    ("area.roster", "楼栋名册", "Building roster"),
-    ("area.export", "导出居民", "Export residents"),
-    ("area.your_scope", "您的管辖范围", "Your area"),
-    ("area.grids", "网格", "Grids"),
-    ("area.grid_worker", "网格员", "Grid worker"),
-    ("roster.title", "楼栋名册", "Building roster"),
-    ("roster.leader", "楼长", "Building leader"),
-    ("roster.unit", "单元", "Unit"),
-    ("roster.room", "房号", "Room"),
-    ("roster.members", "成员", "Members"),
-    ("roster.phones", "有手机号", "With phone"),
-    ("roster.no_phone", "无手机号", "No phone"),
-    ("roster.door", "需上门服务", "Needs door service"),
-    ("roster.add_visitor", "登记临时人员（探亲/暂住）", "Register a visitor (temporary)"),
-    ("roster.add", "登记", "Register"),
-    ("resident.name", "姓名", "Name"),
-    ("resident.id_number", "身份证号", "ID number"),
-    ("resident.phone", "手机号", "Phone"),
-    ("resident.sex", "性别", "Sex"),
-    ("resident.age", "年龄", "Age"),
-    ("resident.birth_date", "出生日期", "Birth date"),
-    ("resident.address", "住址", "Address"),
-    ("resident.flags", "标记", "Flags"),
-    ("resident.status", "状态", "Status"),
-    ("resident.detail", "居民信息", "Resident"),
-    ("flag.elderly", "80岁以上", "80+"),
-    ("flag.bedridden", "卧床", "Bedridden"),
-    ("flag.no_smartphone", "无智能手机", "No smartphone"),
-    ("flag.temporary", "临时人员", "Temporary"),
-    ("status.active", "在住", "Living here"),
-    ("status.moved_out", "已搬离", "Moved out"),
-    ("correct.title", "信息更正", "Corrections"),
-    ("correct.moved_out", "标记为已搬离", "Mark as moved out"),
-    ("correct.returned", "恢复为在住", "Mark as living here"),
-    ("correct.temporary_on", "标记为临时人员", "Mark as temporary"),
-    ("correct.temporary_off", "取消临时人员标记", "Unmark temporary"),
-    ("correct.phone", "更改手机号", "Change phone"),
-    ("correct.flags", "更新标记", "Update flags"),
-    ("correct.save", "保存", "Save"),
-    ("correct.done", "已保存更正", "Correction saved"),
-    ("search.title", "查找居民", "Find residents"),
-    ("search.hint", "输入姓名、身份证号或手机号", "Name, ID number or phone"),
-    ("search.go", "查找", "Search"),
-    ("search.none", "未找到符合条件的居民", "No resident found"),
-    ("import.title", "导入居民名册", "Import residents"),
-    (
-        "import.help",
-        "支持 .xlsx 和 .csv（UTF-8）。表头：姓名、身份证号、手机号、小区、楼栋、单元、房号（或 单元编码）、卧床、无智能手机、临时居住。",
-        "Accepts .xlsx and .csv (UTF-8). Headers: 姓名 (name), 身份证号 (id_number), 手机号 (phone), 小区, 楼栋, 单元, 房号 (or 单元编码 unit_code), flags 卧床, 无智能手机, 临时居住.",
-    ),
-    ("import.file", "文件", "File"),
-    ("import.mode", "有错误行时", "If any row is bad"),
-    ("import.all_or_nothing", "全部不导入（默认）", "import nothing (default)"),
-    ("import.valid_only", "只导入正确的行", "import the valid rows"),
-    ("import.submit", "上传并导入", "Upload and import"),
-    ("import.report", "导入结果", "Import report"),
-    ("import.rows", "数据行", "Rows"),
-    ("import.imported", "已导入", "Imported"),
-    ("import.errors", "错误", "Errors"),
-    (
-        "import.nothing",
-        "存在错误行，未导入任何数据。请修改后重新上传，或选择“只导入正确的行”。",
-        "Some rows are bad, so nothing was imported. Fix them and upload again, or choose \"import the valid rows\".",
-    ),
-    ("import.row", "行", "Row"),
-    ("import.column", "列", "Column"),
-    ("import.reason", "原因", "Reason"),
-    ("audit.title", "审计日志", "Audit log"),
-    ("audit.at", "时间", "Time"),
-    ("audit.actor", "操作人", "Who"),
-    ("audit.action", "操作", "Action"),
-    ("audit.target", "对象", "Record"),
-    ("audit.request", "请求号", "Request"),
-    ("audit.detail", "说明", "Detail"),
-    ("audit.older", "更早的记录", "Older entries"),
-    ("audit.filter", "筛选", "Filter"),
-    ("error.title", "出错了", "Something went wrong"),
-    ("error.request", "请求号", "Request id"),
-    ("error.back", "返回", "Back"),
-    ("common.yes", "是", "yes"),
-    ("common.no", "否", "no"),
-];
+/// A row of a message table: (key, 中文, English).
+pub type Message = (&'static str, &'static str, &'static str);
 
-/// Every message table: the shell's, then one per capability module.
-pub const TABLES: &[&[(&str, &str, &str)]] = &[MESSAGES, crate::codes::MESSAGES, crate::testing::MESSAGES];
+/// Every message of every feature, by key, built once.
+fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        crate::features::FEATURES
+            .iter()
+            .flat_map(|f| f.messages.iter())
+            .flat_map(|t| t.iter())
+            .map(|(k, zh, en)| (*k, (*zh, *en)))
+            .collect()
+    })
+}
 
-fn lookup(key: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
-    TABLES.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key)
+fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
+    table().get(key).copied()
 }
 
 pub fn text(lang: Lang, key: &str) -> String {
     match lookup(key) {
-        Some((_, zh, en)) => lang.pick(zh, en).to_string(),
+        Some((zh, en)) => lang.pick(zh, en).to_string(),
         None => key.to_string(),
     }
 }
@@ -155,26 +66,101 @@ pub fn text(lang: Lang, key: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_template_key_is_translated() {
-        let mut missing = Vec::new();
-        for (name, src) in crate::templates::SOURCES {
-            let mut rest = *src;
-            while let Some(i) = rest.find("t(\"") {
-                let after = &rest[i + 3..];
-                let end = after.find('"').unwrap_or(0);
-                let key = &after[..end];
-                if lookup(key).is_none() {
-                    missing.push(format!("{name}: {key}"));
+    /// Keys quoted in calls of `name` in `src` (`t("key")` in templates, `text(lang, "key")`
+    /// in code): the first string literal, in either quotes, before the closing parenthesis
+    /// of a call not preceded by an identifier character or a dot (so `.text()` is no call).
+    fn quoted_keys<'a>(src: &'a str, name: &str) -> Vec<&'a str> {
+        let marker = format!("{name}(");
+        let mut keys = Vec::new();
+        let mut from = 0;
+        while let Some(i) = src[from..].find(&marker) {
+            let at = from + i;
+            from = at + marker.len();
+            let before = src[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let call = &src[from..];
+            let call = &call[..call.find(')').unwrap_or(call.len())];
+            if let Some(start) = call.find(['"', '\'']) {
+                let quote = call[start..].chars().next().unwrap_or('"');
+                let lit = &call[start + 1..];
+                let key = &lit[..lit.find(quote).unwrap_or(0)];
+                if !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+                {
+                    keys.push(key);
                 }
-                rest = &after[end..];
             }
         }
+        keys
+    }
+
+    fn sources() -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_key_used_by_a_template_or_the_code_is_translated() {
+        let mut used = Vec::new();
+        for (name, src) in crate::templates::sources() {
+            used.extend(quoted_keys(src, "t").into_iter().map(|k| (name.to_string(), k.to_string())));
+        }
+        // This file quotes the call in its docs.
+        let code: Vec<_> = sources().into_iter().filter(|(name, _)| !name.ends_with("i18n.rs")).collect();
+        assert!(code.len() > 10, "the crate's sources are read");
+        for (name, src) in &code {
+            used.extend(quoted_keys(src, "text").into_iter().map(|k| (name.clone(), k.to_string())));
+        }
+        used.extend(
+            crate::features::nav_entries().into_iter().map(|e| ("navigation".to_string(), e.label.to_string())),
+        );
+        assert!(used.len() > 300, "keys are found ({})", used.len());
+        let missing: Vec<_> =
+            used.iter().filter(|(_, k)| lookup(k).is_none()).map(|(n, k)| format!("{n}: {k}")).collect();
         assert!(missing.is_empty(), "untranslated keys: {missing:?}");
-        let mut keys: Vec<_> = TABLES.iter().flat_map(|t| t.iter()).map(|(k, _, _)| k).collect();
+        assert!(
+            lookup("nav.testing").is_some() && lookup("codes.pass.title").is_some(),
+            "every feature's table is registered"
+        );
+    }
+
+    #[test]
+    fn every_field_a_refusal_names_has_a_chinese_name() {
+        // A refusal carries its own zh/en text; the field it names is put in front of it
+        // (`试管条码：…`) from the `field.<name>` rows of the feature tables.
+        let missing: Vec<_> = cordon_domain::testing::Refusal::ALL
+            .iter()
+            .map(|r| r.field())
+            .filter(|f| lookup(&format!("field.{f}")).is_none())
+            .collect();
+        assert!(missing.is_empty(), "refusal fields without a name: {missing:?}");
+        assert_eq!(crate::error::field_zh("tube"), "试管条码");
+    }
+
+    #[test]
+    fn no_key_is_in_two_tables_and_every_row_has_both_languages() {
+        let rows: Vec<&Message> =
+            crate::features::FEATURES.iter().flat_map(|f| f.messages.iter()).flat_map(|t| t.iter()).collect();
+        let mut keys: Vec<_> = rows.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
         let total = keys.len();
-        keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), total, "duplicate keys");
+        for (k, zh, en) in rows {
+            assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{k} lacks a language");
+        }
     }
 }

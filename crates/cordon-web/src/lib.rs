@@ -3,21 +3,25 @@
 //!
 //! Architecture Invariant: this is the only crate that knows HTTP. It talks to storage only
 //! through [`cordon_store::Store`] and never learns which backend is behind it; it never
-//! picks one either (the binary does). Every route that touches personal data goes through
-//! [`auth::Ctx::authorize`] and writes an audit entry.
+//! picks one either (the binary does). Every route is declared once, with what it needs,
+//! in the module that owns it ([`routes`]); the router is built from those declarations,
+//! and every route that touches personal data goes through [`auth::Ctx::authorize`]
+//! under its declared action and writes an audit entry.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod api;
 pub mod auth;
-pub mod codes;
-pub mod codes_api;
+mod codes;
+mod common;
 pub mod error;
+mod features;
 pub mod i18n;
-mod pages;
+pub mod policy;
+mod registry;
+pub mod routes;
 pub mod scanpath;
+mod shell;
 pub mod templates;
-pub mod testing;
-pub mod testing_api;
+mod testing;
 
 use axum::Router;
 use axum::body::Body;
@@ -59,8 +63,8 @@ impl AppState {
     }
 }
 
-fn template_error(e: minijinja::Error) -> AppError {
-    AppError::Store(cordon_store::StoreError::Backend(format!("template: {e}")))
+pub(crate) fn template_error(e: minijinja::Error) -> AppError {
+    AppError::Internal(error::Internal::Template, e.to_string())
 }
 
 /// Per-request facts set by the outermost middleware.
@@ -72,15 +76,9 @@ pub struct RequestMeta {
     pub route: String,
 }
 
-/// The whole application.
+/// The whole application: every route of the registry ([`routes`]), nothing else.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(pages::routes())
-        .merge(codes::routes())
-        .merge(testing::routes())
-        .nest("/api", api::routes())
-        .nest("/api", codes_api::routes())
-        .nest("/api", testing_api::routes())
+    routes::router(&state)
         .layer(DefaultBodyLimit::max(cordon_sheets::MAX_UPLOAD_BYTES + 64 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)

@@ -98,7 +98,7 @@ async fn district(db: &Db, population: u64, seed: u64) -> Result<(AreaCode, i64,
         .create_round(
             &NewRound {
                 area: district.clone(),
-                date: Utc::now().date_naive(),
+                date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
                 mandatory: true,
                 pool: PoolCapacity::new(10)?,
             },
@@ -206,7 +206,13 @@ pub async fn ingest(
                 at: Utc::now(),
             });
         }
-        store_batches.push(ScanBatch { batch_id: format!("s{b}"), round_id: round2.id, user_id: user.id, items });
+        store_batches.push(ScanBatch {
+            batch_id: format!("s{b}"),
+            round_id: round2.id,
+            user_id: user.id,
+            scope: None,
+            items,
+        });
     }
     let t = Instant::now();
     for b in store_batches {
@@ -240,7 +246,7 @@ pub async fn ingest(
 async fn new_round(d: &Db, district: &AreaCode) -> Result<cordon_domain::testing::TestRound> {
     let new = NewRound {
         area: district.clone(),
-        date: Utc::now().date_naive(),
+        date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
         mandatory: true,
         pool: PoolCapacity::new(10)?,
     };
@@ -340,7 +346,7 @@ async fn sample_90(store: &dyn Store, round: i64, residents: &[Resident]) -> Res
             .map_err(|e| anyhow::anyhow!(e.en))?;
         store
             .ingest_scans(
-                ScanBatch { batch_id: format!("setup-{b}"), round_id: round, user_id: 1, items },
+                ScanBatch { batch_id: format!("setup-{b}"), round_id: round, user_id: 1, scope: None, items },
                 &entry("scans.ingest"),
             )
             .await?;

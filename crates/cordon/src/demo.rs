@@ -15,12 +15,20 @@ pub fn demo_password(role: Role) -> String {
 
 pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn Store>> {
     let store = crate::cli::open_store(url).await?;
+    prepare_store(store.as_ref(), url, population, seed).await?;
+    Ok(store)
+}
+
+/// The demo on a store already opened (either backend): migrates it, generates the
+/// district and the testing and codes data once, and makes the accounts; `label` names the
+/// database in what is printed.
+pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed: u64) -> Result<()> {
     store.migrate().await?;
     let district = AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?;
     if store.area(&district).await?.is_none() {
         eprintln!("生成演示辖区 / generating the demo district ({population} residents, seed {seed}) …");
         let started = std::time::Instant::now();
-        let s = crate::cli::generate(store.as_ref(), population, seed).await?;
+        let s = crate::cli::generate(store, population, seed).await?;
         eprintln!(
             "  {} residents, {} households, {} grids in {:.1}s",
             s.residents,
@@ -29,9 +37,9 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
             started.elapsed().as_secs_f64()
         );
     }
-    crate::demo_testing::seed(store.as_ref(), &district).await?;
-    let scopes = demo_scopes(store.as_ref(), &district).await?;
-    println!("\n演示账号 / demo accounts ({url}):");
+    crate::demo_testing::seed(store, &district).await?;
+    let scopes = demo_scopes(store, &district).await?;
+    println!("\n演示账号 / demo accounts ({label}):");
     println!("  {:<22} {:<24} role 角色 · scope 范围", "username 用户名", "password 密码");
     for role in Role::ALL {
         let username = role.code();
@@ -39,7 +47,7 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
         let scope = scopes.for_role(role)?;
         if store.user_by_username(username).await?.is_none() {
             crate::cli::add_user(
-                store.as_ref(),
+                store,
                 username,
                 role.code(),
                 &scope,
@@ -50,9 +58,9 @@ pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn St
         }
         println!("  {:<22} {:<24} {} · {}", username, password, role.zh(), scope);
     }
-    crate::codes_cli::demo_data(store.as_ref(), &scopes.compound, &scopes.community).await?;
+    crate::codes_cli::demo_data(store, &scopes.compound, &scopes.community).await?;
     println!();
-    Ok(store)
+    Ok(())
 }
 
 struct DemoScopes {

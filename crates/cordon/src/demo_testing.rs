@@ -8,7 +8,7 @@ use anyhow::Result;
 use chrono::Utc;
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
-use cordon_domain::testing::{BarcodePattern, NewRound, NewSite, PoolCapacity};
+use cordon_domain::testing::{BarcodePattern, NewRound, NewSite};
 use cordon_store::Store;
 use cordon_store::testing::{ScanBatch, ScanItem, ScanPerson};
 
@@ -46,9 +46,13 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
         .create_round(
             &NewRound {
                 area: district.clone(),
-                date: Utc::now().date_naive(),
+                date: cordon_domain::clock::DistrictTz::default().today(Utc::now()),
                 mandatory: true,
-                pool: PoolCapacity::or_default(None).map_err(|e| anyhow::anyhow!(e.en))?,
+                // The demo runs on the default profile: its pool size.
+                pool: cordon_domain::policy::Profile::shipped(cordon_domain::policy::DEFAULT_PROFILE)
+                    .ok_or_else(|| anyhow::anyhow!("no default profile"))??
+                    .pool_capacity(None)
+                    .map_err(|e| anyhow::anyhow!(e.en))?,
             },
             &entry("round.create", "demo round"),
         )
@@ -75,7 +79,7 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
                 at: now,
             });
         }
-        let batch = ScanBatch { batch_id: format!("demo-{b}"), round_id: round.id, user_id: 0, items };
+        let batch = ScanBatch { batch_id: format!("demo-{b}"), round_id: round.id, user_id: 0, scope: None, items };
         store.ingest_scans(batch, &entry("scans.ingest", "demo samples")).await?;
     }
     eprintln!(

@@ -10,8 +10,9 @@ mod write;
 use crate::PgStore;
 use crate::error::Db;
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use cordon_domain::audit::AuditEntry;
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::containment::quarantine::{OrderState, PersonResult};
 use cordon_domain::testing::TestResult;
 use cordon_store::StoreError;
@@ -49,12 +50,12 @@ pub(crate) async fn order_results_for_tubes<C: GenericClient + Sync>(
     tx: &C,
     tubes: &[(i64, TestResult, u32)],
     at: DateTime<Utc>,
-    offset: FixedOffset,
+    tz: &DistrictTz,
     audit: &AuditEntry,
 ) -> Result<u32> {
     let keys = Keys { tube_members: tubes.iter().map(|t| t.0).collect(), ..Keys::default() };
     let members = facts::fetch(tx, &keys).await?;
-    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), offset, audit).await
+    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), tz, audit).await
 }
 
 /// The same for results already known per person.
@@ -62,14 +63,14 @@ pub(crate) async fn order_results_for_tubes<C: GenericClient + Sync>(
 pub(crate) async fn order_results<C: GenericClient + Sync>(
     tx: &C,
     results: &[PersonResult],
-    offset: FixedOffset,
+    tz: &DistrictTz,
     audit: &AuditEntry,
 ) -> Result<u32> {
     if results.is_empty() {
         return Ok(0);
     }
     let facts = facts::fetch(tx, &plan::order_results_keys(results)).await?;
-    let effects = plan::plan_order_results(results, &facts, offset, audit);
+    let effects = plan::plan_order_results(results, &facts, tz.offset(), audit);
     write::write(tx, &effects).await?;
     Ok(effects.tests_save.len() as u32)
 }

@@ -7,8 +7,9 @@ mod write;
 
 use crate::SqliteStore;
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use cordon_domain::audit::AuditEntry;
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::containment::quarantine::{OrderState, PersonResult};
 use cordon_domain::testing::TestResult;
 use cordon_store::containment::facts::{Facts, Keys};
@@ -44,11 +45,11 @@ pub(crate) fn order_results_for_tubes(
     tx: &Connection,
     tubes: &[(i64, TestResult, u32)],
     at: DateTime<Utc>,
-    offset: FixedOffset,
+    tz: &DistrictTz,
     audit: &AuditEntry,
 ) -> Result<u32> {
     let members = facts::fetch(tx, &Keys { tube_members: tubes.iter().map(|t| t.0).collect(), ..Keys::default() })?;
-    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), offset, audit)
+    order_results(tx, &plan::person_results(tubes, &members.tube_members, at), tz, audit)
 }
 
 /// The same for results already known per person.
@@ -56,14 +57,14 @@ pub(crate) fn order_results_for_tubes(
 pub(crate) fn order_results(
     tx: &Connection,
     results: &[PersonResult],
-    offset: FixedOffset,
+    tz: &DistrictTz,
     audit: &AuditEntry,
 ) -> Result<u32> {
     if results.is_empty() {
         return Ok(0);
     }
     let facts = facts::fetch(tx, &plan::order_results_keys(results))?;
-    let effects = plan::plan_order_results(results, &facts, offset, audit);
+    let effects = plan::plan_order_results(results, &facts, tz.offset(), audit);
     write::write(tx, &effects)?;
     Ok(effects.tests_save.len() as u32)
 }

@@ -11,10 +11,11 @@
 use super::{Act, ContainmentStore, SweepReport, ZoneDayReport};
 use crate::Result;
 use crate::codes::CodesStore;
-use chrono::{DateTime, Days, FixedOffset, Utc};
+use chrono::{DateTime, Days, Utc};
 use cordon_domain::audit::AuditEntry;
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::containment::zoneclock::due_date;
-use cordon_domain::policy::{DEFAULT_PROFILE, Profile};
+use cordon_domain::policy::{DEFAULT_PROFILE, Profile, ProfileError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,18 +26,23 @@ pub const CATCH_UP_DAYS: u64 = 14;
 /// Sweeps one tick runs at most (each takes up to `plan::SWEEP_BATCH` cases).
 const SWEEPS_PER_TICK: u32 = 20;
 
-/// The district's active profile: as last set, or the shipped default.
-pub async fn active_profile<S: CodesStore + ?Sized>(store: &S) -> Result<Arc<Profile>> {
-    let source = match store.policy_setting().await? {
-        Some(s) => s.source,
-        None => cordon_domain::policy::SHIPPED
-            .iter()
-            .find(|(n, _)| *n == DEFAULT_PROFILE)
-            .map(|(_, s)| (*s).to_string())
-            .unwrap_or_default(),
+/// The district's active profile: as last set (see [`Profile::effective`]: with the error
+/// of a stored text from an earlier release, which the caller logs), or the shipped
+/// default.
+pub async fn active_profile<S: CodesStore + ?Sized>(store: &S) -> Result<(Arc<Profile>, Option<ProfileError>)> {
+    let (name, source) = match store.policy_setting().await? {
+        Some(s) => (s.name, s.source),
+        None => (
+            DEFAULT_PROFILE.to_string(),
+            cordon_domain::policy::SHIPPED
+                .iter()
+                .find(|(n, _)| *n == DEFAULT_PROFILE)
+                .map(|(_, s)| (*s).to_string())
+                .unwrap_or_default(),
+        ),
     };
-    Profile::parse(&source)
-        .map(Arc::new)
+    Profile::effective(&name, &source)
+        .map(|(p, warning)| (Arc::new(p), warning))
         .map_err(|e| crate::StoreError::Backend(format!("stored policy profile does not parse: {e}")))
 }
 
@@ -59,23 +65,25 @@ pub fn system_entry(now: DateTime<Utc>, action: &str) -> AuditEntry {
 pub struct TickReport {
     pub sweeps: Vec<SweepReport>,
     pub days: Vec<ZoneDayReport>,
+    /// The stored profile text is from an earlier release (the shipped one applied): log it.
+    pub profile_warning: Option<ProfileError>,
 }
 
 /// One run of the job at `now`.
-pub async fn tick<S>(store: &S, now: DateTime<Utc>, offset: FixedOffset) -> Result<TickReport>
+pub async fn tick<S>(store: &S, now: DateTime<Utc>, tz: &DistrictTz) -> Result<TickReport>
 where
     S: ContainmentStore + CodesStore + ?Sized,
 {
-    let profile = active_profile(store).await?;
+    let (profile, profile_warning) = active_profile(store).await?;
     let act = |action: &str| Act {
         at: now,
-        offset,
+        tz: tz.clone(),
         user_id: None,
         user: "zone-clock".into(),
         profile: profile.clone(),
         audit: system_entry(now, action),
     };
-    let mut report = TickReport::default();
+    let mut report = TickReport { profile_warning, ..TickReport::default() };
     for _ in 0..SWEEPS_PER_TICK {
         let s = store.sweep_cases(act("cases.sweep")).await?;
         report.sweeps.push(s);
@@ -83,7 +91,7 @@ where
             break;
         }
     }
-    let due = due_date(&profile, now, offset);
+    let due = due_date(&profile, now, tz.offset());
     let last = store.zone_runs(1).await?.first().map(|r| r.date);
     let earliest = due.checked_sub_days(Days::new(CATCH_UP_DAYS)).unwrap_or(due);
     let mut day = match last {

@@ -32,10 +32,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::colour::ContactClass;
 use cordon_domain::containment::assign::{DayCapacity, Placement, RoomSlot, SiteSlots, Suggestion};
 use cordon_domain::containment::kpi::{Held, IsolationTimes, Occupancy};
-use cordon_domain::containment::local_date;
 use cordon_domain::containment::quarantine::{
     HealthCheck, NewHealthCheck, NewRoom, NewSite, Order, OrderState, OrderTest, Person, PersonResult, Room, RoomEvent,
     Site,
@@ -55,8 +55,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Act {
     pub at: DateTime<Utc>,
-    /// The district's UTC offset (local dates: test days, the zone clock).
-    pub offset: FixedOffset,
+    /// The district's time zone (local dates: test days, the zone clock).
+    pub tz: DistrictTz,
     pub user_id: Option<i64>,
     /// Shown as "by" on every step (a display name or `zone-clock`).
     pub user: String,
@@ -68,7 +68,11 @@ pub struct Act {
 
 impl Act {
     pub fn today(&self) -> NaiveDate {
-        local_date(self.at, self.offset)
+        self.tz.today(self.at)
+    }
+
+    pub fn offset(&self) -> FixedOffset {
+        self.tz.offset()
     }
 
     /// The action's entry about another target.
@@ -93,19 +97,23 @@ impl Act {
 #[derive(Debug, Clone)]
 pub struct View {
     pub at: DateTime<Utc>,
-    pub offset: FixedOffset,
+    pub tz: DistrictTz,
     pub profile: Arc<Profile>,
 }
 
 impl View {
     pub fn today(&self) -> NaiveDate {
-        local_date(self.at, self.offset)
+        self.tz.today(self.at)
+    }
+
+    pub fn offset(&self) -> FixedOffset {
+        self.tz.offset()
     }
 }
 
 impl From<&Act> for View {
     fn from(a: &Act) -> View {
-        View { at: a.at, offset: a.offset, profile: a.profile.clone() }
+        View { at: a.at, tz: a.tz.clone(), profile: a.profile.clone() }
     }
 }
 
@@ -514,7 +522,7 @@ pub trait ContainmentStore: Send + Sync + 'static {
     async fn zone_forecast(&self, roots: &[AreaCode], date: NaiveDate, view: &View) -> Result<Forecast> {
         let keys = read::forecast_keys(roots, date, view);
         let facts = self.containment_facts(&keys).await?;
-        Ok(cordon_domain::containment::zoneclock::forecast(&facts.zones, &view.profile, date, view.offset))
+        Ok(cordon_domain::containment::zoneclock::forecast(&facts.zones, &view.profile, date, view.offset()))
     }
     /// Steps, lifts and decisions under `roots`, newest first.
     async fn zone_history(&self, roots: &[AreaCode], limit: u32) -> Result<Vec<ZoneEvent>> {

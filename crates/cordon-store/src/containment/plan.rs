@@ -210,7 +210,7 @@ pub fn keys(w: &Write, stage: u32, f: &Facts, act: &Act) -> Option<Keys> {
         }
         (Write::LiftZone { zone_id, .. }, 0) => locked(Keys { zones: Some(ZoneQuery::Ids(vec![*zone_id])), ..k() }),
         (Write::ZoneDay { date }, 0) => {
-            let at = run_instant(&act.profile, *date, act.offset);
+            let at = run_instant(&act.profile, *date, act.offset());
             let needs_round = ZoneLevel::ALL.iter().any(|l| act.profile.zones.needs_negative_round(*l));
             locked(Keys {
                 exclusive: Some("containment.zone_day"),
@@ -562,7 +562,7 @@ fn zone_day(date: chrono::NaiveDate, f: &Facts, act: &Act) -> Planned {
         let report = ZoneDayReport { date, applied: false, steps: Vec::new(), held: Vec::new(), run: run.clone() };
         return Planned { effects: Effects::default(), outcome: Outcome::ZoneDay(report) };
     }
-    let plan = plan_zone_day(&f.zones, &act.profile, date, act.offset);
+    let plan = plan_zone_day(&f.zones, &act.profile, date, act.offset());
     let mut eff = Effects::default();
     for s in &plan.steps {
         eff.zones_end.push((s.zone_id, s.at));
@@ -789,7 +789,7 @@ fn issue(reqs: &[OrderRequest], f: &Facts, act: &Act) -> Planned {
         if dup_resident || dup_id {
             return no(Refused::about(about, Refusal::OrderOpen.error()));
         }
-        let (mut order, tests) = match new_order(&input, &act.profile, &act.user, act.at, act.offset) {
+        let (mut order, tests) = match new_order(&input, &act.profile, &act.user, act.at, act.offset()) {
             Ok(x) => x,
             Err(e) => return no(Refused::about(about, e)),
         };
@@ -890,7 +890,7 @@ pub fn order_results_keys(results: &[PersonResult]) -> Keys {
 }
 
 fn results(rs: &[PersonResult], f: &Facts, act: &Act) -> Planned {
-    let eff = plan_order_results(rs, f, act.offset, &act.audit);
+    let eff = plan_order_results(rs, f, act.offset(), &act.audit);
     let n = eff.tests_save.len() as u32;
     Planned { effects: eff, outcome: Outcome::Results(n) }
 }
@@ -1244,7 +1244,7 @@ fn arrive(run_id: i64, key: &str, f: &Facts, act: &Act) -> Planned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{FixedOffset, TimeZone};
+    use chrono::TimeZone;
     use cordon_domain::colour::ContactClass;
     use cordon_domain::containment::quarantine::{OrderInput, Person};
     use cordon_domain::name::PersonName;
@@ -1254,7 +1254,7 @@ mod tests {
     fn act(at: DateTime<Utc>) -> Act {
         Act {
             at,
-            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            tz: cordon_domain::clock::DistrictTz::default(),
             user_id: Some(1),
             user: "dispatcher".into(),
             profile: Arc::new(Profile::shipped("protocol-9").unwrap().unwrap()),
@@ -1289,7 +1289,7 @@ mod tests {
             contact_id: Some(id),
             reason: String::new(),
         };
-        let (mut o, _) = new_order(&input, &act.profile, "t", act.at, act.offset).unwrap();
+        let (mut o, _) = new_order(&input, &act.profile, "t", act.at, act.offset()).unwrap();
         o.id = id;
         o
     }

@@ -25,7 +25,7 @@ pub fn order_roots(roots: &[AreaCode]) -> Option<Vec<AreaCode>> {
 }
 
 fn start_of_day(view: &View) -> DateTime<Utc> {
-    local_instant(view.today(), NaiveTime::MIN, view.offset)
+    local_instant(view.today(), NaiveTime::MIN, view.offset())
 }
 
 pub fn forecast_keys(roots: &[AreaCode], date: NaiveDate, view: &View) -> Keys {
@@ -290,7 +290,7 @@ pub fn capacity(f: &Facts, days: u32, view: &View) -> Vec<DayCapacity> {
     for q in f.queue.iter().filter(|q| q.status == QueueStatus::Waiting) {
         let category: cordon_domain::containment::quarantine::Category = q.candidate.class.into();
         let Some(regime) = category.regime(&view.profile) else { continue };
-        let s = Schedule::new(regime, local_date(q.candidate.last_exposure, view.offset));
+        let s = Schedule::new(regime, local_date(q.candidate.last_exposure, view.offset()));
         if let Some(until) = s.centralised_until.filter(|u| *u >= today) {
             stays.push(Stay { from: today, until: add_days(until, 1) });
         }

@@ -78,7 +78,7 @@ cordon_store::containment_conformance_tests!(make_or_skip);
 async fn containment_two_instances_run_the_clock_once() {
     use cordon_domain::area::AreaLevel;
     use cordon_domain::zone::{NewZone, ZoneLevel};
-    use cordon_store::conformance_containment::{act, at, cst, day, profile};
+    use cordon_store::conformance_containment::{act, at, day, profile};
     let Some((first, guard)) = make_or_skip().await else { return };
     let second: Arc<dyn Store> = Arc::new(PgStore::connect_in_schema(&url(), guard.schema()).expect("second instance"));
     let d = cordon_store::conformance::load_district(&*first).await;
@@ -100,9 +100,10 @@ async fn containment_two_instances_run_the_clock_once() {
     assert!(second.zones(&d.district(), false, false).await.unwrap().is_empty());
     // The whole job on both at once, a day later: one run of day 7 (the default profile
     // is protocol-9; no zones are left to step).
+    let tz = cordon_domain::clock::DistrictTz::default();
     let (x, y) = tokio::join!(
-        cordon_store::containment::job::tick(&*first, at(7, 0, 5), cst()),
-        cordon_store::containment::job::tick(&*second, at(7, 0, 5), cst()),
+        cordon_store::containment::job::tick(&*first, at(7, 0, 5), &tz),
+        cordon_store::containment::job::tick(&*second, at(7, 0, 5), &tz),
     );
     let applied = x.unwrap().days.iter().chain(y.unwrap().days.iter()).filter(|d| d.applied).count();
     assert_eq!(applied, 1);

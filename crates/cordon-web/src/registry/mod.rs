@@ -1,0 +1,274 @@
+//! The registry of residents: the area tree with counts, a building's roster, one
+//! resident's record and its corrections, search, spreadsheet import and export, and the
+//! audit log — as pages and as the `/api/v1` API.
+//!
+//! Must never authorize other than through `Ctx::authorize` (under the action each route
+//! declares), and never put an ID number or a phone into an audit entry.
+
+mod areas;
+mod audit;
+mod residents;
+mod roster;
+mod search;
+mod sheets;
+
+use crate::auth::Ctx;
+use crate::error::AppError;
+use crate::features::{Feature, NavEntry, NavHref};
+use crate::i18n::{Lang, Message, text};
+use crate::routes::{Need, Route};
+use chrono::{NaiveDate, Utc};
+use cordon_domain::Role;
+use cordon_domain::area::{AreaCode, AreaLevel};
+use cordon_domain::authz::{Action, Principal};
+use cordon_domain::registry::Resident;
+use serde_json::json;
+use utoipa::OpenApi;
+
+pub const FEATURE: Feature = Feature {
+    name: "registry",
+    routes,
+    nav: &[
+        NavEntry { order: 10, label: "area.roster", href: NavHref::Of(own_building), show: Need::SignedIn },
+        NavEntry {
+            order: 20,
+            label: "nav.tree",
+            href: NavHref::Fixed("/areas"),
+            show: Need::Action(Action::ViewAreaTree),
+        },
+        NavEntry {
+            order: 30,
+            label: "nav.search",
+            href: NavHref::Fixed("/search"),
+            show: Need::Action(Action::SearchResidents),
+        },
+        NavEntry {
+            order: 40,
+            label: "nav.import",
+            href: NavHref::Fixed("/import"),
+            show: Need::Action(Action::ImportResidents),
+        },
+        NavEntry {
+            order: 90,
+            label: "nav.audit",
+            href: NavHref::Fixed("/audit"),
+            show: Need::Action(Action::ViewAudit),
+        },
+    ],
+    messages: &[MESSAGES],
+    templates: &[
+        ("area.html", include_str!("../../templates/area.html")),
+        ("roots.html", include_str!("../../templates/roots.html")),
+        ("roster.html", include_str!("../../templates/roster.html")),
+        ("resident.html", include_str!("../../templates/resident.html")),
+        ("search.html", include_str!("../../templates/search.html")),
+        ("import.html", include_str!("../../templates/import.html")),
+        ("audit.html", include_str!("../../templates/audit.html")),
+    ],
+    openapi: Some(RegistryDoc::openapi),
+    area_panel: None,
+};
+
+fn routes() -> Vec<Route> {
+    [areas::routes(), roster::routes(), residents::routes(), search::routes(), sheets::routes(), audit::routes()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// A building leader's own building, first in their bar.
+fn own_building(p: &Principal) -> Option<String> {
+    (p.role == Role::BuildingLeader).then(|| p.roots.first().map(|r| format!("/buildings/{r}"))).flatten()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        areas::area,
+        roster::roster,
+        search::search,
+        residents::resident,
+        residents::correct_api,
+        sheets::import,
+        sheets::export,
+        audit::audit,
+    ),
+    components(schemas(
+        areas::AreaDto,
+        areas::AreaChildDto,
+        residents::ResidentDto,
+        roster::RosterHouseholdDto,
+        residents::CorrectionRequest,
+        audit::AuditDto,
+        sheets::ImportReportDoc,
+        sheets::RowErrorDoc,
+    ))
+)]
+struct RegistryDoc;
+
+/// (key, 中文, English)
+pub const MESSAGES: &[Message] = &[
+    ("field.id_number", "身份证号", "ID number"),
+    ("field.phone", "手机号", "phone"),
+    ("field.name", "姓名", "name"),
+    ("field.room", "房号", "room"),
+    ("field.area_code", "区域编码", "area code"),
+    ("field.unit", "区域编码", "unit"),
+    ("field.scope", "管辖范围", "scope"),
+    ("field.role", "角色", "role"),
+    ("field.username", "用户名", "username"),
+    ("field.password", "密码", "password"),
+    ("field.q", "查询", "query"),
+    ("field.file", "文件", "file"),
+    ("field.kind", "更正类型", "kind of correction"),
+    ("nav.tree", "区域", "Areas"),
+    ("nav.search", "查找居民", "Find residents"),
+    ("nav.import", "导入名册", "Import roster"),
+    ("nav.audit", "审计日志", "Audit log"),
+    ("area.residents", "居民", "Residents"),
+    ("area.households", "户数", "Households"),
+    ("area.children", "下级区域", "Areas below"),
+    ("area.name", "名称", "Name"),
+    ("area.code", "编码", "Code"),
+    ("area.level", "层级", "Level"),
+    ("area.roster", "楼栋名册", "Building roster"),
+    ("area.export", "导出居民", "Export residents"),
+    ("area.grids", "网格", "Grids"),
+    ("area.grid_worker", "网格员", "Grid worker"),
+    ("roster.title", "楼栋名册", "Building roster"),
+    ("roster.leader", "楼长", "Building leader"),
+    ("roster.unit", "单元", "Unit"),
+    ("roster.room", "房号", "Room"),
+    ("roster.members", "成员", "Members"),
+    ("roster.phones", "有手机号", "With phone"),
+    ("roster.no_phone", "无手机号", "No phone"),
+    ("roster.door", "需上门服务", "Needs door service"),
+    ("roster.add_visitor", "登记临时人员（探亲/暂住）", "Register a visitor (temporary)"),
+    ("roster.add", "登记", "Register"),
+    ("resident.name", "姓名", "Name"),
+    ("resident.id_number", "身份证号", "ID number"),
+    ("resident.phone", "手机号", "Phone"),
+    ("resident.sex", "性别", "Sex"),
+    ("resident.age", "年龄", "Age"),
+    ("resident.birth_date", "出生日期", "Birth date"),
+    ("resident.address", "住址", "Address"),
+    ("resident.flags", "标记", "Flags"),
+    ("resident.status", "状态", "Status"),
+    ("resident.detail", "居民信息", "Resident"),
+    ("flag.elderly", "80岁以上", "80+"),
+    ("flag.bedridden", "卧床", "Bedridden"),
+    ("flag.no_smartphone", "无智能手机", "No smartphone"),
+    ("flag.temporary", "临时人员", "Temporary"),
+    ("status.active", "在住", "Living here"),
+    ("status.moved_out", "已搬离", "Moved out"),
+    ("correct.title", "信息更正", "Corrections"),
+    ("correct.moved_out", "标记为已搬离", "Mark as moved out"),
+    ("correct.returned", "恢复为在住", "Mark as living here"),
+    ("correct.temporary_on", "标记为临时人员", "Mark as temporary"),
+    ("correct.temporary_off", "取消临时人员标记", "Unmark temporary"),
+    ("correct.phone", "更改手机号", "Change phone"),
+    ("correct.flags", "更新标记", "Update flags"),
+    ("correct.save", "保存", "Save"),
+    ("correct.done", "已保存更正", "Correction saved"),
+    ("search.title", "查找居民", "Find residents"),
+    ("search.hint", "输入姓名、身份证号或手机号", "Name, ID number or phone"),
+    ("search.go", "查找", "Search"),
+    ("search.none", "未找到符合条件的居民", "No resident found"),
+    ("import.title", "导入居民名册", "Import residents"),
+    (
+        "import.help",
+        "支持 .xlsx 和 .csv（UTF-8）。表头：姓名、身份证号、手机号、小区、楼栋、单元、房号（或 单元编码）、卧床、无智能手机、临时居住。",
+        "Accepts .xlsx and .csv (UTF-8). Headers: 姓名 (name), 身份证号 (id_number), 手机号 (phone), 小区, 楼栋, 单元, 房号 (or 单元编码 unit_code), flags 卧床, 无智能手机, 临时居住.",
+    ),
+    ("import.file", "文件", "File"),
+    ("import.mode", "有错误行时", "If any row is bad"),
+    ("import.all_or_nothing", "全部不导入（默认）", "import nothing (default)"),
+    ("import.valid_only", "只导入正确的行", "import the valid rows"),
+    ("import.submit", "上传并导入", "Upload and import"),
+    ("import.report", "导入结果", "Import report"),
+    ("import.rows", "数据行", "Rows"),
+    ("import.imported", "已导入", "Imported"),
+    ("import.errors", "错误", "Errors"),
+    (
+        "import.nothing",
+        "存在错误行，未导入任何数据。请修改后重新上传，或选择“只导入正确的行”。",
+        "Some rows are bad, so nothing was imported. Fix them and upload again, or choose \"import the valid rows\".",
+    ),
+    ("import.row", "行", "Row"),
+    ("import.column", "列", "Column"),
+    ("import.reason", "原因", "Reason"),
+    ("audit.title", "审计日志", "Audit log"),
+    ("audit.at", "时间", "Time"),
+    ("audit.actor", "操作人", "Who"),
+    ("audit.action", "操作", "Action"),
+    ("audit.target", "对象", "Record"),
+    ("audit.request", "请求号", "Request"),
+    ("audit.detail", "说明", "Detail"),
+    ("audit.older", "更早的记录", "Older entries"),
+    ("audit.filter", "筛选", "Filter"),
+];
+
+// ---- shared by the registry's pages ----------------------------------------------------------
+
+pub(super) fn today() -> NaiveDate {
+    cordon_domain::clock::DistrictTz::default().today(Utc::now())
+}
+
+pub(super) fn parse_code(s: &str) -> Result<AreaCode, AppError> {
+    Ok(AreaCode::parse(s)?)
+}
+
+pub(super) fn area_href(code: &AreaCode, role: cordon_domain::Role) -> String {
+    if code.level() == AreaLevel::Building && Action::ViewRoster.allowed(role) {
+        format!("/buildings/{code}")
+    } else {
+        format!("/areas/{code}")
+    }
+}
+
+/// Breadcrumbs from the district down to `code`; nodes outside the principal's subtree are
+/// named but not linked.
+pub(super) async fn crumbs(ctx: &Ctx, code: &AreaCode) -> Result<Vec<serde_json::Value>, AppError> {
+    let mut out = Vec::new();
+    for c in code.lineage() {
+        if let Some(a) = ctx.store.area(&c).await? {
+            out.push(json!({"code": c, "name": a.name, "link": ctx.principal.covers(&c) && c != *code}));
+        }
+    }
+    Ok(out)
+}
+
+/// The active profile's age from which a resident counts as elderly (door service, code
+/// cards).
+pub(super) async fn elderly_age(ctx: &Ctx) -> Result<u32, AppError> {
+    Ok(crate::policy::active_profile(ctx.store.as_ref()).await?.testing.elderly_age)
+}
+
+pub(super) fn flag_labels(r: &Resident, lang: Lang, today: NaiveDate, elderly_age: u32) -> Vec<String> {
+    let mut v = Vec::new();
+    if r.is_elderly(today, elderly_age) {
+        v.push(text(lang, "flag.elderly"));
+    }
+    if r.flags.bedridden {
+        v.push(text(lang, "flag.bedridden"));
+    }
+    if r.flags.no_smartphone {
+        v.push(text(lang, "flag.no_smartphone"));
+    }
+    if r.flags.temporary {
+        v.push(text(lang, "flag.temporary"));
+    }
+    v
+}
+
+/// "滨河街道 凤山社区 滨河小区 3号楼 2单元 1203"
+pub(super) async fn address(ctx: &Ctx, unit: &AreaCode, room: &str) -> Result<String, AppError> {
+    let mut parts = Vec::new();
+    for c in unit.lineage().iter().skip(1) {
+        if let Some(a) = ctx.store.area(c).await? {
+            parts.push(a.name);
+        }
+    }
+    parts.push(room.to_string());
+    Ok(parts.join(" "))
+}

@@ -1,0 +1,206 @@
+//! Spreadsheets of residents: import (.xlsx/.csv, all-or-nothing or valid rows only,
+//! into the caller's subtree) and export of an area, as pages and API.
+
+use super::parse_code;
+use crate::auth::Ctx;
+use crate::error::{AppError, ErrorBody};
+use crate::routes::Route;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Query};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cordon_domain::area::AreaCode;
+use cordon_domain::authz::Action;
+use cordon_sheets::{Format, ImportMode};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/import", Action::ImportResidents, import_page),
+        Route::post("/import", Action::ImportResidents, import_upload),
+        Route::get("/export", Action::ExportResidents, export_download),
+        Route::post("/api/v1/residents/import", Action::ImportResidents, import),
+        Route::get("/api/v1/residents/export", Action::ExportResidents, export),
+    ]
+}
+
+async fn import_page(ctx: Ctx) -> Result<Response, AppError> {
+    Ok(crate::shell::render(&ctx, "import.html", "/import", json!({}))?.into_response())
+}
+
+async fn import_upload(ctx: Ctx, mut mp: Multipart) -> Result<Response, AppError> {
+    let mut csrf = String::new();
+    let mut mode = ImportMode::AllOrNothing;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e.status())),
+        };
+        match field.name().unwrap_or("") {
+            "_csrf" => csrf = field.text().await.map_err(|e| multipart_error(e.status()))?,
+            "mode" => {
+                let v = field.text().await.map_err(|e| multipart_error(e.status()))?;
+                if v == "valid_rows_only" {
+                    mode = ImportMode::ValidRowsOnly;
+                }
+            }
+            "file" => {
+                let name = field.file_name().unwrap_or("").to_string();
+                let bytes = field.bytes().await.map_err(|e| multipart_error(e.status()))?;
+                file = Some((name, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    ctx.check_csrf(&csrf)?;
+    let (name, bytes) = file.ok_or_else(|| AppError::BadRequest {
+        code: "file_missing",
+        zh: "请选择要导入的文件".into(),
+        en: "choose a file to import".into(),
+    })?;
+    let format = Format::from_file_name(&name).ok_or_else(|| AppError::BadRequest {
+        code: "file_type",
+        zh: "只支持 .xlsx 和 .csv 文件".into(),
+        en: "only .xlsx and .csv files are accepted".into(),
+    })?;
+    let report = cordon_sheets::import_residents(
+        ctx.store.as_ref(),
+        &ctx.principal,
+        &bytes,
+        format,
+        mode,
+        &ctx.meta.request_id,
+        ctx.now,
+    )
+    .await?;
+    let status = if report.committed { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, crate::shell::render(&ctx, "import.html", "/import", json!({"report": report}))?).into_response())
+}
+
+fn multipart_error(status: StatusCode) -> AppError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::Sheet(cordon_sheets::SheetError::TooLarge { limit: cordon_sheets::MAX_UPLOAD_BYTES })
+    } else {
+        AppError::BadRequest {
+            code: "upload_invalid",
+            zh: "上传的表单无效".into(),
+            en: "the upload could not be read".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ExportQuery {
+    pub area: String,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+async fn export_file(ctx: &Ctx, q: &ExportQuery) -> Result<Response, AppError> {
+    let area = parse_code(&q.area)?;
+    let format = match q.format.as_deref().unwrap_or("xlsx") {
+        "csv" => Format::Csv,
+        _ => Format::Xlsx,
+    };
+    let bytes = cordon_sheets::export_residents(
+        ctx.store.as_ref(),
+        &ctx.principal,
+        &area,
+        format,
+        &ctx.meta.request_id,
+        ctx.now,
+    )
+    .await?;
+    let (ext, mime) = match format {
+        Format::Csv => ("csv", "text/csv; charset=utf-8"),
+        Format::Xlsx => ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    };
+    let disposition = format!("attachment; filename=\"residents-{area}.{ext}\"");
+    Ok(([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}
+
+async fn export_download(ctx: Ctx, Query(q): Query<ExportQuery>) -> Result<Response, AppError> {
+    if let Ok(area) = AreaCode::parse(&q.area) {
+        ctx.authorize(Some(&area)).await?;
+    }
+    export_file(&ctx, &q).await
+}
+
+/// Shape of `cordon_sheets::ImportReport` as sent (documentation only).
+#[derive(ToSchema)]
+#[schema(as = ImportReport)]
+#[allow(dead_code)]
+pub(super) struct ImportReportDoc {
+    /// Data rows read (the header not counted).
+    rows: usize,
+    imported: usize,
+    /// False when nothing was written (all-or-nothing with bad rows).
+    committed: bool,
+    errors: Vec<RowErrorDoc>,
+}
+
+/// One bad field of one row.
+#[derive(ToSchema)]
+#[schema(as = RowError)]
+#[allow(dead_code)]
+pub(super) struct RowErrorDoc {
+    /// Spreadsheet row number (the header is row 1).
+    row: usize,
+    /// Column header as in the file.
+    column: String,
+    code: String,
+    zh: String,
+    en: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportQuery {
+    /// `xlsx` (default) or `csv`.
+    #[serde(default)]
+    format: Option<String>,
+    /// `all_or_nothing` (default) or `valid_rows_only`.
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/residents/import",
+    params(("format" = Option<String>, Query, description = "xlsx (default) or csv"), ("mode" = Option<String>, Query, description = "all_or_nothing (default) or valid_rows_only")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file"),
+    responses((status = 200, body = ImportReportDoc), (status = 422, body = ImportReportDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn import(ctx: Ctx, Query(q): Query<ImportQuery>, body: Bytes) -> Result<Response, AppError> {
+    if body.len() > cordon_sheets::MAX_UPLOAD_BYTES {
+        return Err(AppError::Sheet(cordon_sheets::SheetError::TooLarge { limit: cordon_sheets::MAX_UPLOAD_BYTES }));
+    }
+    let format = if q.format.as_deref() == Some("csv") { Format::Csv } else { Format::Xlsx };
+    let mode =
+        if q.mode.as_deref() == Some("valid_rows_only") { ImportMode::ValidRowsOnly } else { ImportMode::AllOrNothing };
+    let report = cordon_sheets::import_residents(
+        ctx.store.as_ref(),
+        &ctx.principal,
+        &body,
+        format,
+        mode,
+        &ctx.meta.request_id,
+        ctx.now,
+    )
+    .await?;
+    let status =
+        if report.committed { axum::http::StatusCode::OK } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, Json(report)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/residents/export",
+    params(("area" = String, Query, description = "area code"), ("format" = Option<String>, Query, description = "xlsx (default) or csv")),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream"), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn export(ctx: Ctx, Query(q): Query<ExportQuery>) -> Result<Response, AppError> {
+    if let Ok(area) = AreaCode::parse(&q.area) {
+        ctx.authorize(Some(&area)).await?;
+    }
+    export_file(&ctx, &q).await
+}
