@@ -49,6 +49,7 @@ macro_rules! containment_conformance_tests {
             containment_case_found_in_quarantine,
             containment_boards_kpis_and_capacity,
             containment_job_tick,
+            containment_concurrent_orders_for_one_person,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -1490,4 +1491,47 @@ pub async fn containment_job_tick(store: &dyn Store) {
         vec![(day(5), "zone-clock"), (day(4), "zone-clock"), (day(3), "zone-clock")]
     );
     assert_eq!(audited(store, "zones.clock").await, 3);
+}
+
+/// Two dispatchers order the same person at the same moment (a queued contact, and an
+/// arrival the commander adds): one order exists afterwards; the other answer is a
+/// refusal or a conflict with the same code, never a second order.
+pub async fn containment_concurrent_orders_for_one_person(store: &dyn Store) {
+    let d = load_district(store).await;
+    let p9 = profile("protocol-9");
+    let (building, _) = busy_building(&d);
+    let (a, b) = (households(&d, &building)[0][0].clone(), households(&d, &building)[1][0].clone());
+    let cand = candidate(&a, 1, ContactClass::Close, at(0, 20, 0));
+    store.enqueue_isolation(vec![cand], act(&p9, at(1, 8, 0), "tracer", "contacts.enqueue")).await.unwrap().unwrap();
+    let contact = || vec![OrderRequest::Contact { contact_id: 1 }];
+    let (x, y) = tokio::join!(
+        store.issue_orders(contact(), act(&p9, at(1, 9, 0), "one", "orders.issue")),
+        store.issue_orders(contact(), act(&p9, at(1, 9, 0), "two", "orders.issue")),
+    );
+    let code = |r: crate::Result<Answer<Vec<Order>>>| match r {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(refused)) => refused.error.code,
+        Err(e) => e.code(),
+    };
+    let mut codes = vec![code(x), code(y)];
+    codes.sort_unstable();
+    assert_eq!(codes, vec!["contact_ordered", "ok"]);
+    let arrival = || {
+        vec![OrderRequest::Arrival {
+            resident_id: Some(b.id),
+            person: None,
+            last_exposure: at(1, 6, 0),
+            reason: "返回".into(),
+        }]
+    };
+    let (x, y) = tokio::join!(
+        store.issue_orders(arrival(), act(&p9, at(1, 9, 1), "one", "orders.issue")),
+        store.issue_orders(arrival(), act(&p9, at(1, 9, 1), "two", "orders.issue")),
+    );
+    let mut codes = vec![code(x), code(y)];
+    codes.sort_unstable();
+    assert_eq!(codes, vec!["ok", "order_open"]);
+    let orders =
+        store.orders(OrderQuery { resident_ids: Some(vec![a.id, b.id]), ..OrderQuery::default() }).await.unwrap();
+    assert_eq!(orders.len(), 2, "one order each");
 }
