@@ -12,6 +12,7 @@ pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod colour;
+pub mod containment;
 pub mod error;
 pub mod id_number;
 pub mod name;

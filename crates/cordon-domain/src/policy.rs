@@ -5,8 +5,10 @@
 //! the reason) and the two profiles Cordon ships, embedded so the binary carries them.
 //! Must never read files or the clock: callers hand in the text and `now`.
 
+use crate::area::AreaLevel;
 use crate::error::FieldError;
 use crate::zone::ZoneLevel;
+use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
 /// The default profile's name.
@@ -106,6 +108,118 @@ pub struct ZoneRules {
     /// A medium zone from the start: days before low.
     #[serde(default)]
     pub medium_clear_days: Option<u32>,
+    /// The level of the area tree a new case's high-risk zone covers (`unit` or
+    /// `building`: 划小单元).
+    pub high_zone_area: AreaLevel,
+    /// The level of the medium-risk zone proposed around it (`compound` or `community`);
+    /// required when medium zones exist.
+    #[serde(default)]
+    pub medium_zone_area: Option<AreaLevel>,
+    /// Time of day (district time, `HH:MM`) at which the zone clock applies the day's steps.
+    pub clock_time: String,
+    /// A high zone steps down only after a round in which everyone in it tested negative
+    /// on its last clear day.
+    pub high_needs_negative_round: bool,
+    /// The same for a medium zone; required when medium zones exist.
+    #[serde(default)]
+    pub medium_needs_negative_round: Option<bool>,
+    /// What a high zone's gate does with its residents.
+    pub high_movement: Movement,
+    /// What a medium zone's gate does with its residents; required when medium zones exist.
+    #[serde(default)]
+    pub medium_movement: Option<Movement>,
+}
+
+/// What a zone does to its residents' movement at a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    /// 足不出户: no resident leaves without a pass.
+    StayHome,
+    /// 足不出小区: residents stay inside their compound unless they hold a pass.
+    StayInCompound,
+    /// No rule on movement beyond the code's colour.
+    Free,
+}
+
+/// Who may share a quarantine room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomSharing {
+    /// One person per room (单人单间).
+    Single,
+    /// Only members of one household share a room.
+    Household,
+    /// Anyone of the same category may share a room.
+    Category,
+}
+
+/// A temperature in tenths of a degree Celsius, written in a profile as a decimal
+/// (`37.3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Celsius(u16);
+
+impl Celsius {
+    /// From tenths of a degree (`373` is 37.3 °C).
+    pub fn from_tenths(t: u16) -> Celsius {
+        Celsius(t)
+    }
+    pub fn tenths(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Celsius {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Celsius, String> {
+        if !(30.0..=45.0).contains(&v) {
+            return Err(format!("{v} is not a body temperature in °C (30 to 45)"));
+        }
+        Ok(Celsius((v * 10.0).round() as u16))
+    }
+}
+
+impl From<Celsius> for f64 {
+    fn from(c: Celsius) -> f64 {
+        f64::from(c.0) / 10.0
+    }
+}
+
+impl std::fmt::Display for Celsius {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 / 10, self.0 % 10)
+    }
+}
+
+/// Quarantine sites, rooms, health checks and the time-to-quarantine target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineRules {
+    pub room_sharing: RoomSharing,
+    /// Keep a household in one room (or, when it cannot share, on one floor of one site).
+    pub household_together: bool,
+    /// Categories are kept apart on a floor as well as in a room.
+    pub separate_floors: bool,
+    /// From this temperature a health check is a fever.
+    pub fever_celsius: Celsius,
+    /// Health checks (temperature, symptoms) expected per person and day.
+    pub health_checks_per_day: u32,
+    /// The target from identification of a contact to quarantine, in hours (the KPI's
+    /// "within 24 h").
+    pub within_hours: u32,
+}
+
+/// Closed-loop transfer (点对点闭环).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRules {
+    /// Households one vehicle may carry together.
+    pub households_per_vehicle: u32,
+    /// Whether people of different categories may share a vehicle.
+    pub mix_categories: bool,
+    /// Picked up and not arrived after this many minutes is an alert.
+    pub alert_after_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +260,11 @@ pub struct Profile {
     /// `None`: the profile does not trace secondary contacts.
     #[serde(default)]
     pub secondary_contact: Option<Regime>,
+    /// Arrivals from risk areas that the commander orders into quarantine.
+    pub arrival: Regime,
     pub zones: ZoneRules,
+    pub quarantine: QuarantineRules,
+    pub transfer: TransferRules,
     pub testing: TestingRules,
     pub codes: CodeRules,
     pub passes: PassRules,
@@ -194,6 +312,44 @@ fn line_of_key(src: &str, table: &str, key: &str) -> usize {
         }
     }
     table_line
+}
+
+impl ZoneRules {
+    /// [`ZoneRules::clock_time`] as a time of day; `None` when it is not `HH:MM`.
+    pub fn clock_time(&self) -> Option<NaiveTime> {
+        let (h, m) = self.clock_time.trim().split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)
+    }
+
+    /// The area tree level of the zone a new case proposes at `level`.
+    pub fn proposed_area(&self, level: ZoneLevel) -> Option<AreaLevel> {
+        match level {
+            ZoneLevel::High => Some(self.high_zone_area),
+            ZoneLevel::Medium if self.medium_zones => self.medium_zone_area,
+            _ => None,
+        }
+    }
+
+    /// Whether a zone of `level` needs an all-negative round on its last clear day.
+    pub fn needs_negative_round(&self, level: ZoneLevel) -> bool {
+        match level {
+            ZoneLevel::High => self.high_needs_negative_round,
+            ZoneLevel::Medium => self.medium_needs_negative_round.unwrap_or(false),
+            ZoneLevel::Low => false,
+        }
+    }
+
+    /// The movement rule of a zone of `level`.
+    pub fn movement(&self, level: ZoneLevel) -> Movement {
+        match level {
+            ZoneLevel::High => self.high_movement,
+            ZoneLevel::Medium => self.medium_movement.unwrap_or(Movement::Free),
+            ZoneLevel::Low => Movement::Free,
+        }
+    }
 }
 
 impl Profile {
@@ -255,9 +411,11 @@ impl Profile {
         if !self.zones.medium_zones && rank(Trigger::ZoneMedium) > 0 {
             return err("colours", "yellow", "medium zones are coloured but zones.medium_zones is false".into());
         }
-        for (table, r) in
-            [("close_contact", Some(&self.close_contact)), ("secondary_contact", self.secondary_contact.as_ref())]
-        {
+        for (table, r) in [
+            ("close_contact", Some(&self.close_contact)),
+            ("secondary_contact", self.secondary_contact.as_ref()),
+            ("arrival", Some(&self.arrival)),
+        ] {
             let Some(r) = r else { continue };
             if r.centralised_days + r.home_days == 0 {
                 return err(table, "", "a regime needs at least one day of quarantine".into());
@@ -300,6 +458,56 @@ impl Profile {
             }
             _ => {}
         }
+        if !matches!(z.high_zone_area, AreaLevel::Unit | AreaLevel::Building) {
+            return err("zones", "high_zone_area", "a high zone covers a `unit` or a `building`".into());
+        }
+        if z.clock_time().is_none() {
+            return err("zones", "clock_time", "a time of day as HH:MM (00:00 to 23:59)".into());
+        }
+        if z.medium_zones {
+            match z.medium_zone_area {
+                Some(AreaLevel::Compound | AreaLevel::Community) => {}
+                _ => {
+                    return err(
+                        "zones",
+                        "medium_zone_area",
+                        "required when medium zones exist: `compound` or `community`".into(),
+                    );
+                }
+            }
+            if z.medium_needs_negative_round.is_none() {
+                return err("zones", "medium_needs_negative_round", "required when medium zones exist".into());
+            }
+            if z.medium_movement.is_none() {
+                return err("zones", "medium_movement", "required when medium zones exist".into());
+            }
+        } else {
+            for (key, set) in [
+                ("medium_zone_area", z.medium_zone_area.is_some()),
+                ("medium_needs_negative_round", z.medium_needs_negative_round.is_some()),
+                ("medium_movement", z.medium_movement.is_some()),
+                ("medium_clear_days", z.medium_clear_days.is_some()),
+                ("medium_after_high_clear_days", z.medium_after_high_clear_days.is_some()),
+            ] {
+                if set {
+                    return err("zones", key, "medium zones are disabled (medium_zones = false)".into());
+                }
+            }
+        }
+        let q = &self.quarantine;
+        if q.health_checks_per_day == 0 || q.health_checks_per_day > 24 {
+            return err("quarantine", "health_checks_per_day", "must be between 1 and 24".into());
+        }
+        if q.within_hours == 0 || q.within_hours > 24 * 14 {
+            return err("quarantine", "within_hours", "must be between 1 and 336".into());
+        }
+        let tr = &self.transfer;
+        if tr.households_per_vehicle == 0 || tr.households_per_vehicle > 50 {
+            return err("transfer", "households_per_vehicle", "must be between 1 and 50".into());
+        }
+        if tr.alert_after_minutes == 0 || tr.alert_after_minutes > 24 * 60 {
+            return err("transfer", "alert_after_minutes", "must be between 1 and 1440".into());
+        }
         let t = &self.testing;
         if let Some(n) = t.pool_sizes.iter().find(|n| crate::testing::PoolCapacity::new(**n).is_err()) {
             return err(
@@ -324,6 +532,20 @@ impl Profile {
             return err("codes", "token_valid_days", "must be between 1 and 366".into());
         }
         Ok(())
+    }
+
+    /// The profile a stored setting (`name`, `source`) applies: its text, or — when that
+    /// text no longer parses because a shipped profile stored by an earlier release lacks
+    /// rules a later one added — the shipped profile of that name as this release carries
+    /// it, with the error of the stored text (for a warning). `Err` when neither parses.
+    pub fn effective(name: &str, source: &str) -> Result<(Profile, Option<ProfileError>), ProfileError> {
+        match Profile::parse(source) {
+            Ok(p) => Ok((p, None)),
+            Err(e) => match Profile::shipped(name) {
+                Some(Ok(p)) => Ok((p, Some(e))),
+                _ => Err(e),
+            },
+        }
     }
 
     /// A shipped profile by name.
@@ -430,6 +652,76 @@ mod tests {
         assert!(!p.allows_zone(ZoneLevel::Medium));
         assert_eq!(p.zone_step(ZoneLevel::High, false), Some((ZoneLevel::Low, 5)));
         assert_eq!(p.testing.pool_size, 10);
+    }
+
+    #[test]
+    fn containment_rules_per_profile() {
+        let p = shipped("protocol-9");
+        let z = &p.zones;
+        assert_eq!((z.high_zone_area, z.medium_zone_area), (AreaLevel::Building, Some(AreaLevel::Compound)));
+        assert_eq!(z.clock_time(), NaiveTime::from_hms_opt(0, 0, 0));
+        assert!(z.needs_negative_round(ZoneLevel::High) && z.needs_negative_round(ZoneLevel::Medium));
+        assert_eq!(z.movement(ZoneLevel::High), Movement::StayHome);
+        assert_eq!(z.movement(ZoneLevel::Medium), Movement::StayInCompound);
+        assert_eq!(z.movement(ZoneLevel::Low), Movement::Free);
+        assert_eq!(z.proposed_area(ZoneLevel::Medium), Some(AreaLevel::Compound));
+        assert_eq!((p.arrival.centralised_days, p.arrival.home_days), (7, 0));
+        let q = &p.quarantine;
+        assert_eq!((q.room_sharing, q.household_together, q.separate_floors), (RoomSharing::Household, true, true));
+        assert_eq!((q.fever_celsius.tenths(), q.health_checks_per_day, q.within_hours), (373, 2, 24));
+        assert_eq!(q.fever_celsius.to_string(), "37.3");
+        let t = &p.transfer;
+        assert_eq!((t.households_per_vehicle, t.mix_categories, t.alert_after_minutes), (3, false, 120));
+
+        let m = shipped("measures-20");
+        let z = &m.zones;
+        assert_eq!((z.high_zone_area, z.medium_zone_area), (AreaLevel::Building, None));
+        assert!(!z.needs_negative_round(ZoneLevel::High));
+        assert_eq!(z.proposed_area(ZoneLevel::Medium), None);
+        assert_eq!(z.movement(ZoneLevel::High), Movement::StayHome);
+        assert_eq!((m.arrival.centralised_days, m.arrival.home_days), (0, 7));
+        assert_eq!(m.arrival.home_test_days, vec![1, 3, 5, 7]);
+    }
+
+    #[test]
+    fn containment_rule_errors_name_the_line() {
+        let at = |src: &str, needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        for (from, to, needle) in [
+            ("high_zone_area = \"building\"", "high_zone_area = \"compound\"", "high_zone_area"),
+            ("medium_zone_area = \"compound\"", "medium_zone_area = \"unit\"", "medium_zone_area"),
+            ("clock_time = \"00:00\"", "clock_time = \"24:00\"", "clock_time"),
+            ("households_per_vehicle = 3", "households_per_vehicle = 0", "households_per_vehicle"),
+            ("alert_after_minutes = 120", "alert_after_minutes = 0", "alert_after_minutes"),
+            ("health_checks_per_day = 2", "health_checks_per_day = 0", "health_checks_per_day"),
+            ("within_hours = 24", "within_hours = 0", "within_hours"),
+        ] {
+            let src = SHIPPED[0].1.replace(from, to);
+            let e = Profile::parse(&src).unwrap_err();
+            assert_eq!(e.line, at(&src, needle), "{to}: {e}");
+        }
+        let src = SHIPPED[0].1.replace("medium_movement = \"stay_in_compound\"\n", "");
+        assert!(Profile::parse(&src).unwrap_err().reason.contains("required"));
+        let src = SHIPPED[0].1.replace("fever_celsius = 37.3", "fever_celsius = 73.3");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, at(&src, "fever_celsius"), "{e}");
+        let src = SHIPPED[1]
+            .1
+            .replace("high_movement = \"stay_home\"", "high_movement = \"stay_home\"\nmedium_movement = \"free\"");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, at(&src, "medium_movement"), "{e}");
+        let src = SHIPPED[1].1.replace("home_test_days = [1, 3, 5, 7]", "home_test_days = [1, 3, 5, 8]");
+        let e = Profile::parse(&src).unwrap_err();
+        assert_eq!(e.line, at(&src, "[1, 3, 5, 8]"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_shipped_profile_of_an_earlier_release_applies_as_shipped_now() {
+        let old = SHIPPED[0].1.replace("[transfer]", "[transfer_old]").replace("households_per_vehicle = 3\n", "");
+        let (p, warning) = Profile::effective("protocol-9", &old).unwrap();
+        assert_eq!(p, shipped("protocol-9"));
+        assert!(warning.is_some());
+        assert_eq!(Profile::effective("protocol-9", SHIPPED[0].1).unwrap().1, None);
+        assert!(Profile::effective("my-own", &old).is_err());
     }
 
     #[test]

@@ -12,6 +12,11 @@ use tokio_postgres::error::SqlState;
 const CONFLICTS: &[(&str, &str, &str)] = &[
     ("users_username_key", "username_taken", "the username is already taken"),
     ("residents_id_number_key", "id_number_exists", "the ID number is already registered"),
+    // Two instances ordering the same person or contact at the same moment: the plans
+    // both saw no order; the second insert meets the index.
+    ("quarantine_orders_open_resident_idx", "order_open", "this person already has an open quarantine order"),
+    ("quarantine_orders_open_id_number_idx", "order_open", "this person already has an open quarantine order"),
+    ("quarantine_orders_contact_idx", "contact_ordered", "an order was already issued for this contact"),
 ];
 
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {

@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod codes;
+mod containment;
 mod error;
 mod load;
 mod migrate;

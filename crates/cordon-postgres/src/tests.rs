@@ -415,3 +415,84 @@ async fn load_speed() {
     let all = s.residents_under(std::slice::from_ref(&community)).await.unwrap();
     println!("residents_under(community) {:?} ({} residents)", timed.elapsed(), all.len());
 }
+
+/// The in-transaction helpers the lead wires into `person_state` and `record_results`:
+/// the open order of a resident, and lab results of tubes resolving order tests.
+#[tokio::test]
+async fn containment_helpers_for_person_state_and_results() {
+    use chrono::{Duration, FixedOffset};
+    use cordon_domain::containment::quarantine::{OrderState, TestStatus};
+    use cordon_domain::testing::{NewRound, PoolCapacity, TestResult};
+    use cordon_store::ContainmentStore;
+    use cordon_store::containment::{Act, Keys, OrderQuery, OrderRequest};
+    use cordon_store::testing::{ScanBatch, ScanItem, ScanPerson};
+    let Some(db) = fresh().await else { return };
+    let batches = generated(200);
+    load(&db.store, &batches).await;
+    let (r, other) = (batches[0].residents[0].clone(), batches[0].residents[1].clone());
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+    let now = cst.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap().with_timezone(&Utc);
+    let a = AuditEntry { at: now, ..audit("orders.issue", "x") };
+    let act = Act {
+        at: now,
+        tz: cordon_domain::clock::DistrictTz::default(),
+        user_id: None,
+        user: "cmd".into(),
+        profile: std::sync::Arc::new(cordon_domain::policy::Profile::shipped("protocol-9").unwrap().unwrap()),
+        audit: a.clone(),
+    };
+    let req = OrderRequest::Arrival {
+        resident_id: Some(r.id),
+        person: None,
+        last_exposure: now - Duration::hours(12),
+        reason: "返回".into(),
+    };
+    let order = db.store.issue_orders(vec![req], act).await.unwrap().unwrap().remove(0);
+    let c = db.store.client().await.unwrap();
+    assert_eq!(containment::open_order_of(&**c, r.id).await.unwrap(), Some((OrderState::Ordered, true)));
+    assert_eq!(containment::open_order_of(&**c, other.id).await.unwrap(), None);
+    drop(c);
+
+    // Tomorrow (order day 2): a single tube of the person, resulted negative by the lab.
+    let day2 = now + Duration::hours(24);
+    let round = NewRound {
+        area: r.unit.clone(),
+        date: day2.with_timezone(&cst).date_naive(),
+        mandatory: false,
+        pool: PoolCapacity::new(1).unwrap(),
+    };
+    let round = db.store.create_round(&round, &a).await.unwrap().id;
+    let tube = cordon_domain::testing::BarcodePattern::default().parse("TB0000000001").unwrap();
+    let items = vec![
+        ScanItem::Open { client_id: "o".into(), tube: tube.clone(), capacity: PoolCapacity::SINGLE, at: day2 },
+        ScanItem::Sample { client_id: "s".into(), tube: tube.clone(), person: ScanPerson::ResidentId(r.id), at: day2 },
+    ];
+    let rep = db
+        .store
+        .ingest_scans(ScanBatch { batch_id: "b".into(), round_id: round, user_id: 1, scope: None, items }, &a)
+        .await
+        .unwrap();
+    assert_eq!(rep.accepted, 1);
+    let tube_id = db.store.tube(&tube).await.unwrap().unwrap().id;
+    let mut c = db.store.client().await.unwrap();
+    let tx = c.transaction().await.unwrap();
+    let resolved = containment::order_results_for_tubes(
+        &*tx,
+        &[(tube_id, TestResult::Negative, 1)],
+        day2,
+        &cordon_domain::clock::DistrictTz::default(),
+        &a,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(resolved, 1);
+    let facts = db
+        .store
+        .containment_facts(&Keys { orders: vec![OrderQuery::ids(vec![order.id])], ..Keys::default() })
+        .await
+        .unwrap();
+    let done: Vec<(u32, TestStatus)> =
+        facts.tests.iter().filter(|t| t.status != TestStatus::Scheduled).map(|t| (t.day, t.status)).collect();
+    assert_eq!(done, vec![(2, TestStatus::Negative)]);
+}

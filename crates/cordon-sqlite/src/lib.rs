@@ -16,6 +16,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod containment;
 mod id_index;
 mod migrate;
 mod registry;

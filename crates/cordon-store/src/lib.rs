@@ -16,9 +16,12 @@ pub mod conformance_codes;
 #[cfg(feature = "conformance")]
 pub mod conformance_colour;
 #[cfg(feature = "conformance")]
+pub mod conformance_containment;
+#[cfg(feature = "conformance")]
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+pub mod containment;
 #[cfg(feature = "conformance")]
 pub mod differential;
 pub mod group_commit;
@@ -26,6 +29,7 @@ mod principal;
 pub mod testing;
 
 pub use codes::CodesStore;
+pub use containment::ContainmentStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
 
@@ -154,13 +158,13 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore {}
+pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore {}
 
-impl<T: RegistryStore + CodesStore + TestingStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, RegistryStore, Store, TestingStore};
+    pub use crate::{CodesStore, ContainmentStore, RegistryStore, Store, TestingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).

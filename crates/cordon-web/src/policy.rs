@@ -34,19 +34,17 @@ pub fn profile_of(setting: Option<PolicySetting>) -> Result<Arc<Profile>, AppErr
     if let Some((_, p)) = PARSED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|(src, _)| *src == source) {
         return Ok(p.clone());
     }
-    let profile = Arc::new(match Profile::parse(&source) {
-        Ok(p) => p,
-        // A shipped profile stored by an earlier release lacks the rules a later one
-        // added: the shipped profile of that name, as this release carries it, applies.
-        Err(e) => match policy::SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, src)| Profile::parse(src)) {
-            Some(Ok(p)) => {
-                tracing::warn!(profile = %name, error = %e, "stored profile text is from an earlier release; applying the shipped one");
-                p
-            }
-            _ => {
-                return Err(AppError::Internal(Internal::Policy, format!("stored policy profile does not parse: {e}")));
-            }
-        },
+    // A shipped profile stored by an earlier release lacks the rules a later one added:
+    // the shipped profile of that name, as this release carries it, applies.
+    let profile = Arc::new(match Profile::effective(&name, &source) {
+        Ok((p, None)) => p,
+        Ok((p, Some(e))) => {
+            tracing::warn!(profile = %name, error = %e, "stored profile text is from an earlier release; applying the shipped one");
+            p
+        }
+        Err(e) => {
+            return Err(AppError::Internal(Internal::Policy, format!("stored policy profile does not parse: {e}")));
+        }
     });
     *PARSED.lock().unwrap_or_else(|p| p.into_inner()) = Some((source, profile.clone()));
     Ok(profile)
