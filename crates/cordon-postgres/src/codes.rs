@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::colour::{CaseKind, Colour, Direction, PersonFacts};
+use cordon_domain::containment::quarantine::colour_quarantine;
 use cordon_domain::pass::{Holder, NewPass, Pass};
 use cordon_domain::testing::RoundAttendance;
 use cordon_domain::token::SecretKey;
@@ -247,7 +248,11 @@ pub(crate) async fn person_facts_on(
         .db()?;
     let (zp, tp): ([&(dyn tokio_postgres::types::ToSql + Sync); 2], [&(dyn tokio_postgres::types::ToSql + Sync); 2]) =
         ([&resident_id, &now], [&resident_id, &today]);
-    let (zone_rows, testing_rows) = tokio::try_join!(c.query(&zones_sql, &zp), c.query(&testing_sql, &tp)).db()?;
+    let (zone_rows, testing_rows, order) = tokio::try_join!(
+        async { c.query(&zones_sql, &zp).await.db() },
+        async { c.query(&testing_sql, &tp).await.db() },
+        crate::containment::open_order_of(&***c, resident_id)
+    )?;
     let Some(first) = zone_rows.first() else { return Ok(None) };
     let unit = code(get(first, 0)?, "resident", resident_id)?;
     let mut zones = Vec::new();
@@ -288,7 +293,8 @@ pub(crate) async fn person_facts_on(
         case: case.then_some(CaseKind::Confirmed),
         contact: None,
         pool_positive_pending,
-        quarantine: None,
+        // The colour follows a quarantine order while it is open.
+        quarantine: order.and_then(|(state, centralised)| colour_quarantine(state, centralised)),
         home_control,
         rounds,
     }))

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
 use cordon_domain::colour::{CaseKind, Colour, Direction, PersonFacts};
+use cordon_domain::containment::quarantine::colour_quarantine;
 use cordon_domain::pass::{Holder, NewPass, Pass};
 use cordon_domain::testing::RoundAttendance;
 use cordon_domain::token::SecretKey;
@@ -203,6 +204,7 @@ pub(crate) fn person_facts(
             break;
         }
     }
+    let order = crate::containment::open_order_of(c, resident_id)?;
     Ok(Some(PersonFacts {
         unit: Some(unit),
         zones,
@@ -211,7 +213,8 @@ pub(crate) fn person_facts(
         case: case.then_some(CaseKind::Confirmed),
         contact: None,
         pool_positive_pending,
-        quarantine: None,
+        // The colour follows a quarantine order while it is open.
+        quarantine: order.and_then(|(state, centralised)| colour_quarantine(state, centralised)),
         home_control,
         rounds,
     }))

@@ -115,6 +115,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
             8,
             now,
             &audit_entry(6, "lab", "results", "round", "t"),
+            &cordon_domain::clock::DistrictTz::default(),
         )
         .await
         .unwrap();
@@ -178,6 +179,7 @@ pub async fn colour_follows_mass_testing(store: &dyn Store) {
             8,
             now,
             &audit_entry(9, "lab", "results", "round", "t"),
+            &cordon_domain::clock::DistrictTz::default(),
         )
         .await
         .unwrap();

@@ -285,7 +285,16 @@ async fn result(store: &dyn Store, results: &[(&TubeBarcode, TestResult)], at: i
         .enumerate()
         .map(|(i, (tb, r))| NewResult { row: i + 1, tube: (*tb).clone(), result: *r, ct: None })
         .collect();
-    store.record_results(&rows, 8, t(at), &audit_entry(at, "lab", "results.record", "round", "x")).await.unwrap()
+    store
+        .record_results(
+            &rows,
+            8,
+            t(at),
+            &audit_entry(at, "lab", "results.record", "round", "x"),
+            &cordon_domain::clock::DistrictTz::default(),
+        )
+        .await
+        .unwrap()
 }
 
 /// The chase's loop closed: a positive pool's members are re-sampled into single tubes in
@@ -639,6 +648,7 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
             8,
             t(30),
             &audit_entry(8, "lab", "results.record", "round", "x"),
+            &cordon_domain::clock::DistrictTz::default(),
         )
         .await
         .unwrap();
@@ -707,6 +717,7 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
             8,
             t(40),
             &audit_entry(12, "lab", "results.record", "round", "x"),
+            &cordon_domain::clock::DistrictTz::default(),
         )
         .await
         .unwrap();
@@ -755,6 +766,7 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
             8,
             t(41),
             &audit_entry(13, "lab", "results.record", "round", "x"),
+            &cordon_domain::clock::DistrictTz::default(),
         )
         .await
         .unwrap();
@@ -798,7 +810,13 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
         .map(|i| res(i as usize, &tube(100 + i), if i == 0 { TestResult::Positive } else { TestResult::Negative }))
         .collect();
     let report = store
-        .record_results(&results, 8, t(80), &audit_entry(15, "lab", "results.record", "round", "x"))
+        .record_results(
+            &results,
+            8,
+            t(80),
+            &audit_entry(15, "lab", "results.record", "round", "x"),
+            &cordon_domain::clock::DistrictTz::default(),
+        )
         .await
         .unwrap();
     assert!(report.committed);

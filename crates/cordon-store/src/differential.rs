@@ -309,8 +309,10 @@ pub async fn run(a: &dyn Store, b: &dyn Store, ops: &[Op]) {
                     .map(|(i, (x, r))| NewResult { row: i + 1, tube: tube(*x), result: *r, ct: None })
                     .collect();
                 let e = audit_entry(3, "lab", "results.record", "round", "r");
-                let ra = a.record_results(&rs, 8, t(at), &e).await.unwrap();
-                let rb = b.record_results(&rs, 8, t(at), &e).await.unwrap();
+                let ra =
+                    a.record_results(&rs, 8, t(at), &e, &cordon_domain::clock::DistrictTz::default()).await.unwrap();
+                let rb =
+                    b.record_results(&rs, 8, t(at), &e, &cordon_domain::clock::DistrictTz::default()).await.unwrap();
                 assert_eq!(results_view(&ra), results_view(&rb), "{ctx}");
             }
             Op::Exempt(p) => {

@@ -97,6 +97,8 @@ pub struct Ctx {
     pub meta: RequestMeta,
     pub store: Arc<dyn Store>,
     pub now: DateTime<Utc>,
+    /// The district's time zone (a setting of the deployment).
+    pub tz: cordon_domain::clock::DistrictTz,
     /// The declaration of the route being served.
     pub route: RouteInfo,
 }
@@ -224,7 +226,8 @@ impl Ctx {
             let principal = principal_for(store.as_ref(), &user).await?;
             (user, Some(session.csrf_token), principal)
         };
-        let ctx = Ctx { user, principal, csrf, meta, store, now, route };
+        let tz = state.settings.tz.clone();
+        let ctx = Ctx { user, principal, csrf, meta, store, now, tz, route };
         // State-changing API calls made with a browser session need the CSRF header.
         if writes && ctx.meta.route.starts_with("/api/") && ctx.csrf.is_some() {
             let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -44,6 +44,8 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// Tube barcode template of mass testing (`None`: two letters and ten digits).
     pub tube_pattern: Option<cordon_domain::testing::BarcodePattern>,
+    /// The district's time zone (default Asia/Shanghai).
+    pub tz: cordon_domain::clock::DistrictTz,
 }
 
 #[derive(Clone)]

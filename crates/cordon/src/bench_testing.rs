@@ -422,7 +422,16 @@ pub async fn chase(db: Option<&str>, population: u64, pools: usize) -> Result<se
         let b = p.parse(t).map_err(|e| anyhow::anyhow!(e.en))?;
         let row = NewResult { row: 1, tube: b, result: TestResult::Positive, ct: Some(30.0) };
         let started = Instant::now();
-        let report = d.store.record_results(&[row], 1, Utc::now(), &entry("results.record")).await?;
+        let report = d
+            .store
+            .record_results(
+                &[row],
+                1,
+                Utc::now(),
+                &entry("results.record"),
+                &cordon_domain::clock::DistrictTz::default(),
+            )
+            .await?;
         lat.push(started.elapsed().as_secs_f64() * 1000.0);
         if !report.committed {
             bail!("chase result refused: {:?}", report.errors.first().map(|e| e.error.code));

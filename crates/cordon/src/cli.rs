@@ -272,7 +272,7 @@ pub async fn main() -> Result<()> {
             serve(
                 store,
                 &listen_or(listen),
-                cordon_web::WebSettings { secure_cookies, tube_pattern: tube_pattern.clone() },
+                cordon_web::WebSettings { secure_cookies, tube_pattern: tube_pattern.clone(), ..Default::default() },
             )
             .await?;
         }
@@ -402,7 +402,33 @@ pub async fn serve(store: Arc<dyn Store>, listen: &str, settings: cordon_web::We
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = store.backend(), "serving");
     eprintln!("Cordon 已启动 / serving on http://{addr}");
+    let clock = tokio::spawn(zone_clock(Arc::clone(&store), settings.tz.clone()));
     let state = cordon_web::AppState::new(store, settings);
-    cordon_web::serve(listener, state, settings::shutdown_signal()).await?;
+    let served = cordon_web::serve(listener, state, settings::shutdown_signal()).await;
+    clock.abort();
+    served?;
     Ok(())
+}
+
+/// The scheduled work of containment inside `cordon serve`: every
+/// [`cordon_store::containment::job::TICK_EVERY`], zones proposed for new cases and the
+/// zone clock applied at the profile's time of day (each step at most once, whichever
+/// instance runs it first; missed days caught up). A failing tick is logged and retried
+/// at the next one.
+async fn zone_clock(store: Arc<dyn Store>, tz: cordon_domain::clock::DistrictTz) {
+    use cordon_store::containment::job;
+    let mut every = tokio::time::interval(job::TICK_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match job::tick(store.as_ref(), chrono::Utc::now(), &tz).await {
+            Ok(report) => {
+                if let Some(w) = &report.profile_warning {
+                    tracing::warn!(warning = %w, "zone clock: the stored profile is from an earlier release");
+                }
+                tracing::debug!(?report, "zone clock tick");
+            }
+            Err(e) => tracing::warn!(error = %e, "zone clock tick failed; retried at the next one"),
+        }
+    }
 }

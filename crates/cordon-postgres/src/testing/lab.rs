@@ -304,6 +304,7 @@ pub(crate) async fn record_results<C: GenericClient + Sync>(
     by: i64,
     at: DateTime<Utc>,
     a: &AuditEntry,
+    tz: &cordon_domain::clock::DistrictTz,
 ) -> Result<ResultsReport> {
     let started = std::time::Instant::now();
     let facts = result_facts(tx, results).await?;
@@ -473,6 +474,9 @@ pub(crate) async fn record_results<C: GenericClient + Sync>(
         )
         .await?;
     }
+    // People under a quarantine order: the result is their order's test of the day.
+    let resulted = resulted_tubes(&plan, &facts);
+    crate::containment::order_results_for_tubes(tx, &resulted, at, tz, a).await?;
     audit(tx, a).await?;
     for c in &mut plan.report.chases {
         c.chased_at = chased_at;

@@ -155,10 +155,11 @@ impl TestingStore for PgStore {
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
+        tz: &cordon_domain::clock::DistrictTz,
     ) -> Result<ResultsReport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
-        let report = lab::record_results(&*tx, results, by, at, a).await?;
+        let report = lab::record_results(&*tx, results, by, at, a, tz).await?;
         if report.committed {
             tx.commit().await.db()?;
         }

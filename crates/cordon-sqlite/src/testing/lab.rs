@@ -283,6 +283,7 @@ pub(crate) fn record_results(
     by: i64,
     at: DateTime<Utc>,
     a: &AuditEntry,
+    tz: &cordon_domain::clock::DistrictTz,
 ) -> Result<ResultsReport> {
     let started = std::time::Instant::now();
     let facts = result_facts(tx, results)?;
@@ -393,6 +394,9 @@ pub(crate) fn record_results(
     for c in &mut plan.report.chases {
         c.chased_at = chased_at;
     }
+    // People under a quarantine order: the result is their order's test of the day.
+    let resulted = resulted_tubes(&plan, &facts);
+    crate::containment::order_results_for_tubes(tx, &resulted, at, tz, a)?;
     audit::insert(tx, a)?;
     Ok(plan.report)
 }

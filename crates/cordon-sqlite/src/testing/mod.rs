@@ -151,9 +151,10 @@ impl TestingStore for SqliteStore {
         by: i64,
         at: DateTime<Utc>,
         a: &AuditEntry,
+        tz: &cordon_domain::clock::DistrictTz,
     ) -> Result<ResultsReport> {
-        let (results, a) = (results.to_vec(), a.clone());
-        self.write(move |tx| lab::record_results(tx, &results, by, at, &a)).await
+        let (results, a, tz) = (results.to_vec(), a.clone(), tz.clone());
+        self.write(move |tx| lab::record_results(tx, &results, by, at, &a, &tz)).await
     }
 
     async fn coverage(&self, round_id: i64, node: &AreaCode) -> Result<Coverage> {

@@ -14,13 +14,14 @@ pub mod results;
 
 pub use door::{DoorEffect, DoorFacts, DoorKeys, DoorPlan, door_batch, door_ingest_refusal, door_keys, plan_door};
 pub use ingest::{IngestFacts, IngestKeys, IngestPlan, ingest_keys, name_outcomes, plan_ingest, replayed_report};
-pub use results::{ResultFacts, ResultsPlan, plan_results, result_barcodes};
+pub use results::{ResultFacts, ResultsPlan, plan_results, result_barcodes, resulted_tubes};
 
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::audit::AuditEntry;
+use cordon_domain::clock::DistrictTz;
 use cordon_domain::error::FieldError;
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::phone::Phone;
@@ -517,12 +518,15 @@ pub trait TestingStore: Send + Sync + 'static {
     /// tasks, alerts), turns individual positives of marked people into cases, clears the
     /// marks of individual negatives, and returns the members of invalid tubes to the
     /// missed lists with re-sampling tasks.
+    /// `tz` is the district's time zone: a result of a person under a quarantine order
+    /// counts for the order's test of that day.
     async fn record_results(
         &self,
         results: &[NewResult],
         by: i64,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        tz: &DistrictTz,
     ) -> Result<ResultsReport>;
 
     /// Coverage of `node` itself.

@@ -197,6 +197,17 @@ pub struct ResultsPlan {
     pub report: ResultsReport,
 }
 
+/// Each tube a plan results, with its result and capacity, for the capabilities that
+/// follow individual results (a quarantine order's scheduled tests).
+pub fn resulted_tubes(plan: &ResultsPlan, facts: &ResultFacts) -> Vec<(i64, TestResult, u32)> {
+    plan.resulted
+        .iter()
+        .filter_map(|r| {
+            facts.tubes.iter().flatten().find(|t| t.id == r.tube_id).map(|t| (r.tube_id, r.result, t.capacity))
+        })
+        .collect()
+}
+
 /// The rows refused, with why: a tube not found, named twice (refused the second time),
 /// or not in a state to take a result.
 fn check(results: &[NewResult], tubes: &[Option<ResultTube>]) -> Vec<ResultRowError> {

@@ -16,6 +16,7 @@ use cordon_domain::Role;
 use cordon_domain::area::AreaCode;
 use cordon_domain::authz::Action;
 use cordon_domain::colour::{self, Colour, Decision, Direction, Reason};
+use cordon_domain::containment::zoneclock;
 use cordon_domain::error::Denied;
 use cordon_domain::pass::{Holder, Pass};
 use cordon_domain::token::{self, SubjectKind, TokenError};
@@ -126,6 +127,7 @@ async fn person_verdict(
     person: Option<&PersonContext>,
     policy: Option<&PolicySetting>,
     cp: &Checkpoint,
+    direction: Direction,
     now: DateTime<Utc>,
     via_pass: Option<&Pass>,
 ) -> Result<Verdict, AppError> {
@@ -147,6 +149,11 @@ async fn person_verdict(
     };
     let site = if c == Colour::Green { None } else { nearest_sampling_site(store, &cp.area).await? };
     let decision = colour::decide(c, &reasons, pass_ok, site.as_deref());
+    // Zones act on movement, not only on colour: a high zone's residents stay home (足不
+    // 出户), a medium zone's stay inside their compound, unless they hold a pass.
+    let passes_here = via_pass.is_some() || person.passes.iter().any(|p| p.check(&cp.area, now).is_ok());
+    let movement = zoneclock::movement(person.state.zone.as_ref(), &r.unit, &cp.area, direction, passes_here, &profile);
+    let decision = zoneclock::with_movement(decision, movement);
     Ok(Verdict {
         subject: if via_pass.is_some() { ScanSubject::Pass } else { ScanSubject::Person },
         resident_id: Some(r.id),
@@ -241,7 +248,7 @@ async fn decide_and_log(
     let v = match verified {
         Err(e) => Verdict::invalid(denial(e.code(), e.zh(), e.en())),
         Ok(claims) => match claims.kind {
-            SubjectKind::Person => person_verdict(store, person, policy, cp, now, None).await?,
+            SubjectKind::Person => person_verdict(store, person, policy, cp, direction, now, None).await?,
             SubjectKind::Pass => match pass {
                 None => Verdict::invalid(denial("pass_unknown", "通行证不存在，禁止通行", "no such pass: refused")),
                 Some(p) => match p.check(&cp.area, now) {
@@ -253,7 +260,9 @@ async fn decide_and_log(
                     },
                     // A person's pass is checked alongside their health code.
                     Ok(()) => match p.holder {
-                        Holder::Person(_) => person_verdict(store, person, policy, cp, now, Some(&p)).await?,
+                        Holder::Person(_) => {
+                            person_verdict(store, person, policy, cp, direction, now, Some(&p)).await?
+                        }
                         Holder::Vehicle(_) => Verdict {
                             subject: ScanSubject::Pass,
                             pass_id: Some(p.id),

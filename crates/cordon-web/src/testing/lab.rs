@@ -95,7 +95,7 @@ async fn lab_result(ctx: Ctx, State(state): State<AppState>, Form(f): Form<Resul
 async fn record(ctx: &Ctx, rows: &[NewResult]) -> Result<ResultsReport, AppError> {
     let positives = rows.iter().filter(|r| r.result == TestResult::Positive).count();
     let entry = ctx.entry("results.record", "tubes", &format!("{} tubes", rows.len()), format!("{positives} positive"));
-    Ok(ctx.store.record_results(rows, ctx.user.id, ctx.now, &entry).await?)
+    Ok(ctx.store.record_results(rows, ctx.user.id, ctx.now, &entry, &ctx.tz).await?)
 }
 
 async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppError> {
