@@ -65,7 +65,9 @@ impl PgStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         if config.get_application_name().is_none() {
-            config.application_name("cordon");
+            // A schema's connections carry its name, so that dropping the schema can end
+            // them (see [`drop_schema`]).
+            config.application_name(&schema.map_or_else(|| "cordon".to_string(), |s| format!("cordon:{s}")));
         }
         if let Some(schema) = schema {
             // A startup option rather than a SET after connecting: it holds for the life
@@ -98,10 +100,20 @@ pub async fn create_schema(url: &str, schema: &str) -> Result<(), StoreError> {
     admin(url, &format!("CREATE SCHEMA \"{schema}\"")).await
 }
 
-/// Drops `schema` and everything in it.
+/// Drops `schema` and everything in it. Connections still open on it are ended first: a
+/// test that failed with a transaction open would otherwise hold its locks and the drop
+/// would wait for ever.
 pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
     check_schema_name(schema)?;
-    admin(url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await
+    admin(
+        url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'cordon:{schema}' AND pid <> pg_backend_pid(); \
+             DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        ),
+    )
+    .await
 }
 
 async fn admin(url: &str, sql: &str) -> Result<(), StoreError> {
