@@ -131,20 +131,32 @@ pub async fn ingest(
     let d = open(db, "ingest").await?;
     let (district_code, first_round, residents) = district(&d, population, 1).await?;
     let scans = scans.min(residents.len());
-    let community = residents.first().and_then(|r| r.unit.lineage().get(2).cloned()).context("empty district")?;
-    let user = d
-        .store
-        .create_user(&NewUser {
-            username: "bench-sampler".into(),
-            display_name: "bench".into(),
-            role: Role::Sampler,
-            scope: UserScope::Area(community),
-            password_hash: "$argon2id$bench".into(),
-            created_at: Utc::now(),
-        })
-        .await?;
-    let token = cordon_web::auth::new_token();
-    d.store.create_api_token(&cordon_web::auth::token_hash(&token), user.id, "bench", Utc::now()).await?;
+    // A sampler samples the people of their community: one sampler (and device token) per
+    // community, as in a district's morning.
+    let mut tokens: std::collections::BTreeMap<AreaCode, String> = std::collections::BTreeMap::new();
+    let mut user = None;
+    for r in &residents[..scans] {
+        let community = r.unit.lineage().get(2).cloned().context("a unit without a community")?;
+        if tokens.contains_key(&community) {
+            continue;
+        }
+        let u = d
+            .store
+            .create_user(&NewUser {
+                username: format!("bench-sampler-{community}"),
+                display_name: "bench".into(),
+                role: Role::Sampler,
+                scope: UserScope::Area(community.clone()),
+                password_hash: "$argon2id$bench".into(),
+                created_at: Utc::now(),
+            })
+            .await?;
+        let token = cordon_web::auth::new_token();
+        d.store.create_api_token(&cordon_web::auth::token_hash(&token), u.id, "bench", Utc::now()).await?;
+        tokens.insert(community, token);
+        user.get_or_insert(u);
+    }
+    let user = user.context("empty district")?;
 
     // The same rows both sides insert: resident, tube (ten to a tube), unit.
     let rows: Vec<(i64, i64, String)> = residents
@@ -170,7 +182,7 @@ pub async fn ingest(
     for run in 0..INGEST_RUNS {
         let round = if run == 0 { first_round } else { new_round(&d, &district_code).await?.id };
         let prefix = format!("B{}", (b'A' + run as u8) as char);
-        let requests = device_batches(&residents[..scans], batch, round, &token, &prefix);
+        let requests = device_batches(&residents[..scans], batch, round, &tokens, &prefix);
         let (secs, n) = post_all(&addr, requests, concurrency).await?;
         accepted = n;
         http_runs.push(n as f64 / secs);
@@ -255,30 +267,45 @@ async fn new_round(d: &Db, district: &AreaCode) -> Result<cordon_domain::testing
 
 /// Device batches as a phone sends them: scanned ID numbers, ten to a tube, tubes opened by
 /// their first scan; whole HTTP requests, ready to write.
-fn device_batches(people: &[Resident], batch: usize, round: i64, token: &str, tube_prefix: &str) -> Vec<Vec<u8>> {
-    people
-        .chunks(batch)
-        .enumerate()
-        .map(|(b, chunk)| {
-            let items: Vec<serde_json::Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let n = b * batch + i;
-                    let tube = format!("{tube_prefix}{:010}", n / 10);
-                    json!({"client_id": n.to_string(), "kind": "sample", "tube": tube, "person": r.id_number.as_str()})
-                })
-                .collect();
-            let body = serde_json::to_vec(&json!({"batch_id": format!("{round}-{b}"), "items": items})).unwrap_or_default();
-            let mut req = format!(
-                "POST /api/v1/rounds/{round}/scans HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            req.extend_from_slice(&body);
-            req
-        })
-        .collect()
+/// Device batches of `batch` scans (fewer at the end of a community), each posted with
+/// the token of the sampler of its people's community.
+fn device_batches(
+    people: &[Resident],
+    batch: usize,
+    round: i64,
+    tokens: &std::collections::BTreeMap<AreaCode, String>,
+    tube_prefix: &str,
+) -> Vec<Vec<u8>> {
+    let community = |r: &Resident| r.unit.lineage().get(2).cloned();
+    let mut chunks: Vec<&[Resident]> = Vec::new();
+    for group in people.chunk_by(|a, b| community(a) == community(b)) {
+        chunks.extend(group.chunks(batch));
+    }
+    let mut out = Vec::with_capacity(chunks.len());
+    // The first scan's number of each batch: batches start on a fresh tube, so that a tube
+    // is never shared by two communities' batches.
+    let mut n = 0;
+    for (b, chunk) in chunks.into_iter().enumerate() {
+        let Some(token) = chunk.first().and_then(community).and_then(|c| tokens.get(&c)) else { continue };
+        let items: Vec<serde_json::Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let tube = format!("{tube_prefix}{:010}", (n + i) / 10);
+                json!({"client_id": (n + i).to_string(), "kind": "sample", "tube": tube, "person": r.id_number.as_str()})
+            })
+            .collect();
+        n += chunk.len().div_ceil(10) * 10;
+        let body = serde_json::to_vec(&json!({"batch_id": format!("{round}-{b}"), "items": items})).unwrap_or_default();
+        let mut req = format!(
+            "POST /api/v1/rounds/{round}/scans HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        out.push(req);
+    }
+    out
 }
 
 /// Posts every request over `concurrency` keep-alive connections; the seconds it took and
