@@ -67,7 +67,7 @@ impl PgStore {
         if config.get_application_name().is_none() {
             // A schema's connections carry its name, so that dropping the schema can end
             // them (see [`drop_schema`]).
-            config.application_name(&schema.map_or_else(|| "cordon".to_string(), |s| format!("cordon:{s}")));
+            config.application_name(schema.map_or_else(|| "cordon".to_string(), |s| format!("cordon:{s}")));
         }
         if let Some(schema) = schema {
             // A startup option rather than a SET after connecting: it holds for the life
