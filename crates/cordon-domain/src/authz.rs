@@ -83,10 +83,28 @@ pub enum Action {
     VenueCheckin,
     /// Issue, revoke and export passes.
     IssuePass,
+    // ---- containment (issue 12): quarantine, transfer, zones on the clock ----
+    /// The isolation queue, orders, sites' occupancy, transfers and their KPIs (read).
+    ViewContainment,
+    /// Put people on the isolation queue (arrivals from risk areas) and issue orders.
+    IssueOrders,
+    /// Dispatch vehicles for transfer requests (转运专班).
+    DispatchTransfer,
+    /// Confirm pickups and arrivals of a run one is assigned to drive.
+    DriveTransfer,
+    /// Run a quarantine site: rooms, assignment, health checks, release.
+    ManageSite,
+    /// Follow up people in home quarantine: health checks at the door.
+    FollowHome,
+    // ---- tracing (issue 11) ----
+    /// Cases, investigations, contacts and their candidates (流调).
+    TraceCases,
+    /// Transmission chains, clusters and tracing KPIs.
+    ViewChains,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 31] = [
         Action::ViewAreaTree,
         Action::ViewRoster,
         Action::ViewResident,
@@ -110,6 +128,14 @@ impl Action {
         Action::ScanCheckpoint,
         Action::VenueCheckin,
         Action::IssuePass,
+        Action::ViewContainment,
+        Action::IssueOrders,
+        Action::DispatchTransfer,
+        Action::DriveTransfer,
+        Action::ManageSite,
+        Action::FollowHome,
+        Action::TraceCases,
+        Action::ViewChains,
     ];
 
     pub fn code(self) -> &'static str {
@@ -137,6 +163,14 @@ impl Action {
             Action::ScanCheckpoint => "scan_checkpoint",
             Action::VenueCheckin => "venue_checkin",
             Action::IssuePass => "issue_pass",
+            Action::ViewContainment => "view_containment",
+            Action::IssueOrders => "issue_orders",
+            Action::DispatchTransfer => "dispatch_transfer",
+            Action::DriveTransfer => "drive_transfer",
+            Action::ManageSite => "manage_site",
+            Action::FollowHome => "follow_home",
+            Action::TraceCases => "trace_cases",
+            Action::ViewChains => "view_chains",
         }
     }
 
@@ -181,6 +215,16 @@ impl Action {
                 matches!(role, Commander | StreetOfficer | CommunityWorker | Tracer | Volunteer | Sampler)
             }
             Action::IssuePass => matches!(role, Commander | StreetOfficer | CommunityWorker),
+            Action::ViewContainment => {
+                matches!(role, Commander | StreetOfficer | CommunityWorker | Tracer | TransferDispatcher | SiteManager)
+            }
+            Action::IssueOrders => matches!(role, Commander | Tracer | TransferDispatcher),
+            Action::DispatchTransfer => matches!(role, Commander | TransferDispatcher),
+            Action::DriveTransfer => matches!(role, TransferDispatcher),
+            Action::ManageSite => matches!(role, Commander | SiteManager),
+            Action::FollowHome => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker),
+            Action::TraceCases => matches!(role, Commander | Tracer),
+            Action::ViewChains => matches!(role, Commander | Tracer),
         }
     }
 }

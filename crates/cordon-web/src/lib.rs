@@ -180,6 +180,7 @@ pub async fn serve(
 pub(crate) fn static_asset(name: &str) -> Response {
     let (body, mime) = match name {
         "app.css" => (templates::APP_CSS, "text/css; charset=utf-8"),
+        "echarts.min.js" => (templates::ECHARTS_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], Body::from(body)).into_response()

@@ -11,6 +11,10 @@ pub fn sources() -> impl Iterator<Item = &'static (&'static str, &'static str)> 
 }
 
 pub const APP_CSS: &str = include_str!("../static/app.css");
+/// Apache ECharts 6.1.0 (`dist/echarts.min.js` from npm, Apache-2.0, see
+/// `static/vendor/ECHARTS-LICENSE`), served as `/static/echarts.min.js` for the charts and
+/// graphs of the command pages.
+pub const ECHARTS_JS: &str = include_str!("../static/vendor/echarts-6.1.0.min.js");
 
 /// The process-wide template environment (templates are compiled in and never change).
 pub fn environment_cached() -> &'static Environment<'static> {
