@@ -10,6 +10,7 @@ pub mod bench_testing;
 pub mod cli;
 pub mod codes_cli;
 pub mod demo;
+pub mod demo_containment;
 pub mod demo_testing;
 pub mod loadgen;
 pub mod settings;
