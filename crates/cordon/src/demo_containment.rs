@@ -261,10 +261,11 @@ pub async fn seed(store: &dyn Store, district: &AreaCode, street: &AreaCode, com
                 items.push(ScanItem::Open { client_id: format!("qz-open-{i}"), tube: tube.clone(), capacity, at: now });
                 items.push(ScanItem::Sample {
                     client_id: format!("qz-{i}"),
-                    tube,
+                    tube: tube.clone(),
                     person: ScanPerson::ResidentId(r.id),
                     at: now,
                 });
+                items.push(ScanItem::Seal { client_id: format!("qz-seal-{i}"), tube, at: now });
             }
             let batch =
                 ScanBatch { batch_id: "demo-quarantine".into(), round_id: round.id, user_id: 0, scope: None, items };

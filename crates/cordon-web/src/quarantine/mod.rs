@@ -308,6 +308,7 @@ pub(super) fn order_json(ctx: &Ctx, o: &Order) -> Value {
     let tests: Vec<String> = s.tests.iter().map(|t| date(t.date)).collect();
     json!({
         "id": o.id,
+        "resident_id": o.person.resident_id,
         "name": o.person.name.masked(),
         "id_number": o.person.id_number.as_ref().map(|i| i.masked()),
         "household_id": o.person.household_id,

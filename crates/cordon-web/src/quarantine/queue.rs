@@ -217,15 +217,23 @@ pub(super) struct ArrivalBody {
 }
 
 async fn arrival_request(ctx: &Ctx, b: &ArrivalBody) -> Result<Result<OrderRequest, FieldError>, AppError> {
+    // A registered resident is ordered only within the caller's subtree, whatever else the
+    // form holds.
+    let resident = match b.resident_id {
+        Some(rid) => {
+            let r = ctx.store.resident(rid).await?.ok_or(AppError::NotFound("resident"))?;
+            ctx.authorize(Some(&r.unit)).await?;
+            Some(r.id)
+        }
+        None => None,
+    };
     let last_exposure = match parse_local(ctx, &b.last_exposure, "last_exposure") {
         Ok(t) => t,
         Err(e) => return Ok(Err(e)),
     };
     let reason: String = b.reason.trim().chars().take(201).collect();
-    if let Some(rid) = b.resident_id {
-        let r = ctx.store.resident(rid).await?.ok_or(AppError::NotFound("resident"))?;
-        ctx.authorize(Some(&r.unit)).await?;
-        return Ok(Ok(OrderRequest::Arrival { resident_id: Some(r.id), person: None, last_exposure, reason }));
+    if resident.is_some() {
+        return Ok(Ok(OrderRequest::Arrival { resident_id: resident, person: None, last_exposure, reason }));
     }
     let name = match PersonName::parse(&b.name) {
         Ok(n) => n,
