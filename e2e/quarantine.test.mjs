@@ -8,10 +8,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, launchBrowser, login, idNumber } from './support.mjs';
 
 let server, browser;
-const shots = new URL('./screenshots/', import.meta.url).pathname;
+// Screenshots to look at (phone width for the driver), outside the repository.
+const shots = (process.env.CORDON_SHOTS || join(tmpdir(), 'cordon-e2e-shots')) + '/';
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
@@ -50,12 +53,16 @@ test('dispatch → pickups on a phone → arrival in rooms → the lab result pu
   await page.fill('input[name=team]', '城北转运二组');
   await Promise.all([page.waitForNavigation(), page.click('[data-testid=dispatch]')]);
   assert.match(await page.textContent('[data-testid=sent]'), /已派车/);
+  await page.screenshot({ path: shots + 'quarantine-dispatch.png', fullPage: true });
   const runId = Number(new URL(page.url()).searchParams.get('sent'));
   assert.ok(runId > 0);
   assert.equal(await page.locator('[data-testid=waiting]').count(), 0);
 
   // What the people carry: their health codes (the commander reads them), one ID number.
   const commander = await session('commander');
+  await commander.page.goto(server.url + '/quarantine/queue');
+  assert.ok((await commander.page.locator('[data-testid=queue-row]').count()) >= 3, 'the demo queue');
+  await commander.page.screenshot({ path: shots + 'quarantine-queue.png', fullPage: true });
   const tokens = [];
   for (const p of people) tokens.push((await getJson(commander.page, `/api/v1/residents/${p.resident}/code`)).token);
   const first = await getJson(commander.page, `/api/v1/residents/${people[2].resident}`);

@@ -54,13 +54,35 @@ async fn site_rooms(ctx: &Ctx, site_id: i64) -> Result<(Value, BTreeMap<i64, Str
     Ok((super::site_json(ctx.meta.lang, &s.site), rooms))
 }
 
+/// Where the driver finds the person: compound, building, unit and room (the names of
+/// the register), or the address given for someone not on it.
+async fn door(ctx: &Ctx, o: &cordon_domain::containment::quarantine::Order) -> Result<String, AppError> {
+    let Some(unit) = &o.person.unit else { return Ok(o.person.address.clone()) };
+    let mut names = Vec::new();
+    let mut code = Some(unit.clone());
+    for _ in 0..3 {
+        let Some(c) = code else { break };
+        if let Some(a) = ctx.store.area(&c).await? {
+            names.push(a.name);
+        }
+        code = c.parent();
+    }
+    names.reverse();
+    Ok(format!("{} {}", names.join(" "), o.person.address).trim().to_string())
+}
+
 async fn run_value(ctx: &Ctx, r: &RunView) -> Result<Value, AppError> {
     let (site, rooms) = site_rooms(ctx, r.run.site_id).await?;
     let mut j = super::dispatch::run_json(ctx, r, Some(&site));
+    let mut doors = Vec::with_capacity(r.members.len());
+    for o in &r.members {
+        doors.push(door(ctx, o).await?);
+    }
     if let Some(members) = j["members"].as_array_mut() {
-        for (m, o) in members.iter_mut().zip(&r.members) {
+        for ((m, o), door) in members.iter_mut().zip(&r.members).zip(doors) {
             m["room"] = json!(o.room_id.and_then(|id| rooms.get(&id)));
             m["picked"] = json!(o.picked_up_at.is_some());
+            m["door"] = json!(door);
         }
     }
     j["completed"] = json!(r.run.state == RunState::Completed);

@@ -165,6 +165,7 @@ const MESSAGES: &[Message] = &[
     ("q.assigned", "已分房", "Rooms assigned"),
     ("q.unplaced", "无法安排", "Cannot be placed"),
     ("q.releases_due", "待解除", "Releases due"),
+    ("q.release_due", "应解除日", "Release due"),
     ("q.release", "解除隔离", "Release"),
     ("q.released", "已解除隔离", "Released"),
     ("q.ready", "可解除", "Ready"),
