@@ -123,7 +123,9 @@ fn households(residents: &[Resident]) -> Vec<Vec<&Resident>> {
     by.into_values().collect()
 }
 
-pub async fn seed(store: &dyn Store, district: &AreaCode, street: &AreaCode, compound: &AreaCode) -> Result<()> {
+/// `street`: where the people come from and the site stands; `keep_clear`: the demo
+/// building, whose residents other demos (and the tests) expect under no order.
+pub async fn seed(store: &dyn Store, district: &AreaCode, street: &AreaCode, keep_clear: &AreaCode) -> Result<()> {
     if !store.quarantine_sites(SiteQuery::Under(vec![district.clone()])).await?.is_empty() {
         return Ok(());
     }
@@ -172,7 +174,12 @@ pub async fn seed(store: &dyn Store, district: &AreaCode, street: &AreaCode, com
     }
     let site = ok(store.open_site(site, rooms, demo.act(at(10, 9), "指挥长（演示）", "site.open")).await?)?;
 
-    let near = store.residents_under(std::slice::from_ref(compound)).await?;
+    let near: Vec<Resident> = store
+        .residents_under(std::slice::from_ref(street))
+        .await?
+        .into_iter()
+        .filter(|r| !keep_clear.contains(&r.unit))
+        .collect();
     let hh = households(&near);
     let singles: Vec<&Resident> = hh.iter().filter(|h| h.len() == 1).map(|h| h[0]).collect();
     let family = hh.iter().find(|h| h.len() >= 2 && h.len() <= 3).cloned().unwrap_or_default();
@@ -195,6 +202,7 @@ pub async fn seed(store: &dyn Store, district: &AreaCode, street: &AreaCode, com
         .enumerate()
         .filter(|(i, _)| i % 10 == 7)
         .map(|(_, r)| r)
+        .filter(|r| street.contains(&r.unit) && !keep_clear.contains(&r.unit))
         .filter(|r| !used.contains(&r.id) && !pool.iter().any(|p| p.id == r.id))
         .collect();
     let mut long_stay: Vec<&Resident> = Vec::new();
