@@ -69,6 +69,14 @@ const ORDERERS: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatc
 const SITE: &[Role] = &[Role::Commander, Role::SiteManager];
 const DISPATCH: &[Role] = &[Role::Commander, Role::TransferDispatcher];
 const DRIVER: &[Role] = &[Role::TransferDispatcher];
+const CONTAINMENT_VIEWERS: &[Role] = &[
+    Role::Commander,
+    Role::StreetOfficer,
+    Role::CommunityWorker,
+    Role::Tracer,
+    Role::TransferDispatcher,
+    Role::SiteManager,
+];
 
 /// How a route treats a target outside the caller's subtree.
 #[derive(Clone, Copy)]
@@ -381,6 +389,8 @@ fn table() -> Vec<Case> {
         post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"contacts": []})))
         }),
+        get("/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT_VIEWERS, Refused),
+        get("/api/v1/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT_VIEWERS, Refused),
         get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
         post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
             no_query(form(&[
@@ -423,6 +433,12 @@ fn table() -> Vec<Case> {
         get("/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
             no_query(form(&[("site_id", s.site.to_string()), ("plate", "??".into()), ("seats", "7".into())]))
+        }),
+        post("/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, DISPATCH, Refused, |_, _| {
+            no_query(form(&[]))
+        }),
+        post("/api/v1/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, DISPATCH, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"orders": []})))
         }),
         get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/api/v1/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
