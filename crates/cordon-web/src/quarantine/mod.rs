@@ -191,6 +191,8 @@ const MESSAGES: &[Message] = &[
     ("q.record", "记录", "Record"),
     ("q.checked", "已记录健康监测", "Health check recorded"),
     ("q.alarm", "异常", "Alarm"),
+    ("q.alarms", "健康监测异常（发热或有症状）", "Health-check alarms (fever or symptoms)"),
+    ("q.checks_today", "今日监测", "Checks today"),
     ("q.last_check", "最近监测", "Last check"),
     ("q.print", "批量打印隔离告知书", "Print the order notices"),
     ("q.notice_title", "隔离医学观察告知书", "Notice of quarantine for medical observation"),

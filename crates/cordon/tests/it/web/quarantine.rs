@@ -223,6 +223,26 @@ async fn quarantine_loop_queue_to_release() {
     let r = app.get(Role::StreetOfficer, &format!("/quarantine/orders/{}", orders[0])).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a person of the second street");
 
+    // Health checks: a normal one by API, a fever by the board's form — an alarm on the board.
+    let (s, b) = send_json(
+        app.post(Role::SiteManager, &format!("/api/v1/quarantine/orders/{}/checks", orders[0]))
+            .json(&json!({"temperature": "36.6", "symptoms": []})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let r = app
+        .post(Role::SiteManager, &format!("/quarantine/orders/{}/checks", orders[1]))
+        .form(&[("temperature", "38.4"), ("symptom", "cough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html =
+        app.get(Role::SiteManager, &format!("/quarantine/sites/{site}")).send().await.unwrap().text().await.unwrap();
+    let alarms = &html[html.find("data-testid=\"alarms\"").expect("an alarm on the board")..];
+    assert!(alarms[..alarms.find("</section>").unwrap()].contains("38.4"), "{html}");
+    assert!(html.contains("36.6"));
+
     // The pages of each role show the work.
     let page = app.get(Role::SiteManager, &format!("/quarantine/sites/{site}")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
