@@ -136,6 +136,9 @@ fn parse_rooms(text: &str) -> Result<Vec<NewRoom>, FieldError> {
             format!("line {line}: write “floor number beds”, e.g. 3 301 1 or 3 301-320 1"),
         )
     };
+    if text.len() > 100_000 {
+        return Err(FieldError::new("rooms_many", "rooms", "一次最多2000间", "2000 rooms at most at once"));
+    }
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let parts: Vec<&str> = line.split_whitespace().collect();
