@@ -12,6 +12,7 @@
 
 mod codes;
 mod containment;
+mod credentials;
 mod error;
 mod load;
 mod migrate;

@@ -7,7 +7,7 @@
 
 use crate::PgStore;
 use crate::error::{Db, corrupt};
-use crate::rows::{self, AUDIT_COLUMNS, RESIDENT_COLUMNS, USER_COLUMNS, USER_COLUMNS_U, get};
+use crate::rows::{self, AUDIT_COLUMNS, RESIDENT_COLUMNS, USER_COLUMNS, get};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
@@ -637,28 +637,15 @@ impl RegistryStore for PgStore {
         label: &str,
         created_at: DateTime<Utc>,
     ) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES ($1, $2, $3, $4)",
-            &[&token_hash, &user_id, &label, &created_at],
-        )
-        .await
-        .db()?;
-        Ok(())
-    }
-
-    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let c = self.client().await?;
-        let sql = format!(
-            "SELECT {USER_COLUMNS_U} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
-        );
-        let stmt = c.prepare_cached(&sql).await.db()?;
-        c.query_opt(&stmt, &[&token_hash]).await.db()?.as_ref().map(rows::user).transpose()
-    }
-
-    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-        let c = self.client().await?;
-        crate::scanpath::api_token_user_with_areas(&c, token_hash).await
+        use cordon_store::CredentialsStore;
+        let token = cordon_store::credentials::NewApiToken {
+            token_hash: token_hash.to_string(),
+            user_id,
+            name: label.to_string(),
+            created_at,
+            expires_at: created_at + chrono::Duration::days(cordon_store::credentials::DEFAULT_TOKEN_DAYS),
+        };
+        self.issue_api_token(&token).await.map(|_| ())
     }
 
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()> {

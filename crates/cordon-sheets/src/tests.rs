@@ -162,9 +162,6 @@ impl RegistryStore for Mem {
     async fn create_api_token(&self, _: &str, _: i64, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
         unreachable!("cordon-sheets never calls this")
     }
-    async fn api_token_user(&self, _: &str) -> cordon_store::Result<Option<User>> {
-        unreachable!("cordon-sheets never calls this")
-    }
     async fn record_login_failure(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
         unreachable!("cordon-sheets never calls this")
     }

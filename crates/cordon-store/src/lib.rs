@@ -18,10 +18,13 @@ pub mod conformance_colour;
 #[cfg(feature = "conformance")]
 pub mod conformance_containment;
 #[cfg(feature = "conformance")]
+pub mod conformance_credentials;
+#[cfg(feature = "conformance")]
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
 pub mod containment;
+pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod differential;
 pub mod group_commit;
@@ -30,6 +33,7 @@ pub mod testing;
 
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
+pub use credentials::CredentialsStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
 
@@ -122,6 +126,8 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// Set while the account is disabled: no sign-in, no token works.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,13 +164,13 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore {}
+pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore {}
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, RegistryStore, Store, TestingStore};
+    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).
@@ -249,7 +255,10 @@ pub trait RegistryStore: Send + Sync + 'static {
     async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
-    /// Bearer tokens for devices and API clients; only the hash is stored.
+    /// Bearer tokens for devices and API clients; only the hash is stored. A token made
+    /// here lives [`credentials::DEFAULT_TOKEN_DAYS`] (name and lifetime of one's choice:
+    /// [`CredentialsStore::issue_api_token`]); tokens authenticate through
+    /// [`CredentialsStore::bearer`].
     async fn create_api_token(
         &self,
         token_hash: &str,
@@ -257,15 +266,6 @@ pub trait RegistryStore: Send + Sync + 'static {
         label: &str,
         created_at: DateTime<Utc>,
     ) -> Result<()>;
-    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>>;
-    /// [`RegistryStore::api_token_user`] with the areas labelling the user's scope
-    /// ([`label_areas`]), as [`RegistryStore::areas`] returns them — what every bearer
-    /// request needs, in one read where the backend can.
-    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-        let Some(user) = self.api_token_user(token_hash).await? else { return Ok(None) };
-        let areas = self.areas(&label_areas(&user.scope)).await?;
-        Ok(Some((user, areas)))
-    }
 
     /// Login throttling, shared by every app instance.
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()>;

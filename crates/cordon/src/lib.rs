@@ -9,6 +9,7 @@ pub mod bench_codes;
 pub mod bench_testing;
 pub mod cli;
 pub mod codes_cli;
+pub mod credentials_cli;
 pub mod demo;
 pub mod demo_testing;
 pub mod loadgen;
