@@ -198,6 +198,14 @@ pub fn plan_credentials(change: &CredentialChange, now: DateTime<Utc>) -> Creden
     }
 }
 
+/// A change one may not make to one's own account: disabling it (nobody would be left
+/// to enable it again from the page).
+pub fn refuse_own(actor_id: i64, user_id: i64, change: &CredentialChange) -> Option<cordon_domain::FieldError> {
+    (actor_id == user_id && *change == CredentialChange::Disable).then(|| {
+        cordon_domain::FieldError::new("account_own", "do", "不能停用自己的账号", "you cannot disable your own account")
+    })
+}
+
 /// What a written plan changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CredentialOutcome {

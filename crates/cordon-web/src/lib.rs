@@ -9,6 +9,7 @@
 //! under its declared action and writes an audit entry.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod accounts;
 pub mod auth;
 mod codes;
 mod common;

@@ -104,3 +104,25 @@ pub fn password_hash(password: &str) -> Result<String> {
     }
     cordon_web::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{:?}", e))
 }
+
+/// The demo's devices: a sampling scanner, a gate scanner and the lab's import client,
+/// so that the commander's accounts page has devices to manage (issued once; their values
+/// are not kept — a device is enrolled with `cordon token add`).
+pub async fn demo_tokens(store: &dyn Store) -> Result<()> {
+    if !store.api_tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    for (username, name, days) in [
+        ("sampler", "采样枪 1号 scanner 1", 30),
+        ("checkpoint_guard", "卡口扫码枪 gate scanner", 90),
+        ("lab_tech", "检测结果导入 lab import", 180),
+    ] {
+        let Some(user) = store.user_by_username(username).await? else { continue };
+        let token = cordon_web::auth::new_token();
+        let new = NewApiToken::new(cordon_web::auth::token_hash(&token), user.id, name, now, days)
+            .map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+        store.issue_api_token(&new).await?;
+    }
+    Ok(())
+}

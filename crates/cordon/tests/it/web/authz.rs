@@ -359,6 +359,12 @@ fn table() -> Vec<Case> {
         get("/testing/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/rounds/{id}/pool-positives", Action::ViewChase, CHASE, Untargeted),
+        // ---- accounts and credentials (the side's fixture account: acting on it harms no caller)
+        get("/accounts", Action::ManageAccounts, COMMANDER, Untargeted),
+        post("/accounts/users/{id}", Action::ManageAccounts, COMMANDER, Refused, |_, _| {
+            no_query(form(&[("do", "no-such-action".into())]))
+        }),
+        post("/accounts/tokens/{id}/revoke", Action::ManageAccounts, COMMANDER, Refused, |_, _| no_query(form(&[]))),
     ]
 }
 
@@ -380,6 +386,9 @@ struct Side {
     /// A missed household of the round, and a door-knock task for another one.
     household: i64,
     task: i64,
+    /// A building leader's account for the building, and a token of it.
+    account: i64,
+    account_token: i64,
 }
 
 struct Fx {
@@ -425,6 +434,25 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
     assert!(missed.len() >= 2, "two missed households in {building}");
     let household = missed[0].household_id;
     let tasks = store.create_door_tasks(round, &[missed[1].household_id], 1, now, &entry("door.create")).await.unwrap();
+    let account = store
+        .create_user(&cordon_store::NewUser {
+            username: format!("authz-leader-{building}"),
+            display_name: "楼长乙".into(),
+            role: Role::BuildingLeader,
+            scope: cordon_domain::role::UserScope::Area(building.clone()),
+            password_hash: "x".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let account_token = store
+        .issue_api_token(
+            &cordon_store::credentials::NewApiToken::new(format!("authz-{building}"), account, "fixture", now, 1)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -435,6 +463,8 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         pass,
         household,
         task: tasks[0].id,
+        account,
+        account_token,
     }
 }
 
@@ -471,6 +501,10 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         s.venue
     } else if path.starts_with("/passes/") || path.starts_with("/api/v1/passes/") {
         s.pass
+    } else if path.starts_with("/accounts/users/") {
+        s.account
+    } else if path.starts_with("/accounts/tokens/") {
+        s.account_token
     } else {
         0
     };
