@@ -23,6 +23,7 @@ pub const FEATURES: &[Feature] = &[
     crate::codes::FEATURE,
     crate::testing::FEATURE,
     crate::accounts::FEATURE,
+    crate::quarantine::FEATURE,
 ];
 
 /// What a feature module declares.
@@ -132,6 +133,7 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
+                "/quarantine",
                 "/audit",
                 "/accounts"
             ]

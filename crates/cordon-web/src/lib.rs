@@ -17,6 +17,7 @@ pub mod error;
 mod features;
 pub mod i18n;
 pub mod policy;
+mod quarantine;
 mod registry;
 pub mod routes;
 pub mod scanpath;

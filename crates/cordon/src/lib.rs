@@ -11,6 +11,7 @@ pub mod cli;
 pub mod codes_cli;
 pub mod credentials_cli;
 pub mod demo;
+pub mod demo_containment;
 pub mod demo_testing;
 pub mod loadgen;
 pub mod settings;

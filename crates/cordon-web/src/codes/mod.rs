@@ -170,7 +170,7 @@ pub(super) async fn issue_token(
 }
 
 /// Decodes and verifies a scanned token against the stored keys.
-pub(super) async fn verify_token(
+pub(crate) async fn verify_token(
     store: &dyn Store,
     input: &str,
     now: DateTime<Utc>,

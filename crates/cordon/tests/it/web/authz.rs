@@ -62,6 +62,13 @@ const TESTING_LANDING: &[Role] = &[
 const TESTING_JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 const CHECKPOINT_JOBS: &[Action] = &[Action::ScanCheckpoint, Action::ManageCheckpoints];
+const QUARANTINE_JOBS: &[Action] =
+    &[Action::IssueOrders, Action::DispatchTransfer, Action::DriveTransfer, Action::ManageSite];
+const QUARANTINE_LANDING: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatcher, Role::SiteManager];
+const ORDERERS: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatcher];
+const SITE: &[Role] = &[Role::Commander, Role::SiteManager];
+const DISPATCH: &[Role] = &[Role::Commander, Role::TransferDispatcher];
+const DRIVER: &[Role] = &[Role::TransferDispatcher];
 
 /// How a route treats a target outside the caller's subtree.
 #[derive(Clone, Copy)]
@@ -365,6 +372,69 @@ fn table() -> Vec<Case> {
             no_query(form(&[("do", "no-such-action".into())]))
         }),
         post("/accounts/tokens/{id}/revoke", Action::ManageAccounts, COMMANDER, Refused, |_, _| no_query(form(&[]))),
+        // ---- quarantine and transfer
+        get("/quarantine", Need::AnyOf(QUARANTINE_JOBS), QUARANTINE_LANDING, Untargeted),
+        get("/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
+        post("/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| no_query(form(&[]))),
+        post("/quarantine/arrivals", Action::IssueOrders, ORDERERS, Refused, |_, s| {
+            no_query(form(&[
+                ("resident_id", s.resident.id.to_string()),
+                ("last_exposure", "not-a-time".into()),
+                ("reason", "北京".into()),
+            ]))
+        get("/api/v1/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
+        post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"contacts": []})))
+        get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
+        post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
+            no_query(form(&[
+                ("name", String::new()),
+                ("kind", "hotel".into()),
+                ("area_code", s.building.to_string()),
+                ("category", "close_contact".into()),
+            ]))
+        get("/quarantine/sites/{id}", Action::ManageSite, SITE, Refused),
+        post("/quarantine/sites/{id}/rooms", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("rooms", "not rooms".into())]))
+        post("/quarantine/sites/{id}/assign", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
+        get("/quarantine/sites/{id}/notices", Action::ManageSite, SITE, Refused),
+        post("/quarantine/rooms/{id}/state", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("event", "no-such-event".into())]))
+        post("/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("temperature", "99".into())]))
+        post("/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
+        get("/api/v1/quarantine/sites", Action::ManageSite, SITE, Untargeted),
+        post("/api/v1/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
+            no_query(Payload::Json(serde_json::json!({
+                "name": "", "kind": "hotel", "address": "", "area_code": s.building, "manager": "",
+                "categories": ["close_contact"],
+            })))
+        get("/api/v1/quarantine/sites/{id}/board", Action::ManageSite, SITE, Refused),
+        post("/api/v1/quarantine/sites/{id}/assignments", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"placements": []})))
+        post("/api/v1/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"temperature": "99"})))
+        post("/api/v1/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({})))
+        get("/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
+        post("/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
+            no_query(form(&[("site_id", s.site.to_string()), ("plate", "??".into()), ("seats", "7".into())]))
+        get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
+        post("/api/v1/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
+            no_query(Payload::Json(serde_json::json!({
+                "orders": [], "site_id": s.site, "plate": "??", "driver_user_id": 0, "team": "", "seats": 7,
+            })))
+        get("/quarantine/driver", Action::DriveTransfer, DRIVER, Untargeted),
+        get("/quarantine/runs/{id}", Action::DriveTransfer, DRIVER, Untargeted),
+        post("/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(form(&[("key", "authz".into()), ("who", "not-a-code".into())]))
+        post("/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(form(&[("key", String::new())]))
+        get("/api/v1/quarantine/driver/runs", Action::DriveTransfer, DRIVER, Untargeted),
+        post("/api/v1/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"key": "authz", "who": "not-a-code"})))
+        post("/api/v1/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"key": ""})))
     ]
 }
 
@@ -389,6 +459,12 @@ struct Side {
     /// A building leader's account for the building, and a token of it.
     account: i64,
     account_token: i64,
+    /// A quarantine site in the building with two rooms, an order of a resident of the
+    /// building on a run to it (driven by the demo driver).
+    site: i64,
+    room: i64,
+    order: i64,
+    run: i64,
 }
 
 struct Fx {
@@ -453,6 +529,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         )
         .await
         .unwrap();
+    let (site, room, order, run) = quarantine_fixture(app, building, &resident).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -465,7 +542,86 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         task: tasks[0].id,
         account,
         account_token,
+        site,
+        room,
+        order,
+        run,
     }
+}
+
+/// A site in `building`, and an order of one of its residents (not `avoid`, nobody with an
+/// open order) on a run to it driven by the demo driver.
+async fn quarantine_fixture(app: &TestApp, building: &AreaCode, avoid: &Resident) -> (i64, i64, i64, i64) {
+    use cordon_domain::containment::quarantine::{Category, NewRoom, NewSite, Person, SiteKind};
+    use cordon_store::containment::{DispatchRequest, IsolationCandidate, OrderQuery, OrderRequest};
+    let store = &app.store;
+    let now = chrono::Utc::now();
+    let p = cordon_store::conformance_containment::profile("protocol-9");
+    let act = |what: &str| cordon_store::conformance_containment::act(&p, now, "authz-fixture", what);
+    let site = NewSite::new(
+        "测试酒店",
+        SiteKind::Hotel,
+        "测试路1号",
+        building.clone(),
+        "测试",
+        None,
+        None,
+        &[Category::CloseContact],
+        now,
+    )
+    .unwrap();
+    let rooms = vec![NewRoom::new(1, "101", 1).unwrap(), NewRoom::new(1, "102", 1).unwrap()];
+    let site = store.open_site(site, rooms, act("site.open")).await.unwrap().unwrap();
+    let room = store.rooms_of(site.id).await.unwrap()[0].room.id;
+    let mut person = None;
+    for h in store.building_roster(building).await.unwrap() {
+        for r in h.members {
+            let open = store
+                .orders(OrderQuery { resident_ids: Some(vec![r.id]), open: true, ..OrderQuery::default() })
+                .await
+                .unwrap();
+            if r.id != avoid.id && open.is_empty() && person.is_none() {
+                person = Some(r);
+            }
+        }
+    }
+    let r = person.expect("a resident without an order");
+    static CONTACT: AtomicU32 = AtomicU32::new(880_000);
+    let contact_id = i64::from(CONTACT.fetch_add(1, Ordering::Relaxed));
+    let cand = IsolationCandidate {
+        contact_id,
+        person: Person {
+            resident_id: Some(r.id),
+            name: r.name.clone(),
+            id_number: None,
+            phone: None,
+            unit: Some(r.unit.clone()),
+            address: String::new(),
+            household_id: Some(r.household_id),
+        },
+        class: cordon_domain::colour::ContactClass::Close,
+        last_exposure: now - chrono::Duration::hours(10),
+        identified_at: now - chrono::Duration::hours(2),
+        deadline: now + chrono::Duration::hours(20),
+    };
+    store.enqueue_isolation(vec![cand], act("contacts.enqueue")).await.unwrap().unwrap();
+    let order = store
+        .issue_orders(vec![OrderRequest::Contact { contact_id }], act("orders.issue"))
+        .await
+        .unwrap()
+        .unwrap()
+        .remove(0)
+        .id;
+    let driver = store.user_by_username("transfer_dispatcher").await.unwrap().unwrap();
+    let vehicle =
+        cordon_domain::containment::transfer::Vehicle::new("晋K54321", "司机", Some(driver.id), "专班", 7).unwrap();
+    let run = store
+        .dispatch(DispatchRequest { order_ids: vec![order], vehicle, site_id: site.id }, act("transfer.dispatch"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    (site.id, room, order, run)
 }
 
 async fn fixture() -> Fx {
@@ -489,7 +645,15 @@ async fn fixture() -> Fx {
 
 /// The path with its parameters taken from the side's fixtures.
 fn fill(fx: &Fx, s: &Side, path: &str) -> String {
-    let id = if path.starts_with("/residents/") || path.starts_with("/api/v1/residents/") {
+    let id = if path.starts_with("/quarantine/sites/") || path.starts_with("/api/v1/quarantine/sites/") {
+        s.site
+    } else if path.starts_with("/quarantine/rooms/") {
+        s.room
+    } else if path.starts_with("/quarantine/orders/") || path.starts_with("/api/v1/quarantine/orders/") {
+        s.order
+    } else if path.starts_with("/quarantine/runs/") || path.starts_with("/api/v1/quarantine/runs/") {
+        s.run
+    } else if path.starts_with("/residents/") || path.starts_with("/api/v1/residents/") {
         s.resident.id
     } else if path.starts_with("/testing/rounds/") || path.starts_with("/api/v1/rounds/") {
         fx.round

@@ -7,5 +7,6 @@ mod authz;
 mod codes;
 mod exports;
 mod http;
+mod quarantine;
 mod scanpath;
 mod testing;
