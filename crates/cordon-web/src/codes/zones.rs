@@ -1,6 +1,8 @@
 //! Risk zones: the zones page (in force and history within the caller's subtree), the
 //! commander's designation (page and API), and the panel of zone badges and actions the
-//! area tree's pages show ([`area_panel`]).
+//! area tree's pages show ([`area_panel`]). For the commander the page also holds the
+//! zones on the clock ([`super::zoneclock`]): proposals, the forecast, each zone's clock,
+//! the history and the clock's runs.
 
 use super::{area_name, field, local, parse_time};
 use crate::auth::Ctx;
@@ -50,6 +52,8 @@ struct ZonesQuery {
     #[serde(default)]
     area: String,
     saved: Option<String>,
+    decided: Option<String>,
+    lifted: Option<String>,
 }
 
 async fn zones_page(ctx: Ctx, Query(q): Query<ZonesQuery>) -> Result<Response, AppError> {
@@ -75,11 +79,19 @@ async fn zones_page(ctx: Ctx, Query(q): Query<ZonesQuery>) -> Result<Response, A
         .filter(|l| profile.allows_zone(*l))
         .map(|l| json!({"value": l.as_str(), "label": lang.pick(l.zh(), l.en())}))
         .collect();
+    let can_manage = Action::ManageZones.allowed(ctx.principal.role);
+    let board = if can_manage { Some(super::zoneclock::commander_board(&ctx).await?) } else { None };
+    let flash = match (&q.saved, &q.decided, &q.lifted) {
+        (Some(_), _, _) => Some(text(lang, "codes.zone.saved")),
+        (_, Some(_), _) => Some(text(lang, "zoneclock.decided")),
+        (_, _, Some(_)) => Some(text(lang, "zoneclock.lifted")),
+        _ => None,
+    };
     let extra = json!({
         "open": open, "history": history, "levels": levels, "area": q.area,
-        "can_manage": Action::ManageZones.allowed(ctx.principal.role),
-        "flash": q.saved.map(|_| text(lang, "codes.zone.saved")),
-        "now": chrono::FixedOffset::east_opt(8 * 3600).map(|o| ctx.now.with_timezone(&o).format("%Y-%m-%dT%H:%M").to_string()),
+        "can_manage": can_manage, "board": board,
+        "flash": flash,
+        "now": ctx.tz.local(ctx.now).format("%Y-%m-%dT%H:%M").to_string(),
     });
     Ok(render(&ctx, "codes/zones.html", "/zones", extra)?.into_response())
 }
@@ -96,12 +108,15 @@ struct ZoneForm {
     starts_at: String,
 }
 
+/// The commander's own designation, through the zone clock's store: the area must be in
+/// the area tree (a clear zh/en refusal otherwise), the level in the active profile; an
+/// open designation of the area ends, and the history records it.
 async fn designate(ctx: &Ctx, f: &ZoneForm) -> Result<cordon_domain::zone::RiskZone, AppError> {
-    let area = AreaCode::parse(&f.area_code)?;
-    ctx.authorize(Some(&area)).await?;
-    if ctx.store.area(&area).await?.is_none() {
-        return Err(AppError::NotFound("area"));
+    if f.area_code.trim().len() > 32 {
+        return Err(AppError::Field(cordon_domain::containment::Refusal::ZoneAreaUnknown.error()));
     }
+    let area = AreaCode::parse(f.area_code.trim())?;
+    ctx.authorize(Some(&area)).await?;
     let level = ZoneLevel::parse(&f.level)?;
     let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     if !profile.allows_zone(level) {
@@ -114,13 +129,15 @@ async fn designate(ctx: &Ctx, f: &ZoneForm) -> Result<cordon_domain::zone::RiskZ
     }
     let starts = parse_time(&f.starts_at, "starts_at", ctx.now)?;
     let zone = NewZone::new(area.clone(), level, &f.reason, starts, &ctx.user.username, ctx.now)?;
-    let entry = ctx.entry(
+    let act = super::zoneclock::act(
+        ctx,
         "zone.designate",
         "area",
         area.as_str(),
         format!("{} from {}", level.as_str(), zone.starts_at.to_rfc3339()),
-    );
-    Ok(ctx.store.designate_zone(&zone, &entry).await?)
+    )
+    .await?;
+    ctx.store.order_zone(zone, act).await?.map_err(|r| AppError::Field(r.error))
 }
 
 async fn zone_designate(ctx: Ctx, Form(f): Form<ZoneForm>) -> Result<Response, AppError> {
