@@ -132,6 +132,8 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
+                "/followup",
+                "/kpis/containment",
                 "/audit"
             ]
         );

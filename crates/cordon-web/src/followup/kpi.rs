@@ -75,6 +75,11 @@ fn duration(lang: Lang, minutes: Option<f64>) -> String {
     }
 }
 
+/// JSON to embed in a `<script>`: `<`, `>` and `&` escaped so no text can close the tag.
+fn script_json(v: &serde_json::Value) -> String {
+    v.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
 fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "—".to_string(), |v| format!("{:.0}%", v * 100.0))
 }
@@ -138,6 +143,8 @@ async fn kpi_page(ctx: Ctx) -> Result<Response, AppError> {
         "steps": forecast.steps, "reset": forecast.reset_by_case, "awaiting": forecast.awaiting_round,
         "waiting": count(|o| matches!(o, Outlook::Waiting)),
     });
+    let labels = json!({"median": crate::i18n::text(lang, "kpi.median"), "beds": crate::i18n::text(lang, "kpi.beds"),
+                        "needed": crate::i18n::text(lang, "kpi.capacity_needed")});
     let within = crate::i18n::text(lang, "kpi.within").replace("{h}", &t.target_hours.to_string());
     let html = render(
         &ctx,
@@ -147,7 +154,9 @@ async fn kpi_page(ctx: Ctx) -> Result<Response, AppError> {
             "stages": stages, "within_label": within, "share_within": percent(t.share_within),
             "within": t.within, "due": t.due, "held": held, "releases_due": k.held.releases_due,
             "cases_found": k.held.cases_found, "occ": k.occupancy, "rate": percent(k.occupancy.rate),
-            "zones": zones, "clock": clock, "capacity": capacity, "queue_waiting": k.queue_waiting,
+            "zones": zones, "clock": clock, "queue_waiting": k.queue_waiting,
+            "stages_json": script_json(&json!(stages)), "capacity_json": script_json(&json!(capacity)),
+            "labels_json": script_json(&labels),
             "overdue_transfers": k.overdue_transfers,
         }),
     )?;
