@@ -129,6 +129,19 @@ fn last_households(residents: &[Resident], area: &AreaCode, n: usize) -> Vec<Res
     seen.into_values().rev().take(n).collect()
 }
 
+/// Every building of the district, in code order.
+async fn buildings_of(store: &dyn Store, district: &AreaCode) -> Result<Vec<AreaCode>> {
+    let mut level = vec![district.clone()];
+    while level.first().is_some_and(|c| c.level() < cordon_domain::area::AreaLevel::Building) {
+        let mut next = Vec::new();
+        for c in &level {
+            next.extend(store.children(c).await?.into_iter().map(|s| s.area.code));
+        }
+        level = next;
+    }
+    Ok(level)
+}
+
 pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
     if !store.zone_history(std::slice::from_ref(district), 1).await?.is_empty()
         || !store.zone_proposals(std::slice::from_ref(district), false, 1).await?.is_empty()
@@ -142,38 +155,44 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let street = store.children(district).await?.into_iter().next().context("no street")?.area.code;
-    let communities = store.children(&street).await?;
-    let community = communities.first().context("no community")?.area.code.clone();
-    // Zones away from the demo accounts' compound: the second community of the street.
-    let zone_community = communities.get(1).map_or(community.clone(), |c| c.area.code.clone());
-    let compounds = store.children(&zone_community).await?;
-    let mut buildings = Vec::new();
-    for c in compounds.iter().skip(usize::from(zone_community == community)) {
-        buildings.extend(store.children(&c.area.code).await?.into_iter().map(|b| b.area.code));
-    }
-    anyhow::ensure!(buildings.len() >= 4, "the demo district is too small for the zone demo");
+    let community = store.children(&street).await?.into_iter().next().context("no community")?.area.code;
+    let demo_compound = store.children(&community).await?.into_iter().next().context("no compound")?.area.code;
+    // Zones away from the demo accounts' compound (the browser tests look at its people).
+    let others: Vec<AreaCode> =
+        buildings_of(store, district).await?.into_iter().filter(|b| !demo_compound.contains(b)).collect();
     let residents = store.residents_under(std::slice::from_ref(district)).await?;
+    let with_people: Vec<&AreaCode> = others.iter().filter(|b| !active_in(&residents, b).is_empty()).collect();
+    // A district too small to keep the zones off the buildings other demo data and the
+    // browser tests use (their 800 residents live in four buildings) gets none.
+    if with_people.len() < 6 {
+        eprintln!("  (演示辖区太小，未生成风险区演示 / demo district too small for the zone demo: skipped)");
+        return Ok(());
+    }
+    let (case_building, counting, reset) = (with_people[0], with_people[1], with_people[2]);
 
     // A case today: its building and compound are proposed, waiting for the commander.
-    let case = active_in(&residents, &buildings[0]).into_iter().next().context("no resident for the case")?;
+    let case = active_in(&residents, case_building).into_iter().next().context("no resident for the case")?;
     make_case(store, &case, now - Duration::hours(2), 1).await?;
-    // Zones at different days of their clock.
-    let zone = |area: &AreaCode, level, days_ago: i64, hours: i64, reason: &str| {
-        NewZone::new(
-            area.clone(),
-            level,
-            reason,
-            now - Duration::days(days_ago) - Duration::hours(hours),
-            "指挥部",
-            now,
-        )
-        .map_err(|e| anyhow::anyhow!(e.en))
+    // Zones at different days of their clock: a high zone on day 3 of 7; a medium zone
+    // whose 7 days are done tomorrow, waiting for the all-negative round; a high zone
+    // whose clock a case on its day 4 restarted.
+    let zone = |area: &AreaCode, level, hours_ago: i64, reason: &str| {
+        NewZone::new(area.clone(), level, reason, now - Duration::hours(hours_ago), "指挥部", now)
+            .map_err(|e| anyhow::anyhow!(e.en))
     };
-    let orders = [
-        zone(&buildings[1], ZoneLevel::High, 3, 2, "确诊病例居住楼栋")?,
-        zone(&buildings[2], ZoneLevel::High, 7, 0, "确诊病例居住楼栋")?,
-        zone(&buildings[3], ZoneLevel::High, 7, 2, "确诊病例居住楼栋")?,
+    let mut orders = vec![
+        zone(counting, ZoneLevel::High, 3 * 24 + 2, "确诊病例居住楼栋")?,
+        zone(reset, ZoneLevel::High, 7 * 24 + 2, "确诊病例居住楼栋")?,
     ];
+    // The medium zone on a compound holding none of the other zones nor the case.
+    let medium = with_people[3..]
+        .iter()
+        .filter_map(|b| b.parent())
+        .find(|c| ![case_building, counting, reset].iter().any(|b| c.contains(b)));
+    if let Some(compound) = medium {
+        orders.push(zone(&compound, ZoneLevel::Medium, 7 * 24, "病例活动轨迹涉及")?);
+    }
+    let designated = orders.len();
     for z in orders {
         let at = z.starts_at;
         store
@@ -181,17 +200,8 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
             .await?
             .map_err(|r| anyhow::anyhow!(r.error.en))?;
     }
-    if let Some(medium) =
-        compounds.last().map(|c| c.area.code.clone()).filter(|c| !buildings[0].as_str().starts_with(c.as_str()))
-    {
-        let z = zone(&medium, ZoneLevel::Medium, 2, 0, "病例活动轨迹涉及")?;
-        store
-            .order_zone(z, act(&profile, "指挥部", "zone.designate", now))
-            .await?
-            .map_err(|r| anyhow::anyhow!(r.error.en))?;
-    }
     // A new infection on day 4 of the third zone restarts its clock.
-    if let Some(r) = active_in(&residents, &buildings[3]).into_iter().next() {
+    if let Some(r) = active_in(&residents, reset).into_iter().next() {
         make_case(store, &r, now - Duration::days(3), 2).await?;
     }
     store.sweep_cases(act(&profile, "zone-clock", "cases.sweep", now)).await?;
@@ -211,6 +221,8 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
         people.extend(last_households(&residents, &c, 1));
     }
     people.retain(|r| r.id != case.id);
+    let mut seen = std::collections::BTreeSet::new();
+    people.retain(|r| seen.insert(r.id));
     if people.is_empty() {
         return Ok(());
     }
@@ -242,6 +254,10 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
             .await?
             .map_err(|r| anyhow::anyhow!(r.error.en))?;
     }
-    eprintln!("  演示风险区与居家隔离 / demo zones and home quarantine: {} zones, {} people at home", 5, ids.len());
+    eprintln!(
+        "  演示风险区与居家隔离 / demo zones and home quarantine: {} zones, {} people at home",
+        designated,
+        ids.len()
+    );
     Ok(())
 }
