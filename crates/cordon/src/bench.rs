@@ -92,7 +92,7 @@ pub enum Scenario {
     /// The day's zone step for a district of ≥ 4,000 areas and 500 zones, and the
     /// commander's forecast page.
     ZoneClock {
-        #[arg(long, default_value_t = 60_000)]
+        #[arg(long, default_value_t = 430_000)]
         population: u64,
         #[arg(long, default_value_t = 500)]
         zones: usize,

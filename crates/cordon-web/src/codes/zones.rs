@@ -4,7 +4,7 @@
 //! zones on the clock ([`super::zoneclock`]): proposals, the forecast, each zone's clock,
 //! the history and the clock's runs.
 
-use super::{area_name, field, local, parse_time};
+use super::{field, local, parse_time};
 use crate::auth::Ctx;
 use crate::error::AppError;
 use crate::features::{AreaPage, PanelFuture};
@@ -60,10 +60,17 @@ async fn zones_page(ctx: Ctx, Query(q): Query<ZonesQuery>) -> Result<Response, A
     let lang = ctx.meta.lang;
     let mut open = Vec::new();
     let mut history = Vec::new();
+    let mut zones = Vec::new();
     for root in &ctx.principal.roots {
-        for z in ctx.store.zones(root, true, true).await? {
+        zones.extend(ctx.store.zones(root, true, true).await?);
+    }
+    // Every zone's name in one read (a district can hold hundreds of zones).
+    let names = crate::common::area_names(ctx.store.as_ref(), zones.iter().map(|z| &z.area)).await?;
+    {
+        for z in zones {
+            let name = names.get(&z.area).and_then(|n| n.split(' ').next_back()).unwrap_or(z.area.as_str()).to_string();
             let row = json!({
-                "id": z.id, "area": z.area, "name": area_name(&ctx, &z.area).await?, "level": z.level.as_str(),
+                "id": z.id, "area": z.area, "name": name, "level": z.level.as_str(),
                 "level_label": lang.pick(z.level.zh(), z.level.en()), "reason": z.reason, "starts_at": local(z.starts_at),
                 "ends_at": z.ends_at.map(local), "by": z.designated_by,
             });
