@@ -24,6 +24,7 @@ pub const FEATURES: &[Feature] = &[
     crate::testing::FEATURE,
     crate::accounts::FEATURE,
     crate::quarantine::FEATURE,
+    crate::followup::FEATURE,
 ];
 
 /// What a feature module declares.
@@ -134,6 +135,8 @@ mod tests {
                 "/codes/policy",
                 "/testing",
                 "/quarantine",
+                "/followup",
+                "/kpis/containment",
                 "/audit",
                 "/accounts"
             ]

@@ -15,6 +15,7 @@ mod codes;
 mod common;
 pub mod error;
 mod features;
+mod followup;
 pub mod i18n;
 pub mod policy;
 mod quarantine;

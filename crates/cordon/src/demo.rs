@@ -16,6 +16,8 @@ pub fn demo_password(role: Role) -> String {
 pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn Store>> {
     let store = crate::cli::open_store(url).await?;
     prepare_store(store.as_ref(), url, population, seed).await?;
+    crate::demo_zones::seed(store.as_ref(), &AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?)
+        .await?;
     Ok(store)
 }
 

@@ -69,6 +69,15 @@ const ORDERERS: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatc
 const SITE: &[Role] = &[Role::Commander, Role::SiteManager];
 const DISPATCH: &[Role] = &[Role::Commander, Role::TransferDispatcher];
 const DRIVER: &[Role] = &[Role::TransferDispatcher];
+const FOLLOW_HOME: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker];
+const CONTAINMENT: &[Role] = &[
+    Role::Commander,
+    Role::StreetOfficer,
+    Role::CommunityWorker,
+    Role::Tracer,
+    Role::TransferDispatcher,
+    Role::SiteManager,
+];
 
 /// How a route treats a target outside the caller's subtree.
 #[derive(Clone, Copy)]
@@ -435,6 +444,42 @@ fn table() -> Vec<Case> {
             no_query(Payload::Json(serde_json::json!({"key": "authz", "who": "not-a-code"})))
         post("/api/v1/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"key": ""})))
+        // ---- zones on the clock (the commander's: no proposal or zone of the fixtures
+        // exists, so an allowed call is refused as unknown, 422)
+        post("/zones/proposals/{id}/decide", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("decision", "accept".into())]))
+        post("/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("reason", "流调排除".into())]))
+        get("/api/v1/zones/proposals", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/proposals/{id}/decision", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"decision": "accept"})))
+        get("/api/v1/zones/forecast", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"reason": "流调排除"})))
+        get("/api/v1/zones/history", Action::ManageZones, COMMANDER, Untargeted),
+        // ---- home quarantine follow-up and the containment KPIs
+        get(
+            "/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("data-order=\"{}\"", s.home_order)) == shown
+            }),
+        ),
+        post("/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(form(&[("temperature", "45.2".into())]))
+        get(
+            "/api/v1/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("\"order_id\":{},", s.home_order)) == shown
+            }),
+        ),
+        post("/api/v1/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"temperature": "45.2"})))
+        get("/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/api/v1/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
     ]
 }
 
@@ -465,6 +510,8 @@ struct Side {
     room: i64,
     order: i64,
     run: i64,
+    /// A resident of the building in home quarantine: their order.
+    home_order: i64,
 }
 
 struct Fx {
@@ -480,7 +527,7 @@ fn entry(action: &str) -> cordon_domain::audit::AuditEntry {
     cordon_store::conformance::audit_entry(1, "authz-fixture", action, "test", "authz")
 }
 
-async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>) -> Side {
+async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>, contact: i64) -> Side {
     let store = &app.store;
     let now = chrono::Utc::now();
     let resident = app.resident_in(building).await;
@@ -530,6 +577,8 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         .await
         .unwrap();
     let (site, room, order, run) = quarantine_fixture(app, building, &resident).await;
+    let at_home = super::zones_followup::later_resident(app, building).await;
+    let home_order = super::zones_followup::home_order(app, &at_home, contact).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -546,6 +595,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         room,
         order,
         run,
+        home_order,
     }
 }
 
@@ -636,8 +686,8 @@ async fn fixture() -> Fx {
     let round = store.create_round(&round, &entry("round.create")).await.unwrap().id;
     let guard = store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
     let demo_gate = store.checkpoints_of_guard(guard.id).await.unwrap().first().expect("the demo gate").id;
-    let inside = side(&app, &app.building, round, Some(demo_gate)).await;
-    let outside = side(&app, &app.other_building, round, None).await;
+    let inside = side(&app, &app.building, round, Some(demo_gate), 1).await;
+    let outside = side(&app, &app.other_building, round, None, 2).await;
     let body = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", inside.resident.id)).await;
     let token = body["token"].as_str().expect("a health-code token").to_string();
     Fx { app, round, token, sides: [inside, outside] }
@@ -669,6 +719,11 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         s.account
     } else if path.starts_with("/accounts/tokens/") {
         s.account_token
+    } else if path.starts_with("/followup/orders/") || path.starts_with("/api/v1/followup/orders/") {
+        s.home_order
+    } else if path.starts_with("/zones/") || path.starts_with("/api/v1/zones/") {
+        // No such proposal or zone: the commander's call is refused as unknown.
+        987_654
     } else {
         0
     };

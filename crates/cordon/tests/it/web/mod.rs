@@ -10,3 +10,4 @@ mod http;
 mod quarantine;
 mod scanpath;
 mod testing;
+mod zones_followup;
