@@ -599,12 +599,14 @@ pub enum Refusal {
     MemberMissing,
     /// A pool-positive member re-sampled already, into another single tube.
     AlreadyResampled,
+    /// A pool-positive member scanned into a pooled tube: a re-sample takes a single tube.
+    ResampleSingleTube,
     /// A tube event its state does not allow (see [`transition`], which words it).
     TubeState,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 23] = [
+    pub const ALL: [Refusal; 24] = [
         Refusal::AlreadySampled,
         Refusal::NotResident,
         Refusal::TubeFull,
@@ -627,6 +629,7 @@ impl Refusal {
         Refusal::DoorNoSamples,
         Refusal::MemberMissing,
         Refusal::AlreadyResampled,
+        Refusal::ResampleSingleTube,
         Refusal::TubeState,
     ];
 
@@ -707,6 +710,12 @@ impl Refusal {
                 "person",
                 "此人已单管复采，等待结果，无需再采",
                 "already re-sampled into a single tube; awaiting its result",
+            ),
+            R::ResampleSingleTube => (
+                "resample_single_tube",
+                "person",
+                "此人为混阳待复核人员，须单管复采（单采单检）：请换单管后再扫",
+                "this person awaits an individual re-test after a positive pool: re-sample into a single tube",
             ),
             R::TubeState => ("tube_state", "tube", "试管当前状态不允许此操作", "the tube's state does not allow this"),
         }

@@ -59,6 +59,9 @@ const TESTING_LANDING: &[Role] = &[
     Role::Tracer,
     Role::Volunteer,
 ];
+const RESAMPLERS: &[Role] =
+    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Sampler, Role::Tracer];
+const RESAMPLE_JOBS: &[Action] = &[Action::SampleResidents, Action::FollowHome, Action::ViewChase];
 const TESTING_JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 const CHECKPOINT_JOBS: &[Action] = &[Action::ScanCheckpoint, Action::ManageCheckpoints];
@@ -359,6 +362,10 @@ fn table() -> Vec<Case> {
         get("/testing/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/rounds/{id}/pool-positives", Action::ViewChase, CHASE, Untargeted),
+        get("/testing/rounds/{id}/resample", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        get("/api/v1/rounds/{id}/resample-tasks", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        // A malformed barcode: answered 422 after authorization.
+        get("/api/v1/chases/{tube}", Action::ViewChase, CHASE, Untargeted),
     ]
 }
 
@@ -479,6 +486,7 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         .replace("{id}", &id.to_string())
         .replace("{code}", s.building.as_str())
         .replace("{tag}", "en")
+        .replace("{tube}", "not-a-tube")
         .replace("{name}", "app.css");
     assert!(!filled.contains('{'), "no fixture for the parameters of {path}");
     filled
