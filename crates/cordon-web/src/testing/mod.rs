@@ -230,6 +230,15 @@ pub const MESSAGES: &[Message] = &[
     ("testing.resolved_at", "单检结果", "Individual result"),
     ("testing.pool_time", "全部复采用时", "Time until all re-sampled"),
     ("testing.next_step", "下一步", "Next"),
+    ("field.assignee", "指派对象", "assignee"),
+    ("field.task", "任务", "task"),
+    ("testing.assign_to", "指派给（勾选下方任务）", "Assign to (tick the tasks below)"),
+    ("testing.assign", "指派所选任务", "Assign the ticked tasks"),
+    ("testing.unassigned", "不指派（收回）", "Nobody (take back)"),
+    ("testing.assigned_to", "已指派", "Assigned to"),
+    ("testing.assigned_done", "已指派任务数", "Tasks assigned"),
+    ("testing.assigned_only", "只显示指派给您的任务", "Only the tasks assigned to you"),
+    ("testing.choose_outcome", "请选择敲门结果", "Choose the outcome"),
 ];
 
 // ---- shared by the jobs ----------------------------------------------------------------------

@@ -350,8 +350,12 @@ fn table() -> Vec<Case> {
         }),
         get("/api/v1/rounds/{id}/missed/{code}", Action::ViewMissed, KEEPERS, Refused),
         get("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Untargeted),
-        post("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Refused, |_, s| {
+        post("/testing/rounds/{id}/tasks", Action::ViewMissed, KEEPERS, Refused, |_, s| {
             no_query(form(&[("household", s.household.to_string())]))
+        }),
+        // No assignee: the task is taken back (unassigned), a harmless write.
+        post("/testing/rounds/{id}/tasks/assign", Action::ViewMissed, KEEPERS, Refused, |_, s| {
+            no_query(form(&[("task", s.task.to_string()), ("assignee", String::new())]))
         }),
         post("/testing/rounds/{id}/exemptions", Action::DoorKnock, DOOR, Refused, |_, s| {
             no_query(form(&[("resident", s.resident.id.to_string()), ("reason", "no-such-reason".into())]))
