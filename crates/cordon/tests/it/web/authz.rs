@@ -59,6 +59,9 @@ const TESTING_LANDING: &[Role] = &[
     Role::Tracer,
     Role::Volunteer,
 ];
+const RESAMPLERS: &[Role] =
+    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Sampler, Role::Tracer];
+const RESAMPLE_JOBS: &[Action] = &[Action::SampleResidents, Action::FollowHome, Action::ViewChase];
 const TESTING_JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 const CHECKPOINT_JOBS: &[Action] = &[Action::ScanCheckpoint, Action::ManageCheckpoints];
@@ -363,8 +366,12 @@ fn table() -> Vec<Case> {
         }),
         get("/api/v1/rounds/{id}/missed/{code}", Action::ViewMissed, KEEPERS, Refused),
         get("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Untargeted),
-        post("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Refused, |_, s| {
+        post("/testing/rounds/{id}/tasks", Action::ViewMissed, KEEPERS, Refused, |_, s| {
             no_query(form(&[("household", s.household.to_string())]))
+        }),
+        // No assignee: the task is taken back (unassigned), a harmless write.
+        post("/testing/rounds/{id}/tasks/assign", Action::ViewMissed, KEEPERS, Refused, |_, s| {
+            no_query(form(&[("task", s.task.to_string()), ("assignee", String::new())]))
         }),
         post("/testing/rounds/{id}/exemptions", Action::DoorKnock, DOOR, Refused, |_, s| {
             no_query(form(&[("resident", s.resident.id.to_string()), ("reason", "no-such-reason".into())]))
@@ -480,6 +487,10 @@ fn table() -> Vec<Case> {
             no_query(Payload::Json(serde_json::json!({"temperature": "45.2"})))
         get("/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
         get("/api/v1/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/testing/rounds/{id}/resample", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        get("/api/v1/rounds/{id}/resample-tasks", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        // A malformed barcode: answered 422 after authorization.
+        get("/api/v1/chases/{tube}", Action::ViewChase, CHASE, Untargeted),
     ]
 }
 
@@ -732,6 +743,7 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         .replace("{id}", &id.to_string())
         .replace("{code}", s.building.as_str())
         .replace("{tag}", "en")
+        .replace("{tube}", "not-a-tube")
         .replace("{name}", "app.css");
     assert!(!filled.contains('{'), "no fixture for the parameters of {path}");
     filled

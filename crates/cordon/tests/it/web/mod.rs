@@ -8,6 +8,7 @@ mod codes;
 mod exports;
 mod http;
 mod quarantine;
+mod resample;
 mod scanpath;
 mod testing;
 mod zones_followup;
