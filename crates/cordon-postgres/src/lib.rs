@@ -15,6 +15,7 @@ mod containment;
 mod error;
 mod load;
 mod migrate;
+mod roster;
 mod rows;
 mod scanpath;
 mod store;
