@@ -265,15 +265,6 @@ pub async fn import_roster(
         preview: opts.dry_run,
         stale: false,
     };
-    if opts.dry_run || !applicable {
-        return Ok(report);
-    }
-    if opts.expect.as_deref().is_some_and(|fp| fp != report.fingerprint) {
-        report.stale = true;
-        report.preview = true;
-        return Ok(report);
-    }
-
     let summary = AuditEntry {
         at: now,
         actor_id: Some(who.user_id),
@@ -293,6 +284,31 @@ pub async fn import_roster(
             plan.unchanged
         ),
     };
+    let stale = opts.expect.as_deref().is_some_and(|fp| fp != report.fingerprint);
+    if opts.dry_run || !applicable || stale {
+        report.stale = stale && applicable && !opts.dry_run;
+        report.preview = opts.dry_run || report.stale;
+        // The diff shows registered people (masked) and where they live: a read of the
+        // register, audited like one.
+        if report.diff.changed > 0 || report.diff.moved_out > 0 || report.diff.unchanged > 0 {
+            store
+                .append_audit(&[AuditEntry {
+                    action: "residents.import_preview".into(),
+                    detail: format!(
+                        "preview of {} rows ({}): added {}, changed {}, moved out {}, unchanged {}",
+                        rows,
+                        opts.mode.code(),
+                        plan.added.len(),
+                        plan.changed.len(),
+                        plan.moved_out.len(),
+                        plan.unchanged
+                    ),
+                    ..summary
+                }])
+                .await?;
+        }
+        return Ok(report);
+    }
     let mut audit = vec![summary.clone()];
     audit.extend(plan.audit_entries(&summary));
     let ids = store.apply_roster(&plan.write(), &audit).await.map_err(|e| match e {

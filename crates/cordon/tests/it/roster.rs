@@ -117,6 +117,17 @@ pub async fn reimport_round_trip(store: &dyn Store) {
     );
     assert!(report.diff.changes[1].place.ends_with(" 9901"), "{}", report.diff.changes[1].place);
     assert_eq!(by_id(store, &community).await, before, "a preview writes nothing");
+    // ... but is a read of the register, and audited as one.
+    let previews = store
+        .audit_log(&AuditFilter {
+            action: Some("residents.import_preview".into()),
+            limit: 50,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(previews.len(), 2);
+    assert!(previews[0].entry.detail.contains("changed 3"), "{}", previews[0].entry.detail);
 
     // Applied with the previewed plan: exactly those three change, each audited.
     let applied =
