@@ -16,6 +16,7 @@ mod credentials;
 mod error;
 mod load;
 mod migrate;
+mod roster;
 mod rows;
 mod scanpath;
 mod store;

@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod differential;
 pub mod group_commit;
 mod principal;
+pub mod roster;
 pub mod testing;
 
 pub use codes::CodesStore;
@@ -230,6 +231,15 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new ids
     /// in input order.
     async fn register_residents(&self, new: &[NewResident], audit: &AuditEntry) -> Result<Vec<i64>>;
+    /// The registered residents (any status) with these ID numbers, wherever they live.
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>>;
+    /// Writes a roster re-import ([`roster::RosterPlan::write`]) in one transaction with
+    /// `audit`: adds as [`RegistryStore::register_residents`] does, updates each person's
+    /// name, phone, flags and household (found or created from unit and room) and makes
+    /// them active, and moves out those still active. An added ID number already present
+    /// → `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new
+    /// residents' ids in input order.
+    async fn apply_roster(&self, write: &roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>>;
     /// Applies a correction and writes its audit entry in one transaction.
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident>;
 
