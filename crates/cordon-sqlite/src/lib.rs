@@ -23,6 +23,7 @@ mod registry;
 mod rows;
 mod scanpath;
 mod testing;
+mod tracing;
 mod writer;
 
 pub use testing::baseline_insert_rows_per_s;

@@ -27,11 +27,13 @@ pub mod differential;
 pub mod group_commit;
 mod principal;
 pub mod testing;
+pub mod tracing;
 
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
+pub use tracing::TracingStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -158,13 +160,13 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore {}
+pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + TracingStore {}
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + TracingStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, RegistryStore, Store, TestingStore};
+    pub use crate::{CodesStore, ContainmentStore, RegistryStore, Store, TestingStore, TracingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).
