@@ -4,7 +4,7 @@
 ALTER TABLE cases ALTER COLUMN source_tube DROP NOT NULL;
 ALTER TABLE cases
     ADD COLUMN classification   text NOT NULL DEFAULT 'pending',
-    ADD COLUMN how_found        text NOT NULL DEFAULT 'pool_chase',
+    ADD COLUMN how_found        text NOT NULL DEFAULT 'individual_test',
     ADD COLUMN onset            date,
     ADD COLUMN first_positive   timestamptz,
     ADD COLUMN workplace        text NOT NULL DEFAULT '',

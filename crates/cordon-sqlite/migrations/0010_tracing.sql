@@ -10,7 +10,7 @@ CREATE TABLE cases_traced (
     source_tube      INTEGER,
     at               TEXT NOT NULL,
     classification   TEXT NOT NULL DEFAULT 'pending',
-    how_found        TEXT NOT NULL DEFAULT 'pool_chase',
+    how_found        TEXT NOT NULL DEFAULT 'individual_test',
     onset            TEXT,
     first_positive   TEXT,
     workplace        TEXT NOT NULL DEFAULT '',

@@ -21,6 +21,8 @@ pub mod conformance_containment;
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+#[cfg(feature = "conformance")]
+pub mod conformance_tracing;
 pub mod containment;
 #[cfg(feature = "conformance")]
 pub mod differential;
