@@ -21,6 +21,7 @@ mod rows;
 mod scanpath;
 mod store;
 mod testing;
+mod tracing;
 
 use cordon_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

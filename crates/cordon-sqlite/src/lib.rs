@@ -25,6 +25,7 @@ mod roster;
 mod rows;
 mod scanpath;
 mod testing;
+mod tracing;
 mod writer;
 
 pub use testing::baseline_insert_rows_per_s;

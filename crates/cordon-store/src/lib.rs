@@ -23,6 +23,8 @@ pub mod conformance_credentials;
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+#[cfg(feature = "conformance")]
+pub mod conformance_tracing;
 pub mod containment;
 pub mod credentials;
 #[cfg(feature = "conformance")]
@@ -31,12 +33,14 @@ pub mod group_commit;
 mod principal;
 pub mod roster;
 pub mod testing;
+pub mod tracing;
 
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
 pub use credentials::CredentialsStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
+pub use tracing::TracingStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -165,13 +169,13 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore {}
+pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore {}
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore};
+    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore, TracingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).
