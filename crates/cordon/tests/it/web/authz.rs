@@ -398,9 +398,11 @@ fn table() -> Vec<Case> {
                 ("last_exposure", "not-a-time".into()),
                 ("reason", "北京".into()),
             ]))
+        }),
         get("/api/v1/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
         post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"contacts": []})))
+        }),
         get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
         post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
             no_query(form(&[
@@ -409,15 +411,19 @@ fn table() -> Vec<Case> {
                 ("area_code", s.building.to_string()),
                 ("category", "close_contact".into()),
             ]))
+        }),
         get("/quarantine/sites/{id}", Action::ManageSite, SITE, Refused),
         post("/quarantine/sites/{id}/rooms", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(form(&[("rooms", "not rooms".into())]))
+        }),
         post("/quarantine/sites/{id}/assign", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
         get("/quarantine/sites/{id}/notices", Action::ManageSite, SITE, Refused),
         post("/quarantine/rooms/{id}/state", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(form(&[("event", "no-such-event".into())]))
+        }),
         post("/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(form(&[("temperature", "99".into())]))
+        }),
         post("/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
         get("/api/v1/quarantine/sites", Action::ManageSite, SITE, Untargeted),
         post("/api/v1/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
@@ -425,44 +431,58 @@ fn table() -> Vec<Case> {
                 "name": "", "kind": "hotel", "address": "", "area_code": s.building, "manager": "",
                 "categories": ["close_contact"],
             })))
+        }),
         get("/api/v1/quarantine/sites/{id}/board", Action::ManageSite, SITE, Refused),
         post("/api/v1/quarantine/sites/{id}/assignments", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({"placements": []})))
+        }),
         post("/api/v1/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({"temperature": "99"})))
+        }),
         post("/api/v1/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({})))
+        }),
         get("/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
             no_query(form(&[("site_id", s.site.to_string()), ("plate", "??".into()), ("seats", "7".into())]))
+        }),
         get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/api/v1/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
             no_query(Payload::Json(serde_json::json!({
                 "orders": [], "site_id": s.site, "plate": "??", "driver_user_id": 0, "team": "", "seats": 7,
             })))
+        }),
         get("/quarantine/driver", Action::DriveTransfer, DRIVER, Untargeted),
         get("/quarantine/runs/{id}", Action::DriveTransfer, DRIVER, Untargeted),
         post("/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(form(&[("key", "authz".into()), ("who", "not-a-code".into())]))
+        }),
         post("/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(form(&[("key", String::new())]))
+        }),
         get("/api/v1/quarantine/driver/runs", Action::DriveTransfer, DRIVER, Untargeted),
         post("/api/v1/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"key": "authz", "who": "not-a-code"})))
+        }),
         post("/api/v1/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"key": ""})))
+        }),
         // ---- zones on the clock (the commander's: no proposal or zone of the fixtures
         // exists, so an allowed call is refused as unknown, 422)
         post("/zones/proposals/{id}/decide", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
             no_query(form(&[("decision", "accept".into())]))
+        }),
         post("/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
             no_query(form(&[("reason", "流调排除".into())]))
+        }),
         get("/api/v1/zones/proposals", Action::ManageZones, COMMANDER, Untargeted),
         post("/api/v1/zones/proposals/{id}/decision", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"decision": "accept"})))
+        }),
         get("/api/v1/zones/forecast", Action::ManageZones, COMMANDER, Untargeted),
         post("/api/v1/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"reason": "流调排除"})))
+        }),
         get("/api/v1/zones/history", Action::ManageZones, COMMANDER, Untargeted),
         // ---- home quarantine follow-up and the containment KPIs
         get(
@@ -475,6 +495,7 @@ fn table() -> Vec<Case> {
         ),
         post("/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
             no_query(form(&[("temperature", "45.2".into())]))
+        }),
         get(
             "/api/v1/followup",
             Action::FollowHome,
@@ -485,6 +506,7 @@ fn table() -> Vec<Case> {
         ),
         post("/api/v1/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({"temperature": "45.2"})))
+        }),
         get("/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
         get("/api/v1/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
         get("/testing/rounds/{id}/resample", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
