@@ -22,7 +22,9 @@ pub const FEATURES: &[Feature] = &[
     crate::registry::FEATURE,
     crate::codes::FEATURE,
     crate::testing::FEATURE,
+    crate::accounts::FEATURE,
     crate::quarantine::FEATURE,
+    crate::followup::FEATURE,
 ];
 
 /// What a feature module declares.
@@ -133,7 +135,10 @@ mod tests {
                 "/codes/policy",
                 "/testing",
                 "/quarantine",
-                "/audit"
+                "/followup",
+                "/kpis/containment",
+                "/audit",
+                "/accounts"
             ]
         );
         assert_eq!(

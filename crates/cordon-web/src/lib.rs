@@ -9,11 +9,13 @@
 //! under its declared action and writes an audit entry.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod accounts;
 pub mod auth;
 mod codes;
 mod common;
 pub mod error;
 mod features;
+mod followup;
 pub mod i18n;
 pub mod policy;
 mod quarantine;

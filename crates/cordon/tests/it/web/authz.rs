@@ -59,6 +59,9 @@ const TESTING_LANDING: &[Role] = &[
     Role::Tracer,
     Role::Volunteer,
 ];
+const RESAMPLERS: &[Role] =
+    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Sampler, Role::Tracer];
+const RESAMPLE_JOBS: &[Action] = &[Action::SampleResidents, Action::FollowHome, Action::ViewChase];
 const TESTING_JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 const CHECKPOINT_JOBS: &[Action] = &[Action::ScanCheckpoint, Action::ManageCheckpoints];
@@ -69,7 +72,8 @@ const ORDERERS: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatc
 const SITE: &[Role] = &[Role::Commander, Role::SiteManager];
 const DISPATCH: &[Role] = &[Role::Commander, Role::TransferDispatcher];
 const DRIVER: &[Role] = &[Role::TransferDispatcher];
-const CONTAINMENT_VIEWERS: &[Role] = &[
+const FOLLOW_HOME: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker];
+const CONTAINMENT: &[Role] = &[
     Role::Commander,
     Role::StreetOfficer,
     Role::CommunityWorker,
@@ -362,8 +366,12 @@ fn table() -> Vec<Case> {
         }),
         get("/api/v1/rounds/{id}/missed/{code}", Action::ViewMissed, KEEPERS, Refused),
         get("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Untargeted),
-        post("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Refused, |_, s| {
+        post("/testing/rounds/{id}/tasks", Action::ViewMissed, KEEPERS, Refused, |_, s| {
             no_query(form(&[("household", s.household.to_string())]))
+        }),
+        // No assignee: the task is taken back (unassigned), a harmless write.
+        post("/testing/rounds/{id}/tasks/assign", Action::ViewMissed, KEEPERS, Refused, |_, s| {
+            no_query(form(&[("task", s.task.to_string()), ("assignee", String::new())]))
         }),
         post("/testing/rounds/{id}/exemptions", Action::DoorKnock, DOOR, Refused, |_, s| {
             no_query(form(&[("resident", s.resident.id.to_string()), ("reason", "no-such-reason".into())]))
@@ -374,6 +382,12 @@ fn table() -> Vec<Case> {
         get("/testing/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/rounds/{id}/pool-positives", Action::ViewChase, CHASE, Untargeted),
+        // ---- accounts and credentials (the side's fixture account: acting on it harms no caller)
+        get("/accounts", Action::ManageAccounts, COMMANDER, Untargeted),
+        post("/accounts/users/{id}", Action::ManageAccounts, COMMANDER, Refused, |_, _| {
+            no_query(form(&[("do", "no-such-action".into())]))
+        }),
+        post("/accounts/tokens/{id}/revoke", Action::ManageAccounts, COMMANDER, Refused, |_, _| no_query(form(&[]))),
         // ---- quarantine and transfer
         get("/quarantine", Need::AnyOf(QUARANTINE_JOBS), QUARANTINE_LANDING, Untargeted),
         get("/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
@@ -389,8 +403,8 @@ fn table() -> Vec<Case> {
         post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"contacts": []})))
         }),
-        get("/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT_VIEWERS, Refused),
-        get("/api/v1/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT_VIEWERS, Refused),
+        get("/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT, Refused),
+        get("/api/v1/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT, Refused),
         get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
         post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
             no_query(form(&[
@@ -461,6 +475,52 @@ fn table() -> Vec<Case> {
         post("/api/v1/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"key": ""})))
         }),
+        // ---- zones on the clock (the commander's: no proposal or zone of the fixtures
+        // exists, so an allowed call is refused as unknown, 422)
+        post("/zones/proposals/{id}/decide", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("decision", "accept".into())]))
+        }),
+        post("/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("reason", "流调排除".into())]))
+        }),
+        get("/api/v1/zones/proposals", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/proposals/{id}/decision", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"decision": "accept"})))
+        }),
+        get("/api/v1/zones/forecast", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"reason": "流调排除"})))
+        }),
+        get("/api/v1/zones/history", Action::ManageZones, COMMANDER, Untargeted),
+        // ---- home quarantine follow-up and the containment KPIs
+        get(
+            "/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("data-order=\"{}\"", s.home_order)) == shown
+            }),
+        ),
+        post("/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(form(&[("temperature", "45.2".into())]))
+        }),
+        get(
+            "/api/v1/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("\"order_id\":{},", s.home_order)) == shown
+            }),
+        ),
+        post("/api/v1/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"temperature": "45.2"})))
+        }),
+        get("/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/api/v1/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/testing/rounds/{id}/resample", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        get("/api/v1/rounds/{id}/resample-tasks", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        // A malformed barcode: answered 422 after authorization.
+        get("/api/v1/chases/{tube}", Action::ViewChase, CHASE, Untargeted),
     ]
 }
 
@@ -482,12 +542,17 @@ struct Side {
     /// A missed household of the round, and a door-knock task for another one.
     household: i64,
     task: i64,
+    /// A building leader's account for the building, and a token of it.
+    account: i64,
+    account_token: i64,
     /// A quarantine site in the building with two rooms, an order of a resident of the
     /// building on a run to it (driven by the demo driver).
     site: i64,
     room: i64,
     order: i64,
     run: i64,
+    /// A resident of the building in home quarantine: their order.
+    home_order: i64,
 }
 
 struct Fx {
@@ -503,7 +568,7 @@ fn entry(action: &str) -> cordon_domain::audit::AuditEntry {
     cordon_store::conformance::audit_entry(1, "authz-fixture", action, "test", "authz")
 }
 
-async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>) -> Side {
+async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>, contact: i64) -> Side {
     let store = &app.store;
     let now = chrono::Utc::now();
     let resident = app.resident_in(building).await;
@@ -533,7 +598,28 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
     assert!(missed.len() >= 2, "two missed households in {building}");
     let household = missed[0].household_id;
     let tasks = store.create_door_tasks(round, &[missed[1].household_id], 1, now, &entry("door.create")).await.unwrap();
+    let account = store
+        .create_user(&cordon_store::NewUser {
+            username: format!("authz-leader-{building}"),
+            display_name: "楼长乙".into(),
+            role: Role::BuildingLeader,
+            scope: cordon_domain::role::UserScope::Area(building.clone()),
+            password_hash: "x".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let account_token = store
+        .issue_api_token(
+            &cordon_store::credentials::NewApiToken::new(format!("authz-{building}"), account, "fixture", now, 1)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     let (site, room, order, run) = quarantine_fixture(app, building, &resident).await;
+    let at_home = super::zones_followup::later_resident(app, building).await;
+    let home_order = super::zones_followup::home_order(app, &at_home, contact).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -544,10 +630,13 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         pass,
         household,
         task: tasks[0].id,
+        account,
+        account_token,
         site,
         room,
         order,
         run,
+        home_order,
     }
 }
 
@@ -638,8 +727,8 @@ async fn fixture() -> Fx {
     let round = store.create_round(&round, &entry("round.create")).await.unwrap().id;
     let guard = store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
     let demo_gate = store.checkpoints_of_guard(guard.id).await.unwrap().first().expect("the demo gate").id;
-    let inside = side(&app, &app.building, round, Some(demo_gate)).await;
-    let outside = side(&app, &app.other_building, round, None).await;
+    let inside = side(&app, &app.building, round, Some(demo_gate), 1).await;
+    let outside = side(&app, &app.other_building, round, None, 2).await;
     let body = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", inside.resident.id)).await;
     let token = body["token"].as_str().expect("a health-code token").to_string();
     Fx { app, round, token, sides: [inside, outside] }
@@ -667,6 +756,15 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         s.venue
     } else if path.starts_with("/passes/") || path.starts_with("/api/v1/passes/") {
         s.pass
+    } else if path.starts_with("/accounts/users/") {
+        s.account
+    } else if path.starts_with("/accounts/tokens/") {
+        s.account_token
+    } else if path.starts_with("/followup/orders/") || path.starts_with("/api/v1/followup/orders/") {
+        s.home_order
+    } else if path.starts_with("/zones/") || path.starts_with("/api/v1/zones/") {
+        // No such proposal or zone: the commander's call is refused as unknown.
+        987_654
     } else {
         0
     };
@@ -675,6 +773,7 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         .replace("{id}", &id.to_string())
         .replace("{code}", s.building.as_str())
         .replace("{tag}", "en")
+        .replace("{tube}", "not-a-tube")
         .replace("{name}", "app.css");
     assert!(!filled.contains('{'), "no fixture for the parameters of {path}");
     filled
