@@ -169,7 +169,10 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore {}
+pub trait Store:
+    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore
+{
+}
 
 impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore> Store for T {}
 
