@@ -398,5 +398,25 @@ impl CredentialsStore for SqliteStore {
     }
 }
 
+#[async_trait]
+impl AuditChainStore for SqliteStore {
+    async fn audit_chain_head(&self) -> Result<cordon_store::audit_chain::ChainHead> {
+        self.read(audit::chain_head).await
+    }
+
+    async fn audit_chain_page(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<cordon_store::audit_chain::ChainRow>> {
+        self.read(move |c| audit::chain_page(c, after, up_to, limit)).await
+    }
+
+    async fn audit_unchained(&self) -> Result<u64> {
+        self.read(audit::unchained).await
+    }
+}
+
 #[cfg(test)]
 mod tests;

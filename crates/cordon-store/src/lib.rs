@@ -8,6 +8,7 @@
 //! audit record commit together or not at all.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit_chain;
 pub mod codes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,6 +32,7 @@ pub mod group_commit;
 mod principal;
 pub mod testing;
 
+pub use audit_chain::AuditChainStore;
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
 pub use credentials::CredentialsStore;
@@ -164,13 +166,18 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore {}
+pub trait Store:
+    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + AuditChainStore
+{
+}
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + AuditChainStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore};
+    pub use crate::{
+        AuditChainStore, CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore,
+    };
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).

@@ -95,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -179,6 +184,15 @@ enum KeysCmd {
     List,
     /// Revoke a key at once (compromised): its tokens are refused from now on.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the audit chain and report the first broken link (exit status 1 if any).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +377,12 @@ pub async fn main() -> Result<()> {
             }
         }
         Command::Policy { cmd: PolicyCmd::Check { file } } => crate::codes_cli::check_policy(&file)?,
+        Command::Audit { cmd: AuditCmd::Verify { json } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            if crate::audit_cli::verify(store.as_ref(), json).await?.broken.is_some() {
+                std::process::exit(1);
+            }
+        }
         Command::Bench { scenario } => bench::run(scenario, db.as_deref()).await?,
     }
     Ok(())
