@@ -7,6 +7,7 @@
 pub mod audit_cli;
 pub mod bench;
 pub mod bench_codes;
+pub mod bench_crash;
 pub mod bench_testing;
 pub mod cli;
 pub mod codes_cli;
