@@ -15,6 +15,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod codes;
 mod containment;
 mod credentials;
@@ -138,6 +139,13 @@ impl SqliteStore {
                 idle: std::sync::Mutex::new(Vec::with_capacity(READERS)),
             }),
         })
+    }
+
+    /// Writes a consistent snapshot of the database to `dest` while it stays in use
+    /// (`VACUUM INTO`), and checks the copy's integrity. `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let (source, dest) = (self.readers.path.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || backup::backup(&source, &dest)).await.map_err(join_error)?
     }
 
     /// Runs `f` on a read connection from the pool.

@@ -3,6 +3,7 @@
 //! real server, whose backend `CORDON_TEST_BACKEND` picks (`sqlite`, the default, or
 //! `postgres`).
 mod audit_chain;
+mod backup;
 mod conformance_pg;
 mod conformance_sqlite;
 mod differential;
