@@ -17,10 +17,12 @@ mod credentials;
 mod error;
 mod load;
 mod migrate;
+mod roster;
 mod rows;
 mod scanpath;
 mod store;
 mod testing;
+mod tracing;
 
 use cordon_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

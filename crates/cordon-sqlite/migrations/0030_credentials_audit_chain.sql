@@ -26,15 +26,10 @@ ALTER TABLE api_tokens_v2 RENAME TO api_tokens;
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
 CREATE INDEX sessions_user ON sessions (user_id);
 
--- chain_seq: the entry's place in the chain (1, 2, …; the writer appends in id order).
-ALTER TABLE audit_log ADD COLUMN chain_seq INTEGER;
 ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
 ALTER TABLE audit_log ADD COLUMN hash TEXT;
-CREATE UNIQUE INDEX audit_log_chain_seq ON audit_log (chain_seq);
 CREATE TABLE audit_chain_head (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    seq       INTEGER NOT NULL,
-    hash      TEXT NOT NULL
+    last_id INTEGER NOT NULL,
+    hash    TEXT NOT NULL
 );
-INSERT INTO audit_chain_head (singleton, seq, hash)
-VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

@@ -22,9 +22,11 @@ mod credentials;
 mod id_index;
 mod migrate;
 mod registry;
+mod roster;
 mod rows;
 mod scanpath;
 mod testing;
+mod tracing;
 mod writer;
 
 pub use testing::baseline_insert_rows_per_s;
@@ -266,6 +268,17 @@ impl RegistryStore for SqliteStore {
         let new = new.to_vec();
         let audit = audit.clone();
         self.write(move |tx| registry::register_residents(tx, &new, &audit)).await
+    }
+
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>> {
+        let ids = ids.to_vec();
+        self.read(move |c| roster::residents_by_id_numbers(c, &ids)).await
+    }
+
+    async fn apply_roster(&self, write: &cordon_store::roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>> {
+        let write = write.clone();
+        let audit = audit.to_vec();
+        self.write(move |tx| roster::apply_roster(tx, &write, &audit)).await
     }
 
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident> {

@@ -24,13 +24,17 @@ pub mod conformance_credentials;
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+#[cfg(feature = "conformance")]
+pub mod conformance_tracing;
 pub mod containment;
 pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod differential;
 pub mod group_commit;
 mod principal;
+pub mod roster;
 pub mod testing;
+pub mod tracing;
 
 pub use audit_chain::AuditChainStore;
 pub use codes::CodesStore;
@@ -38,6 +42,7 @@ pub use containment::ContainmentStore;
 pub use credentials::CredentialsStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
+pub use tracing::TracingStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -167,16 +172,21 @@ pub struct AuditFilter {
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
 pub trait Store:
-    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + AuditChainStore
+    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore + AuditChainStore
 {
 }
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + AuditChainStore> Store for T {}
+impl<
+    T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore + AuditChainStore,
+> Store for T
+{
+}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
     pub use crate::{
         AuditChainStore, CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore,
+        TracingStore,
     };
 }
 
@@ -237,6 +247,15 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new ids
     /// in input order.
     async fn register_residents(&self, new: &[NewResident], audit: &AuditEntry) -> Result<Vec<i64>>;
+    /// The registered residents (any status) with these ID numbers, wherever they live.
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>>;
+    /// Writes a roster re-import ([`roster::RosterPlan::write`]) in one transaction with
+    /// `audit`: adds as [`RegistryStore::register_residents`] does, updates each person's
+    /// name, phone, flags and household (found or created from unit and room) and makes
+    /// them active, and moves out those still active. An added ID number already present
+    /// → `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new
+    /// residents' ids in input order.
+    async fn apply_roster(&self, write: &roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>>;
     /// Applies a correction and writes its audit entry in one transaction.
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident>;
 

@@ -23,6 +23,8 @@ pub const FEATURES: &[Feature] = &[
     crate::codes::FEATURE,
     crate::testing::FEATURE,
     crate::accounts::FEATURE,
+    crate::quarantine::FEATURE,
+    crate::followup::FEATURE,
 ];
 
 /// What a feature module declares.
@@ -132,6 +134,9 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
+                "/quarantine",
+                "/followup",
+                "/kpis/containment",
                 "/audit",
                 "/accounts"
             ]

@@ -21,3 +21,4 @@ cordon_store::scanpath_conformance_tests!(make);
 cordon_store::colour_conformance_tests!(make);
 cordon_store::containment_conformance_tests!(make);
 cordon_store::credentials_conformance_tests!(make);
+cordon_store::tracing_conformance_tests!(make);

@@ -7,5 +7,6 @@ mod backup;
 mod conformance_pg;
 mod conformance_sqlite;
 mod differential;
+mod roster;
 mod sheets;
 mod web;

@@ -7,5 +7,8 @@ mod authz;
 mod codes;
 mod exports;
 mod http;
+mod quarantine;
+mod resample;
 mod scanpath;
 mod testing;
+mod zones_followup;
