@@ -10,6 +10,7 @@
 //! keep a per-instance cache of anything another instance can change.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod audit_chain;
 mod codes;
 mod containment;
 mod credentials;

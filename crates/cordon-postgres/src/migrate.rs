@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "tracing", include_str!("../migrations/0010_tracing.sql")),
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
     (30, "credentials_audit_chain", include_str!("../migrations/0030_credentials_audit_chain.sql")),
+    (31, "audit_chain_links", include_str!("../migrations/0031_audit_chain_links.sql")),
 ];
 
 /// Serialises migrations of one schema across every connection to the server; other

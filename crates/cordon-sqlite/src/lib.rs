@@ -15,6 +15,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod codes;
 mod containment;
 mod credentials;
@@ -140,6 +141,13 @@ impl SqliteStore {
                 idle: std::sync::Mutex::new(Vec::with_capacity(READERS)),
             }),
         })
+    }
+
+    /// Writes a consistent snapshot of the database to `dest` while it stays in use
+    /// (`VACUUM INTO`), and checks the copy's integrity. `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let (source, dest) = (self.readers.path.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || backup::backup(&source, &dest)).await.map_err(join_error)?
     }
 
     /// Runs `f` on a read connection from the pool.
@@ -408,6 +416,26 @@ impl CredentialsStore for SqliteStore {
     ) -> Result<cordon_store::credentials::CredentialOutcome> {
         let (plan, audit) = (plan.clone(), audit.clone());
         self.write(move |tx| credentials::write(tx, user_id, &plan, &audit)).await
+    }
+}
+
+#[async_trait]
+impl AuditChainStore for SqliteStore {
+    async fn audit_chain_head(&self) -> Result<cordon_store::audit_chain::ChainHead> {
+        self.read(audit::chain_head).await
+    }
+
+    async fn audit_chain_page(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<cordon_store::audit_chain::ChainRow>> {
+        self.read(move |c| audit::chain_page(c, after, up_to, limit)).await
+    }
+
+    async fn audit_unchained(&self) -> Result<u64> {
+        self.read(audit::unchained).await
     }
 }
 

@@ -9,6 +9,7 @@ use crate::{AuditFilter, NewUser, Session, Store, StoreError, User};
 use chrono::Duration;
 use cordon_domain::role::{Role, UserScope};
 use cordon_domain::synth::DISTRICT_CODE;
+use std::sync::Arc;
 
 #[macro_export]
 macro_rules! credentials_conformance_tests {
@@ -19,14 +20,15 @@ macro_rules! credentials_conformance_tests {
             credentials_disable_ends_sessions_and_tokens,
             credentials_password_reset_and_logout_everywhere,
             credentials_refused_change_writes_nothing,
+            audit_chain_links_every_entry_even_when_written_at_once,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let Some((store, _guard)) = $make().await else { return };
-                $crate::conformance_credentials::$case(&*store).await;
+                $crate::conformance_credentials::$case(store.clone()).await;
             }
         )*
     };
@@ -73,7 +75,8 @@ async fn audit_count(store: &dyn Store) -> usize {
     store.audit_log(&AuditFilter { limit: 10_000, ..Default::default() }).await.unwrap().len()
 }
 
-pub async fn credentials_tokens_named_expiring_and_touched(store: &dyn Store) {
+pub async fn credentials_tokens_named_expiring_and_touched(store: Arc<dyn Store>) {
+    let store = store.as_ref();
     let a = user(store, "dev-a").await;
     let id1 = store.issue_api_token(&token("h1", &a, 24)).await.unwrap();
     let id2 = store.issue_api_token(&token("h2", &a, 48)).await.unwrap();
@@ -98,7 +101,8 @@ pub async fn credentials_tokens_named_expiring_and_touched(store: &dyn Store) {
     assert_eq!(f.token.expires_at, t(0) + Duration::days(crate::credentials::DEFAULT_TOKEN_DAYS));
 }
 
-pub async fn credentials_revoked_and_expired_tokens_are_refused(store: &dyn Store) {
+pub async fn credentials_revoked_and_expired_tokens_are_refused(store: Arc<dyn Store>) {
+    let store = store.as_ref();
     let a = user(store, "dev-a").await;
     let lost = store.issue_api_token(&token("lost", &a, 24)).await.unwrap();
     store.issue_api_token(&token("kept", &a, 24)).await.unwrap();
@@ -135,7 +139,8 @@ pub async fn credentials_revoked_and_expired_tokens_are_refused(store: &dyn Stor
     assert_eq!(store.bearer("never issued", t(0)).await.unwrap().unwrap_err(), None);
 }
 
-pub async fn credentials_disable_ends_sessions_and_tokens(store: &dyn Store) {
+pub async fn credentials_disable_ends_sessions_and_tokens(store: Arc<dyn Store>) {
+    let store = store.as_ref();
     let a = user(store, "worker").await;
     let b = user(store, "other").await;
     session(store, "s-a1", &a).await;
@@ -175,7 +180,8 @@ pub async fn credentials_disable_ends_sessions_and_tokens(store: &dyn Store) {
     assert!(store.bearer("t-a2", t(8)).await.unwrap().is_ok());
 }
 
-pub async fn credentials_password_reset_and_logout_everywhere(store: &dyn Store) {
+pub async fn credentials_password_reset_and_logout_everywhere(store: Arc<dyn Store>) {
+    let store = store.as_ref();
     let a = user(store, "worker").await;
     session(store, "s1", &a).await;
     store.issue_api_token(&token("t1", &a, 24)).await.unwrap();
@@ -209,7 +215,8 @@ pub async fn credentials_password_reset_and_logout_everywhere(store: &dyn Store)
     assert_eq!(store.user(a.id).await.unwrap().unwrap().disabled_at, None, "still enabled");
 }
 
-pub async fn credentials_refused_change_writes_nothing(store: &dyn Store) {
+pub async fn credentials_refused_change_writes_nothing(store: Arc<dyn Store>) {
+    let store = store.as_ref();
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let bs = store.issue_api_token(&token("tb", &b, 24)).await.unwrap();
@@ -231,4 +238,59 @@ pub async fn credentials_refused_change_writes_nothing(store: &dyn Store) {
     assert!(matches!(e, StoreError::NotFound("user")), "{e:?}");
     assert_eq!(audit_count(store).await, before);
     assert!(store.bearer("tb", t(2)).await.unwrap().is_ok());
+}
+
+/// Every audit entry, however it is written (a batch, a credentials change, many writers
+/// at once), takes the next place in the chain with the previous entry's hash; the
+/// backend's links are exactly `cordon_domain::audit::chain_hash` (text in Chinese too).
+pub async fn audit_chain_links_every_entry_even_when_written_at_once(store: Arc<dyn Store>) {
+    let empty = store.verify_audit_chain().await.unwrap();
+    assert_eq!((empty.checked, empty.head.seq, empty.broken), (0, 0, None));
+    assert_eq!(empty.head.hash, cordon_domain::audit::GENESIS);
+    let mut chinese = audit_entry(1, "指挥部", "resident.read", "resident", "42");
+    chinese.detail = "查看 · 居民详情 “引号” ✓".into();
+    store
+        .append_audit(&[chinese, audit_entry(2, "a", "x", "y", ""), audit_entry(3, "b", "x", "y", "z")])
+        .await
+        .unwrap();
+    let u = user(store.as_ref(), "w").await;
+    store
+        .change_credentials(
+            u.id,
+            &CredentialChange::Disable,
+            t(9),
+            &audit_entry(9, "boss", "user.disable", "user", "w"),
+        )
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for w in 0..6_i64 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let n = 100 + w * 10 + i;
+                store.append_audit(&[audit_entry(n, &format!("writer {w}"), "x", "t", &n.to_string())]).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.checked, 64);
+    assert_eq!(report.head.seq, 64);
+    assert_eq!(report.unchained, 0);
+    let rows = store.audit_chain_page(0, 64, 1_000).await.unwrap();
+    assert_eq!(rows.len(), 64);
+    assert_eq!(rows[0].record.entry.detail, "查看 · 居民详情 “引号” ✓");
+    assert_eq!(rows[0].prev_hash.as_deref(), Some(cordon_domain::audit::GENESIS));
+    assert_eq!(
+        rows[0].hash.as_deref(),
+        Some(cordon_domain::audit::chain_hash(cordon_domain::audit::GENESIS, &rows[0].record.entry).as_str())
+    );
+    assert_eq!(rows[63].hash.as_deref(), Some(report.head.hash.as_str()));
+    // Pages: what lies after a place, up to a place.
+    let page = store.audit_chain_page(10, 20, 5).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.chain_seq).collect::<Vec<_>>(), [11, 12, 13, 14, 15]);
 }

@@ -8,6 +8,7 @@
 //! audit record commit together or not at all.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit_chain;
 pub mod codes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -35,6 +36,7 @@ pub mod roster;
 pub mod testing;
 pub mod tracing;
 
+pub use audit_chain::AuditChainStore;
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
 pub use credentials::CredentialsStore;
@@ -170,15 +172,22 @@ pub struct AuditFilter {
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
 pub trait Store:
-    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore
+    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore + AuditChainStore
 {
 }
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore> Store for T {}
+impl<
+    T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore + AuditChainStore,
+> Store for T
+{
+}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore, TracingStore};
+    pub use crate::{
+        AuditChainStore, CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore,
+        TracingStore,
+    };
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).

@@ -65,6 +65,16 @@ pub enum Scenario {
         #[arg(long)]
         json: bool,
     },
+    /// SIGKILL a real `cordon serve` at random moments while devices post to it; count
+    /// what was acknowledged and lost, duplicated or half-applied.
+    Crash {
+        #[arg(long, default_value_t = 50)]
+        kills: usize,
+        #[arg(long, default_value_t = 20_000)]
+        population: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// A positive pool's result with every chase effect committed.
     Chase {
         #[arg(long, default_value_t = 430_000)]
@@ -157,6 +167,7 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
         Scenario::Chase { population, pools, json } => {
             (crate::bench_testing::chase(db, population, pools).await?, json)
         }
+        Scenario::Crash { kills, population, json } => (crate::bench_crash::crash(db, kills, population).await?, json),
         Scenario::Isolate { population, contacts, sites, batch, json } => {
             (crate::bench_containment::isolate(db, population, contacts, sites, batch).await?, json)
         }

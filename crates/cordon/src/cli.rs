@@ -95,6 +95,25 @@ enum Command {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// Back the database up (SQLite: an online, checked snapshot; PostgreSQL: pg_dump
+    /// guidance).
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database (stop `cordon serve` first).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -179,6 +198,15 @@ enum KeysCmd {
     List,
     /// Revoke a key at once (compromised): its tokens are refused from now on.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the audit chain and report the first broken link (exit status 1 if any).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +391,33 @@ pub async fn main() -> Result<()> {
             }
         }
         Command::Policy { cmd: PolicyCmd::Check { file } } => crate::codes_cli::check_policy(&file)?,
+        Command::Backup { out } => {
+            if let Some(s) = crate::backup_cli::backup(&db_url(&db)?, &out).await? {
+                eprintln!(
+                    "备份完成 / backed up to {} ({} bytes, {} accounts, audit chain verified: {} entries, head {})",
+                    out.display(),
+                    s.bytes,
+                    s.users,
+                    s.audit_entries_verified,
+                    s.audit_head
+                );
+            }
+        }
+        Command::Restore { from, force } => {
+            let s = crate::backup_cli::restore(&db_url(&db)?, &from, force).await?;
+            eprintln!(
+                "已恢复 / restored from {} ({} accounts, audit chain verified: {} entries)",
+                from.display(),
+                s.users,
+                s.audit_entries_verified
+            );
+        }
+        Command::Audit { cmd: AuditCmd::Verify { json } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            if crate::audit_cli::verify(store.as_ref(), json).await?.broken.is_some() {
+                std::process::exit(1);
+            }
+        }
         Command::Bench { scenario } => bench::run(scenario, db.as_deref()).await?,
     }
     Ok(())

@@ -4,9 +4,12 @@
 //!
 //! Architecture Invariant: no other crate names `cordon_sqlite` or `cordon_postgres`.
 
+pub mod audit_cli;
+pub mod backup_cli;
 pub mod bench;
 pub mod bench_codes;
 pub mod bench_containment;
+pub mod bench_crash;
 pub mod bench_testing;
 pub mod cli;
 pub mod codes_cli;

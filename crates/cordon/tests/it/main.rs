@@ -2,6 +2,8 @@
 //! test on both backends, the spreadsheets, and (under `web::`) the HTTP tests against a
 //! real server, whose backend `CORDON_TEST_BACKEND` picks (`sqlite`, the default, or
 //! `postgres`).
+mod audit_chain;
+mod backup;
 mod conformance_pg;
 mod conformance_sqlite;
 mod differential;
