@@ -82,14 +82,23 @@ struct ResultForm {
 
 async fn lab_result(ctx: Ctx, State(state): State<AppState>, Form(f): Form<ResultForm>) -> Result<Response, AppError> {
     ctx.check_csrf(&f.csrf)?;
-    let row = NewResult {
-        row: 1,
-        tube: pattern(&state.settings.tube_pattern).parse(&f.tube)?,
-        result: TestResult::parse(&f.result)?,
-        ct: parse_ct(&f.ct)?,
+    let parsed = (|| {
+        Ok::<_, FieldError>(NewResult {
+            row: 1,
+            tube: pattern(&state.settings.tube_pattern).parse(&f.tube)?,
+            result: TestResult::parse(&f.result)?,
+            ct: parse_ct(&f.ct)?,
+        })
+    })();
+    // A typed result's mistake is shown on the lab page, in words about that result.
+    let row = match parsed {
+        Ok(row) => row,
+        Err(e) => {
+            return lab_view(&ctx, StatusCode::UNPROCESSABLE_ENTITY, json!({"error": msg(ctx.meta.lang, &e)})).await;
+        }
     };
     let report = record(&ctx, &[row]).await?;
-    show_report(&ctx, report).await
+    show_report_of(&ctx, report, true).await
 }
 
 async fn record(ctx: &Ctx, rows: &[NewResult]) -> Result<ResultsReport, AppError> {
@@ -99,6 +108,11 @@ async fn record(ctx: &Ctx, rows: &[NewResult]) -> Result<ResultsReport, AppError
 }
 
 async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppError> {
+    show_report_of(ctx, report, false).await
+}
+
+/// The report of recorded results; `typed` when one result was typed in (not a file).
+async fn show_report_of(ctx: &Ctx, report: ResultsReport, typed: bool) -> Result<Response, AppError> {
     let lang = ctx.meta.lang;
     let mut chased = Vec::new();
     for c in &report.chases {
@@ -122,7 +136,7 @@ async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppEr
     lab_view(
         ctx,
         status,
-        json!({"report": {"committed": report.committed, "recorded": report.recorded, "errors": errors, "cases": report.cases, "chases": chased}}),
+        json!({"report": {"committed": report.committed, "recorded": report.recorded, "errors": errors, "cases": report.cases, "chases": chased, "typed": typed}}),
     )
     .await
 }

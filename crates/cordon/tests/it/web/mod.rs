@@ -6,5 +6,6 @@ mod authz;
 mod codes;
 mod exports;
 mod http;
+mod pages;
 mod scanpath;
 mod testing;

@@ -1,0 +1,82 @@
+//! Every page of every role, in both languages: its `<title>` is text (no markup, no CSS,
+//! no template syntax), and a page that does not exist says so in the chosen language.
+
+use super::app::spawn_app;
+use cordon_domain::role::Role;
+use cordon_web::routes::{Verb, registry};
+use reqwest::StatusCode;
+
+fn title(html: &str) -> Option<&str> {
+    let start = html.find("<title>")? + "<title>".len();
+    let end = html[start..].find("</title>")? + start;
+    Some(&html[start..end])
+}
+
+#[tokio::test]
+async fn page_titles_are_plain_text_and_404_speaks_the_language() {
+    let app = spawn_app().await;
+    let pages: Vec<String> = registry()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Get)
+        .map(|r| r.path.to_string())
+        .filter(|p| !p.starts_with("/api/") && !p.starts_with("/static") && !p.contains('{'))
+        .filter(|p| !["/logout", "/export"].contains(&p.as_str()) && !p.ends_with(".xlsx") && !p.contains("export"))
+        .chain([format!("/buildings/{}", app.building)])
+        .collect();
+    let mut seen = 0;
+    for role in Role::ALL {
+        for lang in ["zh", "en"] {
+            for path in &pages {
+                let resp = app.get(role, path).header("cookie", format!("lang={lang}")).send().await.unwrap();
+                let html = resp
+                    .headers()
+                    .get("content-type")
+                    .is_some_and(|c| c.to_str().unwrap_or("").starts_with("text/html"));
+                if !html {
+                    continue;
+                }
+                let body = resp.text().await.unwrap();
+                let Some(t) = title(&body) else { continue };
+                seen += 1;
+                assert!(!t.contains(['<', '>', '{', '}']), "{role:?} {lang} {path}: title {t:?}");
+            }
+        }
+        let resp = app.get(role, "/no-such-page").header("cookie", "lang=en").send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("no such page") && title(&body).is_some_and(|t| t.starts_with("Something went wrong")));
+        let resp = app.get(role, "/no-such-page").send().await.unwrap();
+        assert!(resp.text().await.unwrap().contains("页面不存在"));
+    }
+    assert!(seen > 50, "pages were checked: {seen}");
+}
+
+/// The lab page's words: the receive button says 接收, the result options are words of
+/// the chosen language, and a mistyped result stays on the lab page as a result's error,
+/// never "the file has errors".
+#[tokio::test]
+async fn lab_words() {
+    let app = spawn_app().await;
+    let zh = app.get(Role::LabTech, "/testing/lab").send().await.unwrap().text().await.unwrap();
+    assert!(zh.contains(">接收</button>"), "the receive button says 接收");
+    assert!(zh.contains(">阴性</option>") && !zh.contains("negative</option>"));
+    let en =
+        app.get(Role::LabTech, "/testing/lab").header("cookie", "lang=en").send().await.unwrap().text().await.unwrap();
+    assert!(en.contains(">Receive</button>") && en.contains(">Negative</option>") && !en.contains("阴性"));
+
+    let typed = |tube: &str| {
+        app.post(Role::LabTech, "/testing/lab/result")
+            .form(&[("tube", tube), ("result", "negative"), ("ct", "")])
+            .send()
+    };
+    let resp = typed("not-a-tube").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("data-testid=\"lab-error\"") && body.contains("试管条码格式不正确"), "on the lab page");
+    assert!(!body.contains("文件有错误"));
+    // A well-formed barcode of no tube: refused by the store, reported as this result's.
+    let resp = typed("ZZ9999999999").await.unwrap();
+    let body = resp.text().await.unwrap();
+    assert!(!body.contains("文件有错误"), "a typed result is not a file");
+    assert!(body.contains("data-testid=\"lab-error\"") || body.contains("该结果未录入"));
+}
