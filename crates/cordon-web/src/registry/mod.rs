@@ -10,6 +10,8 @@ mod audit;
 mod residents;
 mod roster;
 mod search;
+
+pub(crate) use search::classify_query;
 mod sheets;
 
 use crate::auth::Ctx;

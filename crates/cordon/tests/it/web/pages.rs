@@ -80,3 +80,42 @@ async fn lab_words() {
     assert!(!body.contains("文件有错误"), "a typed result is not a file");
     assert!(body.contains("data-testid=\"lab-error\"") || body.contains("该结果未录入"));
 }
+
+/// A pass's holder is picked by ID number or name within the issuer's scope, not by an
+/// internal resident number.
+#[tokio::test]
+async fn pass_holder_by_id_number_or_name() {
+    let app = spawn_app().await;
+    let r = app.resident_in(&app.building).await;
+    let community = cordon_domain::area::AreaCode::parse(&app.building.as_str()[..12]).unwrap();
+    let issue = |holder_q: String| {
+        let scope = community.as_str().to_string();
+        app.post(Role::CommunityWorker, "/passes")
+            .form(&[
+                ("holder_kind", "person".to_string()),
+                ("holder_q", holder_q),
+                ("purpose", "医护人员".into()),
+                ("scope", scope),
+            ])
+            .send()
+    };
+    let resp = issue(r.id_number.as_str().to_string()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    let passes = app.store.passes(100).await.unwrap();
+    assert!(passes.iter().any(|p| p.holder == cordon_domain::pass::Holder::Person(r.id)));
+
+    let body = issue("".into()).await.unwrap().text().await.unwrap();
+    assert!(body.contains("holder_missing"), "{body}");
+    let other = app.resident_in(&app.other_building).await;
+    let body = issue(other.id_number.as_str().to_string()).await.unwrap().text().await.unwrap();
+    assert!(body.contains("holder_not_found"), "outside the scope: {body}");
+    // A surname shared by several people of the community is ambiguous.
+    let people = app.store.residents_under(std::slice::from_ref(&community)).await.unwrap();
+    let mut by_surname: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for p in people.iter().filter(|p| p.status == cordon_domain::registry::ResidentStatus::Active) {
+        *by_surname.entry(p.name.as_str().chars().take(1).collect()).or_default() += 1;
+    }
+    let shared = by_surname.into_iter().find(|(_, n)| *n >= 2).unwrap().0;
+    let body = issue(shared).await.unwrap().text().await.unwrap();
+    assert!(body.contains("holder_ambiguous"), "{body}");
+}
