@@ -119,3 +119,28 @@ async fn pass_holder_by_id_number_or_name() {
     let body = issue(shared).await.unwrap().text().await.unwrap();
     assert!(body.contains("holder_ambiguous"), "{body}");
 }
+
+/// The policy switch first shows what it changes, in words, and writes nothing until
+/// confirmed; the active profile's rules read as words, not keys.
+#[tokio::test]
+async fn policy_switch_asks_to_confirm() {
+    let app = spawn_app().await;
+    let page = app.get(Role::Commander, "/codes/policy").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("密接") && !page.contains(">close_contact<"), "triggers in words");
+    let before = app.store.policy_setting().await.unwrap();
+    let resp = app.post(Role::Commander, "/codes/policy").form(&[("profile", "measures-20")]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("data-testid=\"policy-confirm\""), "asks to confirm");
+    assert!(body.contains("data-testid=\"policy-change\""), "says what changes: {body}");
+    assert!(body.contains("密接"));
+    assert_eq!(app.store.policy_setting().await.unwrap(), before, "nothing switched yet");
+    let resp = app
+        .post(Role::Commander, "/codes/policy")
+        .form(&[("profile", "measures-20"), ("confirm", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(app.store.policy_setting().await.unwrap().unwrap().name, "measures-20");
+}
