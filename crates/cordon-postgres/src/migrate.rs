@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "codes", include_str!("../migrations/0003_codes.sql")),
     (4, "residents_inactive", include_str!("../migrations/0004_residents_inactive.sql")),
     (5, "resamples", include_str!("../migrations/0005_resamples.sql")),
+    (7, "tubes_awaiting", include_str!("../migrations/0007_tubes_awaiting.sql")),
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
 ];
 

@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_testing_ingest.sql")),
     (6, include_str!("../migrations/0006_residents_inactive.sql")),
     (7, include_str!("../migrations/0007_resamples.sql")),
+    (9, include_str!("../migrations/0009_tubes_awaiting.sql")),
     (20, include_str!("../migrations/0020_containment.sql")),
 ];
 

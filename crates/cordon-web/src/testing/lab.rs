@@ -30,7 +30,25 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-async fn lab_view(ctx: &Ctx, status: StatusCode, extra: serde_json::Value) -> Result<Response, AppError> {
+/// Received tubes awaiting a result, listed on the lab page, at most.
+const AWAITING_SHOWN: u32 = 200;
+
+async fn lab_view(ctx: &Ctx, status: StatusCode, mut extra: serde_json::Value) -> Result<Response, AppError> {
+    // The lab's work list on every view of its page: what is in the lab without a result.
+    let awaiting: Vec<_> = ctx
+        .store
+        .tubes_awaiting_results(AWAITING_SHOWN)
+        .await?
+        .iter()
+        .map(|t| {
+            json!({
+                "barcode": t.barcode.as_str(), "count": t.count, "box": t.box_code,
+                "received_at": t.received_at.map(|at| ctx.tz.local(at).format("%m-%d %H:%M").to_string()),
+            })
+        })
+        .collect();
+    extra["awaiting"] = json!(awaiting);
+    extra["awaiting_max"] = json!(AWAITING_SHOWN);
     Ok((status, render(ctx, "testing/lab.html", "/testing/lab", extra)?).into_response())
 }
 

@@ -63,6 +63,13 @@ async fn lab_words() {
     let en =
         app.get(Role::LabTech, "/testing/lab").header("cookie", "lang=en").send().await.unwrap().text().await.unwrap();
     assert!(en.contains(">Receive</button>") && en.contains(">Negative</option>") && !en.contains("阴性"));
+    // The received tubes still awaiting a result are listed, each by barcode.
+    let awaiting = app.store.tubes_awaiting_results(200).await.unwrap();
+    assert!(zh.contains("data-testid=\"awaiting-results\""));
+    assert_eq!(zh.matches("data-testid=\"awaiting-tube\"").count(), awaiting.len());
+    for t in &awaiting {
+        assert!(zh.contains(t.barcode.as_str()));
+    }
 
     let typed = |tube: &str| {
         app.post(Role::LabTech, "/testing/lab/result")
