@@ -195,20 +195,20 @@ fn lab_rows(
     let cell = |cells: &Vec<String>, i: usize| cells.get(i).cloned().unwrap_or_default();
     for (n, cells) in &table.rows {
         let tube_text = cell(cells, tc);
-        let parsed = (|| {
-            Ok::<_, FieldError>(NewResult {
-                row: *n,
-                tube: p.parse(&tube_text)?,
-                result: TestResult::parse(&cell(cells, rc))?,
-                ct: match ct_col {
-                    Some(c) => parse_ct(&cell(cells, c))?,
-                    None => None,
-                },
-            })
-        })();
-        match parsed {
-            Ok(r) => rows.push(r),
-            Err(e) => errors.push((*n, tube_text, e)),
+        // Every problem of the row at once, not only the first.
+        let tube = p.parse(&tube_text);
+        let result = TestResult::parse(&cell(cells, rc));
+        let ct = match ct_col {
+            Some(c) => parse_ct(&cell(cells, c)),
+            None => Ok(None),
+        };
+        match (tube, result, ct) {
+            (Ok(tube), Ok(result), Ok(ct)) => rows.push(NewResult { row: *n, tube, result, ct }),
+            (tube, result, ct) => {
+                for e in [tube.err(), result.err(), ct.err()].into_iter().flatten() {
+                    errors.push((*n, tube_text.clone(), e));
+                }
+            }
         }
     }
     Ok(if errors.is_empty() { Ok(rows) } else { Err(errors) })

@@ -151,3 +151,21 @@ async fn policy_switch_asks_to_confirm() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(app.store.policy_setting().await.unwrap().unwrap().name, "measures-20");
 }
+
+/// A lab file's row with several problems reports every one of them at once.
+#[tokio::test]
+async fn lab_upload_reports_every_problem_of_a_row() {
+    let app = spawn_app().await;
+    let part = reqwest::multipart::Part::bytes("试管条码,检测结果,Ct值\nAB12,maybe,abc\n".as_bytes().to_vec())
+        .file_name("r.csv");
+    let r = app
+        .post(Role::LabTech, "/testing/lab/upload")
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert_eq!(body.matches("data-testid=\"result-row-error\"").count(), 3, "{body}");
+    assert!(body.contains("barcode_invalid") && body.contains("result_invalid"));
+}
