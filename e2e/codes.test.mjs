@@ -138,6 +138,16 @@ test('a building leader prints the building code cards', async () => {
   await submitAndWait(page, '[data-testid=print-cards]');
   assert.match(page.url(), /\/buildings\/\d{18}\/cards$/);
   const cards = page.locator('[data-testid=code-card]');
+  // By default only those who need a printed card (no smartphone, elderly, bedridden).
+  const needed = await cards.count();
+  assert.ok(needed > 0 && needed < residents, `${needed} of ${residents} need a card`);
+  assert.equal(Number(await page.textContent('[data-testid=card-count]')), needed);
+  // On a phone the sheet fits the screen's width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling on a phone');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // Everyone on request.
+  await submitAndWait(page, '[data-testid=cards-all]');
   assert.equal(await cards.count(), residents, 'one card per resident');
   assert.equal(await page.locator('[data-testid=code-card] svg').count(), residents, 'each card has its QR');
   const first = await cards.first().textContent();

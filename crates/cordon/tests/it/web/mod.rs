@@ -9,6 +9,7 @@ mod exports;
 mod http;
 mod quarantine;
 mod resample;
+mod pages;
 mod scanpath;
 mod testing;
 mod zones_followup;
