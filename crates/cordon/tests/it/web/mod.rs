@@ -6,6 +6,7 @@ mod authz;
 mod codes;
 mod exports;
 mod http;
+mod instructions;
 mod resample;
 mod scanpath;
 mod testing;
