@@ -59,6 +59,7 @@ pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed
         println!("  {:<22} {:<24} {} · {}", username, password, role.zh(), scope);
     }
     crate::codes_cli::demo_data(store, &scopes.compound, &scopes.community).await?;
+    crate::demo_testing::seed_work(store, &district, &scopes.building).await?;
     println!();
     Ok(())
 }

@@ -398,9 +398,11 @@ async fn recent(ctx: &Ctx, cp: &Checkpoint) -> Result<Vec<serde_json::Value>, Ap
     let lang = ctx.meta.lang;
     let mut out = Vec::new();
     for s in ctx.store.recent_scans(cp.id, 10).await? {
-        let name = match s.scan.resident_id {
-            Some(id) => ctx.store.resident(id).await?.map(|r| r.name.masked()),
-            None => None,
+        let name = match (s.scan.resident_id, s.scan.pass_id) {
+            (Some(id), _) => ctx.store.resident(id).await?.map(|r| r.name.masked()),
+            // A vehicle pass: its plate.
+            (None, Some(id)) => ctx.store.pass(id).await?.map(|p| p.holder_label),
+            (None, None) => None,
         };
         out.push(json!({
             "at": local(s.scan.at), "direction": text(lang, if s.scan.direction == Direction::In { "codes.scan.in" } else { "codes.scan.out" }),

@@ -229,6 +229,10 @@ async fn web_resample_loop_after_a_positive_pool() {
     let page = app.get(Role::Commander, "/testing/alerts").send().await.unwrap().text().await.unwrap();
     let at = page.find(&format!("data-testid=\"timeline\" data-tube=\"{}\"", tube(1))).expect("the pool's timeline");
     let section = &page[at..];
+    let section = match section[1..].find("data-testid=\"timeline\"") {
+        Some(end) => &section[..end + 1],
+        None => section,
+    };
     assert_eq!(section.matches("data-testid=\"timeline-member\"").count(), 5);
     assert!(section.contains(">2/5<"), "two of five re-sampled");
     assert!(section.contains("data-status=\"cleared\"") && section.contains("data-status=\"confirmed\""));
