@@ -122,7 +122,7 @@ pub async fn seed_work(store: &dyn Store, district: &AreaCode, building: &AreaCo
         .enumerate()
         .filter(|(_, c)| c.len() == 10 && c.iter().all(|r| building.contains(&r.unit)))
         .map(|(k, _)| k)
-        .last();
+        .next_back();
     if let Some(k) = pool {
         let tube = BarcodePattern::default().parse(&format!("DM{k:010}")).map_err(|e| anyhow::anyhow!(e.en))?;
         let now = Utc::now();
