@@ -95,7 +95,7 @@ test('a guard scans a green and a yellow code with the keyboard', async () => {
   assert.equal(y.allowed, 'false');
   assert.match(y.decision, /禁止通行/);
   assert.match(y.text, /高风险区/);
-  assert.match(y.text, /采样点/, 'tells where to go');
+  assert.match(y.text, /足不出户/, 'tells what to do: the zone\'s rule (protocol-9: stay at home)');
   // Both scans are in the last-scans list.
   assert.equal(await guard.locator('[data-testid=recent] tr').count(), 2);
   await guard.close();

@@ -63,6 +63,7 @@ pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed
     crate::codes_cli::demo_data(store, &scopes.compound, &scopes.community).await?;
     crate::credentials_cli::demo_tokens(store).await?;
     crate::demo_containment::seed(store, &scopes.district, &scopes.street, &scopes.building).await?;
+    crate::demo_testing::seed_work(store, &district, &scopes.building).await?;
     println!();
     Ok(())
 }

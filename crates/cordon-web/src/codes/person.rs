@@ -29,6 +29,8 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// (key, 中文, English)
 pub(super) const MESSAGES: &[Message] = &[
+    ("codes.status.code", "健康码状态", "Health code"),
+    ("codes.status.household", "本户状态", "Household"),
     ("codes.code.title", "健康码", "Health code"),
     ("codes.code.reasons", "原因", "Reasons"),
     ("codes.code.none", "无异常", "Nothing applies"),

@@ -96,8 +96,8 @@ async fn codes_checkpoint_decision_table() {
     assert!(!v.to_string().contains(r.id_number.as_str()), "full ID number leaked");
     assert_eq!(page_scan(&app, cp.id, &good).await, ("true".into(), "green".into(), "green".into()));
 
-    // A high-risk zone on the building: yellow, refused, with the zone as reason and a
-    // sampling site to go to.
+    // A high-risk zone on the building: yellow, refused, with the zone as reason and the
+    // zone's rule (protocol-9: stay at home) as what to do.
     designate(&app, &app.building, "high").await;
     let (_, v) = api_scan(&app, Role::CheckpointGuard, cp.id, &good).await;
     assert_eq!(
@@ -105,7 +105,7 @@ async fn codes_checkpoint_decision_table() {
         (Some(false), Some("yellow"), Some("yellow"))
     );
     assert_eq!(v["reasons"][0]["code"], "zone_high");
-    assert!(v["message_zh"].as_str().unwrap().contains("采样点"), "{v}");
+    assert!(v["message_zh"].as_str().unwrap().contains("足不出户"), "{v}");
     assert_eq!(page_scan(&app, cp.id, &good).await, ("false".into(), "yellow".into(), "yellow".into()));
 
     // Bad tokens: each a refusal with its own code, never a 500.

@@ -8,6 +8,7 @@ mod codes;
 mod exports;
 mod http;
 mod quarantine;
+mod instructions;
 mod resample;
 mod pages;
 mod scanpath;
