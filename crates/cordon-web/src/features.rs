@@ -17,8 +17,13 @@ use std::pin::Pin;
 
 /// Every feature, in navigation order of their entries' `order` (the list order does not
 /// matter otherwise).
-pub const FEATURES: &[Feature] =
-    &[crate::shell::FEATURE, crate::registry::FEATURE, crate::codes::FEATURE, crate::testing::FEATURE];
+pub const FEATURES: &[Feature] = &[
+    crate::shell::FEATURE,
+    crate::registry::FEATURE,
+    crate::codes::FEATURE,
+    crate::testing::FEATURE,
+    crate::tracing_cases::FEATURE,
+];
 
 /// What a feature module declares.
 pub struct Feature {
@@ -127,6 +132,9 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
+                "/tracing",
+                "/tracing/chains",
+                "/tracing/contacts",
                 "/audit"
             ]
         );

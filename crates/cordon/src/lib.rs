@@ -11,6 +11,7 @@ pub mod cli;
 pub mod codes_cli;
 pub mod demo;
 pub mod demo_testing;
+pub mod demo_tracing;
 pub mod loadgen;
 pub mod settings;
 

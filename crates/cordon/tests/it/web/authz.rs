@@ -44,6 +44,7 @@ const SAMPLER: &[Role] = &[Role::Sampler];
 const LAB: &[Role] = &[Role::LabTech];
 const DOOR: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Volunteer];
 const CHASE: &[Role] = &[Role::Commander, Role::Tracer];
+const FOLLOW: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker];
 const SCANNERS: &[Role] = &[Role::Commander, Role::CheckpointGuard];
 const CHECKPOINT_PAGE: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::CheckpointGuard];
 const CHECKIN: &[Role] =
@@ -359,6 +360,44 @@ fn table() -> Vec<Case> {
         get("/testing/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/rounds/{id}/pool-positives", Action::ViewChase, CHASE, Untargeted),
+        // ---- tracing (bodies refused as bad input after authorization)
+        get("/tracing", Action::TraceCases, CHASE, Untargeted),
+        post("/tracing/cases", Action::TraceCases, CHASE, Refused, |_, s| {
+            no_query(form(&[
+                ("resident_id", s.resident.id.to_string()),
+                ("classification", "x".into()),
+                ("how_found", "x".into()),
+            ]))
+        }),
+        get("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused),
+        post("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("classification", "x".into()), ("status", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/candidates", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("decision", "reject".into())]))
+        }),
+        post("/tracing/cases/{id}/places", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("label", "某地".into()), ("from", "x".into()), ("until", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/contacts", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("class", "x".into()), ("setting", "x".into()), ("last_exposure", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/source", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("source", "x".into())]))
+        }),
+        get("/api/v1/cases", Action::TraceCases, CHASE, Untargeted),
+        get("/api/v1/cases/{id}", Action::TraceCases, CHASE, Refused),
+        post("/api/v1/cases/{id}/candidates", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"candidates": [], "confirm": false})))
+        }),
+        get("/tracing/chains", Action::ViewChains, CHASE, Untargeted),
+        post("/tracing/clusters", Action::ViewChains, CHASE, Untargeted, |_, _| {
+            no_query(form(&[("name", "聚".repeat(81))]))
+        }),
+        get("/api/v1/chains", Action::ViewChains, CHASE, Untargeted),
+        get("/api/v1/tracing/kpis", Action::ViewChains, CHASE, Untargeted),
+        get("/tracing/contacts", Action::FollowHome, FOLLOW, Untargeted),
+        post("/tracing/contacts/{id}/notified", Action::FollowHome, FOLLOW, Refused, |_, _| no_query(form(&[]))),
     ]
 }
 
@@ -380,6 +419,9 @@ struct Side {
     /// A missed household of the round, and a door-knock task for another one.
     household: i64,
     task: i64,
+    /// A case of another resident of the building, and a contact of it living there.
+    case: i64,
+    contact: i64,
 }
 
 struct Fx {
@@ -425,6 +467,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
     assert!(missed.len() >= 2, "two missed households in {building}");
     let household = missed[0].household_id;
     let tasks = store.create_door_tasks(round, &[missed[1].household_id], 1, now, &entry("door.create")).await.unwrap();
+    let (case, contact) = tracing_fixture(app, building, &resident, now).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -435,7 +478,50 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         pass,
         household,
         task: tasks[0].id,
+        case,
+        contact,
     }
+}
+
+/// A case entered for a resident of `building` other than `not`, with one contact there.
+async fn tracing_fixture(
+    app: &TestApp,
+    building: &AreaCode,
+    not: &Resident,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (i64, i64) {
+    use cordon_domain::tracing::{Class, Classification, HowFound, Setting};
+    use cordon_store::tracing::{NewCase, NewContact};
+    let roster = app.store.building_roster(building).await.unwrap();
+    let people: Vec<Resident> =
+        roster.into_iter().flat_map(|h| h.members).filter(|r| r.household_id != not.household_id).collect();
+    let (who, other) = (&people[0], people.iter().find(|r| r.household_id != people[0].household_id).unwrap());
+    let p9 = cordon_store::conformance_containment::profile("protocol-9");
+    let act = |what| cordon_store::conformance_containment::act(&p9, now, "authz-fixture", what);
+    let new = NewCase {
+        resident_id: who.id,
+        classification: Classification::Mild,
+        how_found: HowFound::FeverClinic,
+        onset: None,
+        workplace: String::new(),
+    };
+    let case = match app.store.case_of(who.id).await.unwrap() {
+        Some(c) => c,
+        None => app.store.enter_case(new, act("case.enter")).await.unwrap().unwrap(),
+    };
+    let contact = NewContact {
+        case_id: case.id,
+        resident_id: Some(other.id),
+        name: None,
+        id_number: None,
+        phone: None,
+        address: String::new(),
+        class: Class::General,
+        setting: Setting::Workplace,
+        last_exposure: now - chrono::Duration::hours(1),
+    };
+    let contact = app.store.add_contact(contact, act("contact.add")).await.unwrap().unwrap();
+    (case.id, contact.id)
 }
 
 async fn fixture() -> Fx {
@@ -471,6 +557,10 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         s.venue
     } else if path.starts_with("/passes/") || path.starts_with("/api/v1/passes/") {
         s.pass
+    } else if path.starts_with("/tracing/cases/") || path.starts_with("/api/v1/cases/") {
+        s.case
+    } else if path.starts_with("/tracing/contacts/") {
+        s.contact
     } else {
         0
     };
