@@ -346,7 +346,7 @@ pub async fn tracing_lab_positive_traced_and_confirmed(store: &dyn Store) {
         assert_eq!(by.get(m), Some(&(Class::Secondary, Source::ContactOfContact)), "x's household {m}");
     }
     if s.x.unit != s.a.unit {
-        assert!(!x_household.is_empty() && x_household.iter().all(|m| by.get(m).is_some()));
+        assert!(!x_household.is_empty() && x_household.iter().all(|m| by.contains_key(m)));
     }
 
     // Rejecting the unit's neighbours in bulk, by class.
