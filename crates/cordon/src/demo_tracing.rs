@@ -50,7 +50,7 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
     // Three cases in three different buildings, spread over the district.
     let mut picked: Vec<&cordon_domain::registry::Resident> = Vec::new();
     // Not the first buildings, which the tests and the demo accounts' examples use.
-    for r in residents.iter().skip(residents.len() / 6).step_by((residents.len() / 3).max(1)) {
+    for r in residents.iter().skip(residents.len() / 2).step_by((residents.len() / 6).max(1)) {
         let building = r.unit.parent();
         if picked.iter().all(|p| p.unit.parent() != building) {
             picked.push(r);
@@ -81,7 +81,8 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
             store.record_checkin(venue.id, n.id, visit + Duration::minutes(5 * k as i64 - 8)).await?;
         }
         let act = Act {
-            at: now - Duration::minutes(40 - 15 * i as i64),
+            // Made now, after today's demo round: its samples are on the trajectory.
+            at: now + Duration::seconds(i as i64),
             tz: tz.clone(),
             user_id: None,
             user: "demo".into(),

@@ -18,6 +18,7 @@ use cordon_domain::authz::Action;
 use cordon_domain::error::FieldError;
 use cordon_domain::tracing::{CandidateState, CaseStatus, Class, Classification, HowFound, Setting};
 use cordon_domain::{IdNumber, PersonName, Phone};
+use cordon_store::containment::QueueQuery;
 use cordon_store::tracing::{Case, CaseDetail, CaseUpdate, NewCase, NewContact, NewPlace};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -259,6 +260,19 @@ async fn case_page(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> 
         codes.into_iter().map(|c| json!({"code": c, "label": word(lang, kind, c), "selected": c == current})).collect()
     };
     let mut data = detail_json(&ctx, &d, &profile);
+    // Where each confirmed contact stands in the to-isolate queue (containment's).
+    let ids: Vec<i64> = d.contacts.iter().map(|k| k.id).collect();
+    let queue = ctx.store.isolation_queue(QueueQuery::Contacts(ids)).await?;
+    if let Some(rows) = data["contacts"].as_array_mut() {
+        for row in rows {
+            let id = row["id"].as_i64().unwrap_or_default();
+            if let Some(e) = queue.iter().find(|e| e.candidate.contact_id == id) {
+                row["queue"] = json!(e.status.as_str());
+                row["queue_label"] = json!(crate::i18n::text(lang, &format!("tracing.queue.{}", e.status.as_str())));
+                row["deadline"] = json!(local(&ctx, e.candidate.deadline));
+            }
+        }
+    }
     data["classifications"] =
         json!(opts(Classification::ALL.iter().map(|c| c.as_str()).collect(), "cls", d.case.classification.as_str()));
     data["statuses"] =
@@ -470,8 +484,8 @@ pub(super) async fn api_cases(ctx: Ctx) -> Result<Response, AppError> {
     let out: Vec<Value> = lines
         .iter()
         .map(|l| {
-            json!({"id": l.case.id, "name": l.case.name.masked(), "unit": l.case.unit.as_str(),
-                   "classification": l.case.classification, "status": l.case.status, "at": l.case.at,
+            json!({"id": l.case.id, "resident_id": l.case.resident_id, "name": l.case.name.masked(),
+                   "unit": l.case.unit.as_str(), "classification": l.case.classification, "status": l.case.status, "at": l.case.at,
                    "due": l.due, "overdue": l.overdue, "candidates_waiting": l.candidates_waiting,
                    "contacts": l.contacts, "tasks": l.tasks})
         })
