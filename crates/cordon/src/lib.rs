@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod bench_codes;
 pub mod bench_testing;
+pub mod bench_tracing;
 pub mod cli;
 pub mod codes_cli;
 pub mod demo;
