@@ -33,6 +33,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::post("/tracing/cases/{id}/places", Action::TraceCases, add_place),
         Route::post("/tracing/cases/{id}/contacts", Action::TraceCases, add_contact),
         Route::post("/tracing/cases/{id}/source", Action::TraceCases, link_source),
+        Route::get("/tracing/cases/{id}/assist", Action::TraceCases, assist_letter),
         Route::get("/api/v1/cases", Action::TraceCases, api_cases),
         Route::get("/api/v1/cases/{id}", Action::TraceCases, api_case),
         Route::post("/api/v1/cases/{id}/candidates", Action::TraceCases, api_decide),
@@ -469,6 +470,39 @@ async fn link_source(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<SourceForm>) -
         .await?
         .map_err(refused)?;
     Ok(Redirect::to(&format!("/tracing/cases/{id}")).into_response())
+}
+
+/// The assist letter (协查函) for the contacts not on the district's register: a printable
+/// page for the other district, with what it needs to find them (full ID number and
+/// phone: an audited read of personal data).
+async fn assist_letter(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let d = load_case(&ctx, id).await?;
+    let lang = ctx.meta.lang;
+    let outside: Vec<Value> = d
+        .contacts
+        .iter()
+        .filter(|k| k.resident_id.is_none())
+        .map(|k| {
+            json!({"name": k.name.as_str(), "id_number": k.id_number.as_ref().map(|n| n.as_str().to_string()),
+                   "phone": k.phone.as_ref().map(|p| p.as_str().to_string()), "address": k.address,
+                   "class": word(lang, "class", k.class.as_str()), "setting": word(lang, "setting", k.setting.as_str()),
+                   "last_exposure": local(&ctx, k.last_exposure)})
+        })
+        .collect();
+    ctx.audit(
+        "assist_letter.read",
+        "case",
+        &id.to_string(),
+        format!("{} contacts outside the register", outside.len()),
+    )
+    .await?;
+    let html = render(
+        &ctx,
+        "tracing/assist.html",
+        "/tracing",
+        json!({"case": case_json(&ctx, &d.case), "contacts": outside, "today": ctx.tz.today(ctx.now).to_string()}),
+    )?;
+    Ok(no_store(html))
 }
 
 // ---- API ------------------------------------------------------------------------------------

@@ -370,6 +370,7 @@ fn table() -> Vec<Case> {
             ]))
         }),
         get("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused),
+        get("/tracing/cases/{id}/assist", Action::TraceCases, CHASE, Refused),
         post("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused, |_, _| {
             no_query(form(&[("classification", "x".into()), ("status", "x".into())]))
         }),
