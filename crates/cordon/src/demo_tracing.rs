@@ -50,7 +50,8 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
     // Three cases in three different buildings, spread over the district.
     let mut picked: Vec<&cordon_domain::registry::Resident> = Vec::new();
     // Not the first buildings, which the tests and the demo accounts' examples use.
-    for r in residents.iter().skip(residents.len() / 2).step_by((residents.len() / 6).max(1)) {
+    let step = (residents.len() / 11).max(1);
+    for r in residents.iter().cycle().skip(residents.len() / 2).step_by(step).take(60) {
         let building = r.unit.parent();
         if picked.iter().all(|p| p.unit.parent() != building) {
             picked.push(r);

@@ -8,3 +8,4 @@ mod exports;
 mod http;
 mod scanpath;
 mod testing;
+mod tracing;
