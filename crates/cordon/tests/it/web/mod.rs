@@ -14,3 +14,4 @@ mod pages;
 mod scanpath;
 mod testing;
 mod zones_followup;
+mod tracing;
