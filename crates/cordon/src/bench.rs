@@ -72,6 +72,9 @@ pub enum Scenario {
         kills: usize,
         #[arg(long, default_value_t = 20_000)]
         population: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// An individual positive → case, trajectory and candidates committed, vs a negative.
     Trace {
         #[arg(long, default_value_t = 430_000)]
@@ -193,6 +196,7 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
         }
         Scenario::ZoneClock { population, zones, cases, requests, json } => {
             (crate::bench_containment::zone_clock(db, population, zones, cases, requests).await?, json)
+        }
         Scenario::Trace { population, cases, checkins, json } => {
             (crate::bench_tracing::trace(db, population, cases, checkins).await?, json)
         }

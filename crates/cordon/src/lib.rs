@@ -18,8 +18,8 @@ pub mod credentials_cli;
 pub mod demo;
 pub mod demo_containment;
 pub mod demo_testing;
-pub mod demo_zones;
 pub mod demo_tracing;
+pub mod demo_zones;
 pub mod loadgen;
 pub mod settings;
 

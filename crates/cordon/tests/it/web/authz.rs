@@ -681,6 +681,8 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>,
         order,
         run,
         home_order,
+        case,
+        contact,
     }
 }
 
@@ -719,8 +721,6 @@ async fn quarantine_fixture(app: &TestApp, building: &AreaCode, avoid: &Resident
                 person = Some(r);
             }
         }
-        case,
-        contact,
     }
     let r = person.expect("a resident without an order");
     static CONTACT: AtomicU32 = AtomicU32::new(880_000);
