@@ -12,9 +12,11 @@
 
 mod codes;
 mod containment;
+mod credentials;
 mod error;
 mod load;
 mod migrate;
+mod roster;
 mod rows;
 mod scanpath;
 mod store;

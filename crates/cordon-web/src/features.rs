@@ -22,6 +22,9 @@ pub const FEATURES: &[Feature] = &[
     crate::registry::FEATURE,
     crate::codes::FEATURE,
     crate::testing::FEATURE,
+    crate::accounts::FEATURE,
+    crate::quarantine::FEATURE,
+    crate::followup::FEATURE,
     crate::tracing_cases::FEATURE,
 ];
 
@@ -132,10 +135,14 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
+                "/quarantine",
+                "/followup",
+                "/kpis/containment",
                 "/tracing",
                 "/tracing/chains",
                 "/tracing/contacts",
-                "/audit"
+                "/audit",
+                "/accounts"
             ]
         );
         assert_eq!(

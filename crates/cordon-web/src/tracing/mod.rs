@@ -29,19 +29,19 @@ pub const FEATURE: Feature = Feature {
     routes,
     nav: &[
         NavEntry {
-            order: 70,
+            order: 75,
             label: "nav.tracing",
             href: NavHref::Fixed("/tracing"),
             show: Need::AnyOf(&[Action::TraceCases]),
         },
         NavEntry {
-            order: 71,
+            order: 76,
             label: "nav.chains",
             href: NavHref::Fixed("/tracing/chains"),
             show: Need::AnyOf(&[Action::ViewChains]),
         },
         NavEntry {
-            order: 72,
+            order: 77,
             label: "nav.contacts",
             href: NavHref::Fixed("/tracing/contacts"),
             show: Need::AnyOf(&[Action::FollowHome]),
