@@ -115,7 +115,13 @@ async fn zones_the_commander_decides_proposals_sees_the_forecast_and_lifts_a_zon
     store.sweep_cases(act(&p9, now, "zone-clock", "cases.sweep")).await.unwrap();
 
     let proposals = app.get_json(Role::Commander, "/api/v1/zones/proposals").await;
-    let list = proposals.as_array().expect("a list");
+    // The demo's own cases (tracing's) propose zones too: this case's are the two of its unit.
+    let list: Vec<&serde_json::Value> = proposals
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["case_unit"].as_str() == Some(r.unit.as_str()))
+        .collect();
     assert_eq!(list.len(), 2, "a high zone on the building and a medium one on the compound: {proposals}");
     let high = list.iter().find(|p| p["level"] == "high").unwrap();
     let high_id = high["id"].as_i64().unwrap();
@@ -124,7 +130,8 @@ async fn zones_the_commander_decides_proposals_sees_the_forecast_and_lifts_a_zon
 
     // The page shows both with their actions, area names rather than codes.
     let html = app.get(Role::Commander, "/zones").send().await.unwrap().text().await.unwrap();
-    assert_eq!(html.matches("data-testid=\"proposal\"").count(), 2);
+    let all = proposals.as_array().map_or(0, Vec::len);
+    assert_eq!(html.matches("data-testid=\"proposal\"").count(), all);
     let name = store.area(&app.building).await.unwrap().unwrap().name;
     assert!(html.contains(&name));
 
