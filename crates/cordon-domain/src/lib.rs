@@ -25,6 +25,7 @@ pub mod role;
 pub mod synth;
 pub mod testing;
 pub mod token;
+pub mod tracing;
 pub mod zone;
 
 pub use area::{Area, AreaCode, AreaLevel};

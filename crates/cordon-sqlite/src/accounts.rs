@@ -117,28 +117,6 @@ pub(crate) fn delete_session(conn: &Connection, token_hash: &str) -> Result<()> 
     Ok(())
 }
 
-pub(crate) fn create_api_token(
-    conn: &Connection,
-    token_hash: &str,
-    user_id: i64,
-    label: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    conn.prepare_cached("INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .db()?
-        .execute(params![token_hash, user_id, label, ts(at)])
-        .db()?;
-    Ok(())
-}
-
-pub(crate) fn api_token_user(conn: &Connection, token_hash: &str) -> Result<Option<User>> {
-    one_user(
-        conn,
-        &format!("SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"),
-        &token_hash,
-    )
-}
-
 pub(crate) fn record_login_failure(conn: &Connection, username: &str, at: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached("INSERT INTO login_failures (username, at) VALUES (?1, ?2)")
         .db()?

@@ -219,7 +219,8 @@ async fn login(
             false
         }
     };
-    let Some(user) = user.filter(|_| ok) else {
+    // A disabled account is refused like a wrong password (no hint that it exists).
+    let Some(user) = user.filter(|u| ok && u.disabled_at.is_none()) else {
         store.record_login_failure(&username, now).await?;
         store
             .append_audit(&[cordon_domain::audit::AuditEntry {

@@ -16,6 +16,7 @@ mod profile;
 mod scan;
 pub(crate) mod status;
 mod venues;
+mod zoneclock;
 mod zones;
 
 use crate::auth::Ctx;
@@ -73,6 +74,7 @@ pub const FEATURE: Feature = Feature {
         MESSAGES,
         profile::MESSAGES,
         zones::MESSAGES,
+        zoneclock::MESSAGES,
         person::MESSAGES,
         checkpoints::MESSAGES,
         scan::MESSAGES,
@@ -100,6 +102,7 @@ fn routes() -> Vec<Route> {
     [
         profile::routes(),
         zones::routes(),
+        zoneclock::routes(),
         person::routes(),
         checkpoints::routes(),
         scan::routes(),
@@ -117,6 +120,11 @@ fn routes() -> Vec<Route> {
         scan::scans,
         person::resident_code_api,
         zones::zone,
+        zoneclock::proposals_api,
+        zoneclock::decision_api,
+        zoneclock::forecast_api,
+        zoneclock::lift_api,
+        zoneclock::history_api,
         profile::policy,
         passes::pass_issue_api,
         passes::pass_revoke_api,
@@ -127,6 +135,8 @@ fn routes() -> Vec<Route> {
         scan::ScanBody,
         scan::OneScan,
         zones::ZoneBody,
+        zoneclock::DecisionBody,
+        zoneclock::LiftBody,
         profile::PolicyBody,
         passes::PassBody,
         passes::RevokeBody,
@@ -171,7 +181,7 @@ pub(super) async fn issue_token(
 }
 
 /// Decodes and verifies a scanned token against the stored keys.
-pub(super) async fn verify_token(
+pub(crate) async fn verify_token(
     store: &dyn Store,
     input: &str,
     now: DateTime<Utc>,
