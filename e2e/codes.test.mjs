@@ -95,7 +95,7 @@ test('a guard scans a green and a yellow code with the keyboard', async () => {
   assert.equal(y.allowed, 'false');
   assert.match(y.decision, /禁止通行/);
   assert.match(y.text, /高风险区/);
-  assert.match(y.text, /采样点/, 'tells where to go');
+  assert.match(y.text, /足不出户/, 'tells what to do: the zone\'s rule (protocol-9: stay at home)');
   // Both scans are in the last-scans list.
   assert.equal(await guard.locator('[data-testid=recent] tr').count(), 2);
   await guard.close();
@@ -138,6 +138,16 @@ test('a building leader prints the building code cards', async () => {
   await submitAndWait(page, '[data-testid=print-cards]');
   assert.match(page.url(), /\/buildings\/\d{18}\/cards$/);
   const cards = page.locator('[data-testid=code-card]');
+  // By default only those who need a printed card (no smartphone, elderly, bedridden).
+  const needed = await cards.count();
+  assert.ok(needed > 0 && needed < residents, `${needed} of ${residents} need a card`);
+  assert.equal(Number(await page.textContent('[data-testid=card-count]')), needed);
+  // On a phone the sheet fits the screen's width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling on a phone');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // Everyone on request.
+  await submitAndWait(page, '[data-testid=cards-all]');
   assert.equal(await cards.count(), residents, 'one card per resident');
   assert.equal(await page.locator('[data-testid=code-card] svg').count(), residents, 'each card has its QR');
   const first = await cards.first().textContent();

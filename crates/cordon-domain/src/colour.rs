@@ -305,6 +305,83 @@ pub fn decide(colour: Colour, reasons: &[Reason], valid_pass: bool, sampling_sit
     }
 }
 
+/// What to tell a person whose code is not green, from the profile's instructions for
+/// their worst reason (`reasons` as [`colour`] orders them): home control is told apart
+/// from home quarantine, a zone goes by its movement rule, `{site}` and `{zone}` are filled.
+/// `None` for a code without reasons.
+pub fn instruction(
+    state: &PersonState,
+    reasons: &[Reason],
+    profile: &Profile,
+    sampling_site: Option<&str>,
+) -> Option<(String, crate::policy::Instruction)> {
+    use crate::policy::Movement;
+    let first = reasons.first()?;
+    let i = &profile.instructions;
+    let (key, found) = match first.code.as_str() {
+        "case" => ("case", &i.case),
+        "close_contact" => ("close_contact", &i.close_contact),
+        "secondary_contact" => ("secondary_contact", &i.secondary_contact),
+        "pool_positive" => ("pool_positive", &i.pool_positive),
+        "centralised_quarantine" => ("centralised_quarantine", &i.centralised_quarantine),
+        "home_quarantine" => match state.quarantine.as_ref().map(|q| q.kind) {
+            Some(QuarantineKind::HomeControl) => ("home_control", &i.home_control),
+            _ => ("home_quarantine", &i.home_quarantine),
+        },
+        "zone_high" | "zone_medium" => {
+            let level = if first.code == "zone_high" { ZoneLevel::High } else { ZoneLevel::Medium };
+            match profile.zones.movement(level) {
+                Movement::StayHome => ("zone_stay_home", &i.zone_stay_home),
+                Movement::StayInCompound => ("zone_stay_in_compound", &i.zone_stay_in_compound),
+                Movement::Free => ("zone_free", &i.zone_free),
+            }
+        }
+        _ => ("missed_round", &i.missed_round),
+    };
+    let zone = state.zone.as_ref().map(|z| z.area_name.as_str()).unwrap_or("");
+    let (site_zh, site_en) = match sampling_site {
+        Some(s) => (s, s),
+        None => ("就近核酸采样点", "the nearest sampling site"),
+    };
+    let fill = |t: &str, site: &str| t.replace("{site}", site).replace("{zone}", zone);
+    let mut out = found.clone();
+    out.zh = fill(&found.zh, site_zh);
+    out.en = fill(&found.en, site_en);
+    Some((key.to_string(), out))
+}
+
+/// The checkpoint decision ([`decide`]) with what to do next taken from the profile's
+/// instruction for the person's worst reason.
+pub fn decide_with(
+    colour: Colour,
+    reasons: &[Reason],
+    state: &PersonState,
+    valid_pass: bool,
+    sampling_site: Option<&str>,
+    profile: &Profile,
+) -> Decision {
+    let d = decide(colour, reasons, valid_pass, sampling_site);
+    if d.pass {
+        return d;
+    }
+    match instruction(state, reasons, profile, sampling_site) {
+        Some((_, i)) => Decision {
+            zh: format!("{}，禁止通行。{}", colour.zh(), i.zh),
+            en: format!("{} code: refused. {}", colour.en(), capitalise(&i.en)),
+            ..d
+        },
+        None => d,
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,5 +586,37 @@ mod tests {
                 prop_assert!(after >= before, "{name}: {s:?} + risk {which} went {before:?} -> {after:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_instruction_follows_the_worst_reason_from_the_profile() {
+        let p9 = Profile::shipped("protocol-9").unwrap().unwrap();
+        let with = |state: PersonState| {
+            let (c, reasons) = colour(&state, &p9, now());
+            let d = decide_with(c, &reasons, &state, false, Some("一号采样点"), &p9);
+            let i = instruction(&state, &reasons, &p9, Some("一号采样点"));
+            (d, i)
+        };
+        let (d, i) = with(PersonState { quarantine: quarantine(QuarantineKind::HomeControl), ..Default::default() });
+        let (key, i) = i.unwrap();
+        assert_eq!((key.as_str(), i.stay_home), ("home_control", true));
+        assert!(!d.pass && d.zh.contains(&p9.instructions.home_control.zh), "{d:?}");
+        let (_, i) = with(PersonState { quarantine: quarantine(QuarantineKind::Home), ..Default::default() });
+        assert_eq!(i.unwrap().0, "home_quarantine");
+        let (d, i) = with(PersonState { pool_positive_pending: true, ..Default::default() });
+        assert_eq!(i.unwrap().0, "pool_positive");
+        assert!(d.zh.contains("单管复采") && d.en.contains("re-sample"), "{d:?}");
+        let (d, i) = with(PersonState { missed_rounds: 3, ..Default::default() });
+        let (key, i) = i.unwrap();
+        assert_eq!((key.as_str(), i.stay_home), ("missed_round", false));
+        assert!(d.zh.contains("一号采样点") && d.en.contains("一号采样点"), "{d:?}");
+        let (d, i) = with(PersonState { zone: zone(ZoneLevel::High), ..Default::default() });
+        assert_eq!(i.unwrap().0, "zone_stay_home", "protocol-9's high zone: stay at home");
+        assert!(d.zh.contains("3号楼") && !d.zh.contains("{zone}"), "{d:?}");
+        let (_, i) = with(PersonState { zone: zone(ZoneLevel::Medium), ..Default::default() });
+        assert_eq!(i.unwrap().0, "zone_stay_in_compound");
+        // Green: no instruction, and the decision is unchanged.
+        let (d, i) = with(PersonState::default());
+        assert!(d.pass && i.is_none());
     }
 }

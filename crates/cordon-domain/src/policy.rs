@@ -277,6 +277,54 @@ pub struct CodeRules {
     pub token_valid_days: u32,
 }
 
+/// What a guard or a venue tells someone turned away, by the reason of their code: the
+/// text in both languages (`{site}`: the nearest open sampling site; `{zone}`: the zone's
+/// area) and whether the reason keeps them at home (a venue then refuses the check-in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instruction {
+    pub zh: String,
+    pub en: String,
+    pub stay_home: bool,
+}
+
+/// The instruction of each reason (SPEC §4: the decision follows the reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instructions {
+    pub case: Instruction,
+    pub close_contact: Instruction,
+    pub secondary_contact: Instruction,
+    pub pool_positive: Instruction,
+    pub centralised_quarantine: Instruction,
+    pub home_quarantine: Instruction,
+    /// 居家管控 (a positive pool's household), told apart from home quarantine.
+    pub home_control: Instruction,
+    /// A risk zone, by its movement rule.
+    pub zone_stay_home: Instruction,
+    pub zone_stay_in_compound: Instruction,
+    pub zone_free: Instruction,
+    pub missed_round: Instruction,
+}
+
+impl Instructions {
+    fn all(&self) -> [(&'static str, &Instruction); 11] {
+        [
+            ("case", &self.case),
+            ("close_contact", &self.close_contact),
+            ("secondary_contact", &self.secondary_contact),
+            ("pool_positive", &self.pool_positive),
+            ("centralised_quarantine", &self.centralised_quarantine),
+            ("home_quarantine", &self.home_quarantine),
+            ("home_control", &self.home_control),
+            ("zone_stay_home", &self.zone_stay_home),
+            ("zone_stay_in_compound", &self.zone_stay_in_compound),
+            ("zone_free", &self.zone_free),
+            ("missed_round", &self.missed_round),
+        ]
+    }
+}
+
 /// A parsed, checked policy profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -298,6 +346,7 @@ pub struct Profile {
     pub codes: CodeRules,
     pub passes: PassRules,
     pub tracing: TracingRules,
+    pub instructions: Instructions,
 }
 
 /// Why a profile was rejected: the 1-based line and the reason.
@@ -459,6 +508,12 @@ impl Profile {
             }
             if let Some(d) = r.home_test_days.iter().find(|d| **d == 0 || **d > r.home_days) {
                 return err(table, "home_test_days", format!("test day {d} is outside 1..={}", r.home_days));
+            }
+        }
+        for (key, i) in self.instructions.all() {
+            let bad = |t: &str| t.trim().is_empty() || t.chars().count() > 200;
+            if bad(&i.zh) || bad(&i.en) {
+                return err("instructions", key, "an instruction needs zh and en, each 1 to 200 characters".into());
             }
         }
         let z = &self.zones;

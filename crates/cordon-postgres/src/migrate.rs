@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "residents_inactive", include_str!("../migrations/0004_residents_inactive.sql")),
     (5, "resamples", include_str!("../migrations/0005_resamples.sql")),
     (6, "door_assign", include_str!("../migrations/0006_door_assign.sql")),
+    (7, "tubes_awaiting", include_str!("../migrations/0007_tubes_awaiting.sql")),
     (10, "tracing", include_str!("../migrations/0010_tracing.sql")),
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
     (30, "credentials_audit_chain", include_str!("../migrations/0030_credentials_audit_chain.sql")),

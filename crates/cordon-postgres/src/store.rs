@@ -710,6 +710,14 @@ impl RegistryStore for PgStore {
                 sql.push_str(&format!(" AND {condition} ${}", params.len()));
             }
         }
+        let family = filter.action_family.as_ref().map(|f| (f, cordon_store::action_family_range(f)));
+        if let Some((f, (from, to))) = &family {
+            params.push(f);
+            params.push(from);
+            params.push(to);
+            let n = params.len();
+            sql.push_str(&format!(" AND (action = ${} OR (action >= ${} AND action < ${}))", n - 2, n - 1, n));
+        }
         sql.push_str(" ORDER BY id DESC LIMIT $1");
         let c = self.client().await?;
         let stmt = c.prepare_cached(&sql).await.db()?;

@@ -166,6 +166,11 @@ pub async fn import_residents(
 /// per person changed — or, with bad rows under [`ImportMode::AllOrNothing`], nothing
 /// is. File-level problems (not an xlsx, no header, too large, …) are errors; row-level
 /// ones are in the report.
+///
+/// Every attempt is audited: an applied import by its `residents.import` entry (written
+/// with the changes), a preview by `residents.import_preview`, any other outcome — bad
+/// rows, nothing to do, a file that does not read — by `residents.import.refused` with
+/// counts only.
 pub async fn import_roster(
     store: &dyn RegistryStore,
     who: &Principal,
@@ -176,6 +181,46 @@ pub async fn import_roster(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, SheetError> {
     authorize(who, Action::ImportResidents, None)?;
+    let outcome = import_checked(store, who, bytes, format, opts, request_id, now).await;
+    let detail = match &outcome {
+        Ok(r) if r.committed || r.preview => return outcome,
+        Ok(r) => format!(
+            "nothing imported: {} rows, {} bad, {} registered elsewhere ({})",
+            r.rows,
+            r.bad_rows,
+            r.errors.iter().filter(|e| e.code == ELSEWHERE).count(),
+            opts.mode.code()
+        ),
+        Err(e) => format!("nothing imported: {}", e.code()),
+    };
+    store
+        .append_audit(&[AuditEntry {
+            at: now,
+            actor_id: Some(who.user_id),
+            actor: who.username.clone(),
+            role: Some(who.role),
+            action: "residents.import.refused".into(),
+            target_kind: "area".into(),
+            target: who.roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+            request_id: request_id.into(),
+            detail,
+        }])
+        .await?;
+    outcome
+}
+
+/// The code of a row whose ID number is registered outside the caller's scope.
+const ELSEWHERE: &str = "id_number_unavailable";
+
+async fn import_checked(
+    store: &dyn RegistryStore,
+    who: &Principal,
+    bytes: &[u8],
+    format: Format,
+    opts: &ImportOptions,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, SheetError> {
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(SheetError::too_large());
     }
@@ -225,10 +270,10 @@ pub async fn import_roster(
                 error: RowError {
                     row: *row,
                     column: id_header.clone(),
-                    code: "id_number_elsewhere",
-                    zh: "该身份证号已在您管辖范围以外登记，请由其所在社区办理迁出后再导入".into(),
-                    en: "this ID number is registered outside your area; their community must move them out first"
-                        .into(),
+                    // Neither where nor whose: only that it cannot be registered here.
+                    code: ELSEWHERE,
+                    zh: "该身份证号不能在您的管辖范围内登记，请联系区指挥部核实".into(),
+                    en: "this ID number cannot be registered in your area; ask the district office".into(),
                 },
             }),
         }

@@ -442,7 +442,10 @@ async fn file_level_errors() {
     let mut zip = z.save_to_buffer().unwrap();
     zip.truncate(zip.len() / 2);
     assert_eq!(run(zip, Format::Xlsx).await.unwrap_err().code(), "not_xlsx");
-    assert_eq!(store.audit.lock().unwrap().len(), 0);
+    // Nothing imported, every attempt audited as refused, with counts or a code only.
+    let audit = store.audit.lock().unwrap();
+    assert!(!audit.is_empty());
+    assert!(audit.iter().all(|a| a.action == "residents.import.refused" && a.detail.starts_with("nothing imported")));
 }
 
 #[tokio::test]

@@ -70,6 +70,11 @@ pub(crate) fn log(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditRecord>
     if let Some(v) = f.before_id {
         push("id < ?", Value::Integer(v));
     }
+    if let Some(v) = &f.action_family {
+        let (from, to) = cordon_store::action_family_range(v);
+        conds.push("(action = ? OR (action >= ? AND action < ?))");
+        params.extend([Value::Text(v.clone()), Value::Text(from), Value::Text(to)]);
+    }
     let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
     params.push(Value::Integer(i64::from(f.limit)));
     let sql = format!(

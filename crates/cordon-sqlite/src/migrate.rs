@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_residents_inactive.sql")),
     (7, include_str!("../migrations/0007_resamples.sql")),
     (8, include_str!("../migrations/0008_door_assign.sql")),
+    (9, include_str!("../migrations/0009_tubes_awaiting.sql")),
     (10, include_str!("../migrations/0010_tracing.sql")),
     (20, include_str!("../migrations/0020_containment.sql")),
     (30, include_str!("../migrations/0030_credentials_audit_chain.sql")),

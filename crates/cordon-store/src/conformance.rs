@@ -820,6 +820,7 @@ pub async fn audit_log_filters_and_paging(store: &dyn Store) {
     let query = |actor: Option<&str>, action: Option<&str>, kind: Option<&str>, target: Option<&str>| AuditFilter {
         actor: actor.map(String::from),
         action: action.map(String::from),
+        action_family: None,
         target_kind: kind.map(String::from),
         target: target.map(String::from),
         before_id: None,
@@ -837,6 +838,13 @@ pub async fn audit_log_filters_and_paging(store: &dyn Store) {
     let got = store.audit_log(&query(Some("bob"), Some("resident.update"), None, None)).await.unwrap();
     assert_eq!(entries_of(got), filtered(&|e| e.actor == "bob" && e.action == "resident.update"));
     assert!(store.audit_log(&query(Some("carol"), None, None, None)).await.unwrap().is_empty());
+    // By family: `resident` is resident.read and resident.update, not roster.read.
+    let family = |f: &str| AuditFilter { action_family: Some(f.into()), ..query(None, None, None, None) };
+    let got = store.audit_log(&family("resident")).await.unwrap();
+    assert_eq!(entries_of(got), filtered(&|e| e.action.starts_with("resident.")));
+    let got = store.audit_log(&family("resident.read")).await.unwrap();
+    assert_eq!(entries_of(got), filtered(&|e| e.action == "resident.read"));
+    assert!(store.audit_log(&family("resid")).await.unwrap().is_empty(), "a family is whole segments");
 
     // Filter and page together.
     let first = store.audit_log(&AuditFilter { limit: 4, ..query(Some("alice"), None, None, None) }).await.unwrap();

@@ -708,6 +708,17 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
         "box_unknown"
     );
 
+    // The lab's work list: received, awaiting a result, oldest receipt first.
+    let awaiting: Vec<String> =
+        store.tubes_awaiting_results(50).await.unwrap().iter().map(|t| t.barcode.as_str().to_string()).collect();
+    assert_eq!(awaiting.len(), 3);
+    assert_eq!(
+        awaiting[..2].iter().collect::<BTreeSet<_>>(),
+        [pool.as_str().to_string(), neg.as_str().to_string()].iter().collect::<BTreeSet<_>>()
+    );
+    assert_eq!(awaiting[2], inv.as_str());
+    assert_eq!(store.tubes_awaiting_results(1).await.unwrap().len(), 1);
+
     // The positive pool is chased in the same transaction as its result.
     let report = store
         .record_results(
@@ -725,6 +736,7 @@ pub async fn testing_results_and_chase(store: &dyn Store) {
         .unwrap();
     assert!(report.committed, "{:?}", report.errors);
     assert_eq!(report.recorded, 3);
+    assert!(store.tubes_awaiting_results(50).await.unwrap().is_empty(), "resulted tubes leave the work list");
     assert_eq!(report.chases.len(), 1);
     let chase = &report.chases[0];
     let households: BTreeSet<i64> = people[0..10].iter().map(|r| r.household_id).collect();

@@ -68,6 +68,12 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// The half-open range of the action codes under `family.` (`family.` ..= `family/`,
+/// `/` being the character after `.`), for [`AuditFilter::action_family`].
+pub fn action_family_range(family: &str) -> (String, String) {
+    (format!("{family}."), format!("{family}/"))
+}
+
 impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -161,6 +167,9 @@ pub struct Session {
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// An action family: `zone` finds `zone` and every `zone.*` (`zone.designate`,
+    /// `zone.lift`); a full code (`resident.read`) finds it and its own sub-codes.
+    pub action_family: Option<String>,
     pub target_kind: Option<String>,
     pub target: Option<String>,
     /// Only entries with an id below this (paging, newest first).

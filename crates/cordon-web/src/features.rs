@@ -25,6 +25,7 @@ pub const FEATURES: &[Feature] = &[
     crate::accounts::FEATURE,
     crate::quarantine::FEATURE,
     crate::followup::FEATURE,
+    crate::tracing_cases::FEATURE,
 ];
 
 /// What a feature module declares.
@@ -137,6 +138,9 @@ mod tests {
                 "/quarantine",
                 "/followup",
                 "/kpis/containment",
+                "/tracing",
+                "/tracing/chains",
+                "/tracing/contacts",
                 "/audit",
                 "/accounts"
             ]

@@ -25,6 +25,10 @@ pub mod scanpath;
 mod shell;
 pub mod templates;
 mod testing;
+// The tracing feature's folder is `tracing/`; the module has another name so that the
+// `tracing` crate (logging) keeps its name at the crate root.
+#[path = "tracing/mod.rs"]
+mod tracing_cases;
 
 use axum::Router;
 use axum::body::Body;

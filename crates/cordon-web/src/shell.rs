@@ -122,6 +122,11 @@ async fn home(ctx: Ctx) -> Response {
         (cordon_domain::Role::BuildingLeader, Some(root)) => {
             Redirect::to(&format!("/buildings/{root}")).into_response()
         }
+        // A guard lands on the scan page of their checkpoint (the list when they have several).
+        (cordon_domain::Role::CheckpointGuard, _) => match ctx.store.checkpoints_of_guard(ctx.user.id).await {
+            Ok(cps) if cps.len() == 1 => Redirect::to(&format!("/checkpoints/{}/scan", cps[0].id)).into_response(),
+            _ => Redirect::to("/checkpoints").into_response(),
+        },
         _ => Redirect::to("/areas").into_response(),
     }
 }

@@ -75,6 +75,29 @@ pub enum Scenario {
         #[arg(long)]
         json: bool,
     },
+    /// An individual positive → case, trajectory and candidates committed, vs a negative.
+    Trace {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 100)]
+        cases: usize,
+        /// Venue check-ins over the last three days, generated reproducibly.
+        #[arg(long, default_value_t = 100_000)]
+        checkins: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The commander's network data for N cases and their contacts.
+    Chains {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 5_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 20_000)]
+        contacts: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// A positive pool's result with every chase effect committed.
     Chase {
         #[arg(long, default_value_t = 430_000)]
@@ -173,6 +196,12 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
         }
         Scenario::ZoneClock { population, zones, cases, requests, json } => {
             (crate::bench_containment::zone_clock(db, population, zones, cases, requests).await?, json)
+        }
+        Scenario::Trace { population, cases, checkins, json } => {
+            (crate::bench_tracing::trace(db, population, cases, checkins).await?, json)
+        }
+        Scenario::Chains { population, cases, contacts, json } => {
+            (crate::bench_tracing::chains(db, population, cases, contacts).await?, json)
         }
         Scenario::Verify { population, requests, concurrency, json } => {
             (crate::bench_codes::verify(db, population, requests, concurrency).await?, json)

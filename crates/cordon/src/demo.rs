@@ -40,6 +40,7 @@ pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed
         );
     }
     crate::demo_testing::seed(store, &district).await?;
+    crate::demo_tracing::seed(store, &district).await?;
     let scopes = demo_scopes(store, &district).await?;
     println!("\n演示账号 / demo accounts ({label}):");
     println!("  {:<22} {:<24} role 角色 · scope 范围", "username 用户名", "password 密码");
@@ -63,6 +64,7 @@ pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed
     crate::codes_cli::demo_data(store, &scopes.compound, &scopes.community).await?;
     crate::credentials_cli::demo_tokens(store).await?;
     crate::demo_containment::seed(store, &scopes.district, &scopes.street, &scopes.building).await?;
+    crate::demo_testing::seed_work(store, &district, &scopes.building).await?;
     println!();
     Ok(())
 }

@@ -91,3 +91,62 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
     );
     Ok(())
 }
+
+/// Work waiting in the demo round once the accounts exist (only when there is no alert
+/// yet): the demo building's last pool turns positive — its members await re-sampling (the
+/// sampler's and the grid worker's task lists, the tracer's alerts, the 楼长's roster) —
+/// and three missed households of the building get door-knock tasks, one assigned to the
+/// volunteer and one to the grid worker. The building's first households stay as they were.
+pub async fn seed_work(store: &dyn Store, district: &AreaCode, building: &AreaCode) -> Result<()> {
+    if !store.alerts(0, 1).await?.is_empty() {
+        return Ok(());
+    }
+    let Some(round) = store.rounds(20).await?.into_iter().min_by_key(|r| r.id) else { return Ok(()) };
+    let user = |name: &'static str| async move {
+        store.user_by_username(name).await?.map(|u| u.id).ok_or_else(|| anyhow::anyhow!("no demo user {name}"))
+    };
+    let (lab, volunteer, worker, commander) =
+        (user("lab_tech").await?, user("volunteer").await?, user("grid_worker").await?, user("commander").await?);
+    // The demo's pools in the order `seed` filled them: the last whose ten members all live
+    // in the building.
+    let residents = store.residents_under(std::slice::from_ref(district)).await?;
+    let chosen: Vec<&cordon_domain::registry::Resident> = residents
+        .iter()
+        .filter(|r| r.status == cordon_domain::registry::ResidentStatus::Active)
+        .enumerate()
+        .filter(|(i, _)| i % 10 != 7)
+        .map(|(_, r)| r)
+        .collect();
+    let pool = chosen
+        .chunks(10)
+        .enumerate()
+        .filter(|(_, c)| c.len() == 10 && c.iter().all(|r| building.contains(&r.unit)))
+        .map(|(k, _)| k)
+        .next_back();
+    if let Some(k) = pool {
+        let tube = BarcodePattern::default().parse(&format!("DM{k:010}")).map_err(|e| anyhow::anyhow!(e.en))?;
+        let now = Utc::now();
+        let receipt = cordon_store::testing::Receipt::Tube(tube.clone());
+        if store.receive(&receipt, lab, now, &entry("tubes.receive", "demo")).await?.is_ok() {
+            let result = cordon_store::testing::NewResult {
+                row: 1,
+                tube,
+                result: cordon_domain::testing::TestResult::Positive,
+                ct: Some(27.5),
+            };
+            let tz = cordon_domain::clock::DistrictTz::default();
+            store.record_results(&[result], lab, now, &entry("results.record", "demo"), &tz).await?;
+        }
+    }
+    let missed = store.missed(round.id, std::slice::from_ref(building)).await?;
+    let households: Vec<i64> = missed.iter().filter(|h| h.task_id.is_none()).take(3).map(|h| h.household_id).collect();
+    if !households.is_empty() {
+        let tasks = store
+            .create_door_tasks(round.id, &households, commander, Utc::now(), &entry("door.create", "demo"))
+            .await?;
+        for (t, to) in tasks.iter().zip([volunteer, worker]) {
+            store.assign_door_tasks(&[t.id], Some(to), commander, Utc::now(), &entry("door.assign", "demo")).await?;
+        }
+    }
+    Ok(())
+}

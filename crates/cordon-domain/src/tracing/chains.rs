@@ -54,7 +54,8 @@ pub fn generations(cases: &[i64], links: &HashMap<i64, i64>) -> HashMap<i64, u32
             out.insert(*id, base + 1 + u32::try_from(i).unwrap_or(u32::MAX));
         }
     }
-    out.retain(|k, _| cases.contains(k));
+    let wanted: std::collections::HashSet<i64> = cases.iter().copied().collect();
+    out.retain(|k, _| wanted.contains(k));
     out
 }
 

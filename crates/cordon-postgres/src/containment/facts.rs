@@ -4,7 +4,7 @@
 
 use crate::error::{Db, corrupt};
 use crate::rows::get;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use cordon_domain::area::AreaCode;
 use cordon_domain::colour::{ContactClass, QuarantineKind};
 use cordon_domain::containment::assign::{Occupant, RoomSlot, SiteSlots};
@@ -524,49 +524,65 @@ async fn zones<C: GenericClient + Sync>(
     }
     let sql = format!("SELECT {ZONE_COLS} FROM risk_zones z WHERE {} ORDER BY z.id{}", f.sql(), lock(k, "z"));
     let found: Vec<(RiskZone, bool)> = rows(c, &sql, &f.refs()).await?.iter().map(zone).collect::<Result<_>>()?;
+    let Some(k) = clock else {
+        return Ok(found
+            .into_iter()
+            .map(|(zone, came_from_high)| ZoneFacts { zone, came_from_high, last_infection: None, rounds: Vec::new() })
+            .collect());
+    };
+    // One round trip for every zone's latest infection, one for the day's rounds (a
+    // district's zone clock has hundreds of zones); only zones with a round of the day
+    // fetch its people.
+    let areas: Vec<&AreaCode> = found.iter().map(|(z, _)| &z.area).collect();
+    let infections = last_infections(c, &areas, k.at).await?;
+    let day_rounds: Vec<(i64, String)> = match k.round_date {
+        Some(d) => rows(c, "SELECT id, area_code FROM test_rounds WHERE date = $1 ORDER BY id", &[&d])
+            .await?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     let mut out = Vec::with_capacity(found.len());
-    for (z, came_from_high) in found {
-        let (last_infection, rounds) = match clock {
-            Some(k) => (
-                last_infection(c, &z.area, k.at).await?,
-                match k.round_date {
-                    Some(d) => rounds(c, &z.area, d).await?,
-                    None => Vec::new(),
-                },
-            ),
-            None => (None, Vec::new()),
-        };
+    for ((z, came_from_high), last_infection) in found.into_iter().zip(infections) {
+        let lineage: Vec<String> = z.area.lineage().iter().map(|a| a.as_str().to_string()).collect();
+        let ids: Vec<i64> = day_rounds.iter().filter(|(_, a)| lineage.contains(a)).map(|(id, _)| *id).collect();
+        let rounds = if ids.is_empty() { Vec::new() } else { round_people(c, &z.area, &ids).await? };
         out.push(ZoneFacts { zone: z, came_from_high, last_infection, rounds });
     }
     Ok(out)
 }
 
-async fn last_infection<C: GenericClient + Sync>(
+/// The latest case living under each area up to `at`, in the order of `areas`.
+async fn last_infections<C: GenericClient + Sync>(
     c: &C,
-    area: &AreaCode,
+    areas: &[&AreaCode],
     at: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>> {
-    let row = c
-        .query_one(
-            "SELECT max(c.at) FROM cases c JOIN residents r ON r.id = c.resident_id \
-             WHERE r.unit_code >= $1 AND r.unit_code < $2 AND c.at <= $3",
-            &[&area.as_str(), &area.range_end(), &at],
-        )
-        .await
-        .db()?;
-    get(&row, 0)
+) -> Result<Vec<Option<DateTime<Utc>>>> {
+    if areas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lo: Vec<String> = areas.iter().map(|a| a.as_str().to_string()).collect();
+    let hi: Vec<String> = areas.iter().map(|a| a.range_end()).collect();
+    let found = rows(
+        c,
+        "SELECT a.i, (SELECT max(c.at) FROM cases c JOIN residents r ON r.id = c.resident_id \
+                      WHERE r.unit_code >= a.lo AND r.unit_code < a.hi AND c.at <= $3) \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS a(lo, hi, i) ORDER BY a.i",
+        &[&lo, &hi, &at],
+    )
+    .await?;
+    let out: Vec<Option<DateTime<Utc>>> = found.iter().map(|r| get(r, 1)).collect::<Result<_>>()?;
+    if out.len() != areas.len() {
+        return Err(StoreError::Backend("the latest infection per zone: one row per zone expected".into()));
+    }
+    Ok(out)
 }
 
-async fn rounds<C: GenericClient + Sync>(c: &C, area: &AreaCode, day: NaiveDate) -> Result<Vec<ZoneRound>> {
-    let lineage: Vec<String> = area.lineage().iter().map(|a| a.as_str().to_string()).collect();
-    let ids: Vec<i64> =
-        rows(c, "SELECT id FROM test_rounds WHERE date = $1 AND area_code = ANY($2) ORDER BY id", &[&day, &lineage])
-            .await?
-            .iter()
-            .map(|r| get(r, 0))
-            .collect::<Result<_>>()?;
+/// Every active resident of `area` in each of the rounds `ids`.
+async fn round_people<C: GenericClient + Sync>(c: &C, area: &AreaCode, ids: &[i64]) -> Result<Vec<ZoneRound>> {
     let mut out = Vec::with_capacity(ids.len());
-    for round in ids {
+    for &round in ids {
         let people = rows(
             c,
             "SELECT r.id, \

@@ -112,6 +112,23 @@ impl TestingStore for PgStore {
         lab::tube(&**self.client().await?, barcode).await
     }
 
+    async fn tubes_awaiting_results(&self, limit: u32) -> Result<Vec<Tube>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT barcode FROM tubes WHERE state = 'received' ORDER BY received_at, id LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await
+            .db()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let b: String = r.try_get(0).db()?;
+            out.extend(lab::tube(&**c, &TubeBarcode::from_stored(b)).await?);
+        }
+        Ok(out)
+    }
+
     async fn tube_members(&self, tube_id: i64) -> Result<Vec<TubeMember>> {
         lab::tube_members(&**self.client().await?, tube_id).await
     }

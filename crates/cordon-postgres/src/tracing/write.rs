@@ -79,22 +79,24 @@ pub(crate) async fn write<C: GenericClient + Sync>(c: &C, e: &Effects) -> Result
         .await
         .db()?;
     }
-    for p in &e.places_new {
+    if !e.places_new.is_empty() {
+        let n = &e.places_new;
+        let case_id: Vec<i64> = n.iter().map(|p| w.case(p.case_id)).collect();
+        let kind: Vec<&str> = n.iter().map(|p| p.kind.as_str()).collect();
+        let place_id: Vec<Option<i64>> = n.iter().map(|p| p.place_id).collect();
+        let label: Vec<&str> = n.iter().map(|p| p.label.as_str()).collect();
+        let from: Vec<chrono::DateTime<chrono::Utc>> = n.iter().map(|p| p.from).collect();
+        let until: Vec<chrono::DateTime<chrono::Utc>> = n.iter().map(|p| p.until).collect();
+        let setting: Vec<Option<&str>> = n.iter().map(|p| p.setting.map(|s| s.as_str())).collect();
+        let confirmed: Vec<bool> = n.iter().map(|p| p.confirmed).collect();
+        let site: Vec<bool> = n.iter().map(|p| p.exposure_site).collect();
+        let note: Vec<&str> = n.iter().map(|p| p.note.as_str()).collect();
         c.execute(
             "INSERT INTO trace_places (case_id, kind, place_id, label, from_at, until_at, setting, confirmed, \
-             exposure_site, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &w.case(p.case_id),
-                &p.kind.as_str(),
-                &p.place_id,
-                &p.label,
-                &p.from,
-                &p.until,
-                &p.setting.map(|s| s.as_str()),
-                &p.confirmed,
-                &p.exposure_site,
-                &p.note,
-            ],
+             exposure_site, note) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], \
+                                  $6::timestamptz[], $7::text[], $8::bool[], $9::bool[], $10::text[])",
+            &[&case_id, &kind, &place_id, &label, &from, &until, &setting, &confirmed, &site, &note],
         )
         .await
         .db()?;
@@ -115,25 +117,41 @@ pub(crate) async fn write<C: GenericClient + Sync>(c: &C, e: &Effects) -> Result
             .await
             .db()?;
     }
-    for k in &e.candidates_new {
-        let ev = &k.evidence;
+    if !e.candidates_new.is_empty() {
+        // One statement for every candidate of the plan (a case proposes hundreds).
+        let n = &e.candidates_new;
+        let case_id: Vec<i64> = n.iter().map(|k| w.case(k.case_id)).collect();
+        let resident: Vec<i64> = n.iter().map(|k| k.resident_id).collect();
+        let class: Vec<&str> = n.iter().map(|k| k.class.as_str()).collect();
+        let source: Vec<&str> = n.iter().map(|k| k.source.as_str()).collect();
+        let last: Vec<chrono::DateTime<chrono::Utc>> = n.iter().map(|k| k.last_exposure).collect();
+        let place_kind: Vec<Option<&str>> = n.iter().map(|k| k.evidence.place.map(|p| p.kind.as_str())).collect();
+        let place_id: Vec<Option<i64>> = n.iter().map(|k| k.evidence.place.map(|p| p.id)).collect();
+        let tube: Vec<Option<i64>> = n.iter().map(|k| k.evidence.tube_id).collect();
+        let seen: Vec<Option<chrono::DateTime<chrono::Utc>>> = n.iter().map(|k| k.evidence.at).collect();
+        let case_at: Vec<Option<chrono::DateTime<chrono::Utc>>> = n.iter().map(|k| k.evidence.case_at).collect();
+        let state: Vec<&str> = n.iter().map(|k| k.state.as_str()).collect();
+        let proposed: Vec<chrono::DateTime<chrono::Utc>> = n.iter().map(|k| k.proposed_at).collect();
         c.execute(
             "INSERT INTO trace_candidates (case_id, resident_id, class, source, last_exposure, place_kind, place_id, \
-             tube_id, seen_at, case_at, state, proposed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             tube_id, seen_at, case_at, state, proposed_at) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], \
+                                  $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[], \
+                                  $12::timestamptz[]) \
              ON CONFLICT (case_id, resident_id) DO NOTHING",
             &[
-                &w.case(k.case_id),
-                &k.resident_id,
-                &k.class.as_str(),
-                &k.source.as_str(),
-                &k.last_exposure,
-                &ev.place.map(|p| p.kind.as_str()),
-                &ev.place.map(|p| p.id),
-                &ev.tube_id,
-                &ev.at,
-                &ev.case_at,
-                &k.state.as_str(),
-                &k.proposed_at,
+                &case_id,
+                &resident,
+                &class,
+                &source,
+                &last,
+                &place_kind,
+                &place_id,
+                &tube,
+                &seen,
+                &case_at,
+                &state,
+                &proposed,
             ],
         )
         .await

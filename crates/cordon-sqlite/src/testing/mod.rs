@@ -118,6 +118,25 @@ impl TestingStore for SqliteStore {
         self.read(move |c| lab::tube_full(c, &b)).await
     }
 
+    async fn tubes_awaiting_results(&self, limit: u32) -> Result<Vec<Tube>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT barcode FROM tubes WHERE state = 'received' ORDER BY received_at, id LIMIT ?1")
+                .db()?;
+            let barcodes = stmt
+                .query_map([i64::from(limit)], |r| r.get::<_, String>(0))
+                .db()?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .db()?;
+            let mut out = Vec::with_capacity(barcodes.len());
+            for b in barcodes {
+                out.extend(lab::tube_full(c, &b)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn tube_members(&self, tube_id: i64) -> Result<Vec<TubeMember>> {
         self.read(move |c| lab::tube_members(c, tube_id)).await
     }

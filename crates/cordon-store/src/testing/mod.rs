@@ -499,6 +499,9 @@ pub trait TestingStore: Send + Sync + 'static {
     async fn ingest_scans(&self, batch: ScanBatch, audit: &AuditEntry) -> Result<BatchReport>;
     async fn tube(&self, barcode: &TubeBarcode) -> Result<Option<Tube>>;
     async fn tube_members(&self, tube_id: i64) -> Result<Vec<TubeMember>>;
+    /// Tubes received by the lab and still without a result, oldest receipt first, at
+    /// most `limit`: the lab's work list.
+    async fn tubes_awaiting_results(&self, limit: u32) -> Result<Vec<Tube>>;
     /// Puts sealed tubes into a transport box (created on first use). All or nothing.
     async fn box_tubes(
         &self,

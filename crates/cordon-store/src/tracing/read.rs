@@ -138,12 +138,14 @@ pub fn chains(f: Facts, _filter: &ChainFilter) -> Chains {
     }
     // A contact who became a case is that case's node already.
     let case_people: HashMap<i64, i64> = f.cases.iter().map(|c| (c.resident_id, c.id)).collect();
+    let sourceless: std::collections::HashSet<i64> =
+        f.cases.iter().filter(|c| c.source_case.is_none()).map(|c| c.id).collect();
     for k in &f.contacts {
         let Some(g) = generation.get(&k.case_id) else { continue };
         if let Some(rid) = k.resident_id
             && let Some(cid) = case_people.get(&rid)
         {
-            if f.cases.iter().find(|c| c.id == *cid).is_some_and(|c| c.source_case.is_none()) {
+            if sourceless.contains(cid) {
                 edges.push((format!("c{}", k.case_id), format!("c{cid}")));
             }
             continue;

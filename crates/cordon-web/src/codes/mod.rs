@@ -14,6 +14,7 @@ mod passes;
 mod person;
 mod profile;
 mod scan;
+pub(crate) mod status;
 mod venues;
 mod zoneclock;
 mod zones;

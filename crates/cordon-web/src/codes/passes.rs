@@ -40,6 +40,14 @@ pub(super) const MESSAGES: &[Message] = &[
     ("codes.pass.log", "发放记录", "Issuance log"),
     ("codes.pass.export", "导出发放记录", "Export the log"),
     ("codes.pass.holder", "持证人", "Holder"),
+    ("codes.pass.holder_search", "持证人（身份证号或姓名）", "Holder (ID number or name)"),
+    (
+        "codes.pass.holder_hint",
+        "输入完整身份证号或姓名，再从列表中选择",
+        "Type a full ID number or a name, then choose",
+    ),
+    ("codes.pass.holder_none", "在您的管辖范围内没有找到", "Nobody in your area matches"),
+    ("codes.pass.holder_chosen", "已选择：", "Chosen:"),
     ("codes.pass.person", "人员（居民编号）", "Person (resident id)"),
     ("codes.pass.vehicle", "车辆（车牌号）", "Vehicle (plate)"),
     ("codes.pass.purpose", "用途", "Purpose"),
@@ -103,6 +111,9 @@ struct PassForm {
     holder_kind: String,
     #[serde(default)]
     resident_id: Option<String>,
+    /// The holder as typed: a full ID number or a name (used when no resident was picked).
+    #[serde(default)]
+    holder_q: String,
     #[serde(default)]
     plate: String,
     purpose: String,
@@ -128,13 +139,12 @@ async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
             (Holder::Vehicle(plate.clone()), plate)
         }
         _ => {
-            let id: i64 = f
-                .resident_id
-                .as_deref()
-                .unwrap_or("")
-                .trim()
-                .parse()
-                .map_err(|_| field("resident_id", "resident_id", "请填写居民编号", "give the resident's id"))?;
+            let id: i64 = match f.resident_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(picked) => picked
+                    .parse()
+                    .map_err(|_| field("resident_id", "resident_id", "请选择持证人", "choose the holder"))?,
+                None => holder_by_search(ctx, &f.holder_q).await?,
+            };
             let r = ctx.store.resident(id).await?.ok_or(AppError::NotFound("resident"))?;
             (Holder::Person(r.id), r.name.masked())
         }
@@ -158,6 +168,43 @@ async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
         format!("{} pass, {} areas, until {}", f.holder_kind, new.scope.len(), new.valid_until.to_rfc3339()),
     );
     Ok(ctx.store.issue_pass(&new, &entry).await?)
+}
+
+/// The longest holder search accepted.
+const MAX_HOLDER_QUERY: usize = 40;
+
+/// The one resident of the issuer's scope a typed ID number or name names.
+async fn holder_by_search(ctx: &Ctx, typed: &str) -> Result<i64, AppError> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(field(
+            "holder_missing",
+            "holder",
+            "请填写持证人的身份证号或姓名，并从列表中选择",
+            "type the holder's ID number or name and choose them from the list",
+        ));
+    }
+    if typed.chars().count() > MAX_HOLDER_QUERY {
+        return Err(field("holder_too_long", "holder", "持证人查询过长", "the holder search is too long"));
+    }
+    let query = crate::registry::classify_query(typed).map_err(|e| e.on_field("holder"))?;
+    let found = ctx.store.search_residents(&ctx.principal.roots, &query, 2).await?;
+    ctx.audit("residents.search", "route", "/passes", format!("{} results", found.len())).await?;
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(field(
+            "holder_not_found",
+            "holder",
+            "在您的管辖范围内找不到这位居民",
+            "no resident of your area matches",
+        )),
+        _ => Err(field(
+            "holder_ambiguous",
+            "holder",
+            "有多位居民符合，请填写完整身份证号或从列表中选择",
+            "several residents match: type the full ID number or choose from the list",
+        )),
+    }
 }
 
 async fn pass_issue(ctx: Ctx, Form(f): Form<PassForm>) -> Result<Response, AppError> {
@@ -271,6 +318,7 @@ pub(super) async fn pass_issue_api(ctx: Ctx, Json(b): Json<PassBody>) -> Result<
         csrf: String::new(),
         holder_kind: b.holder_kind,
         resident_id: b.resident_id.map(|i| i.to_string()),
+        holder_q: String::new(),
         plate: b.plate,
         purpose: b.purpose,
         scope: b.scope.join(" "),

@@ -29,6 +29,8 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// (key, 中文, English)
 pub(super) const MESSAGES: &[Message] = &[
+    ("codes.status.code", "健康码状态", "Health code"),
+    ("codes.status.household", "本户状态", "Household"),
     ("codes.code.title", "健康码", "Health code"),
     ("codes.code.reasons", "原因", "Reasons"),
     ("codes.code.none", "无异常", "Nothing applies"),
@@ -48,6 +50,12 @@ pub(super) const MESSAGES: &[Message] = &[
     ),
     ("codes.cards.valid_until", "有效期至", "Valid until"),
     ("codes.cards.count", "张", "cards"),
+    (
+        "codes.cards.needed",
+        "需要纸质码卡的人（无智能手机、老人、卧床）",
+        "Those who need a card (no smartphone, elderly, bedridden)",
+    ),
+    ("codes.cards.all", "全楼在住居民", "Everyone living in the building"),
 ];
 
 async fn resident_code(
@@ -85,7 +93,20 @@ async fn code_svg(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
         .into_response())
 }
 
-async fn cards_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, AppError> {
+#[derive(serde::Deserialize, Default)]
+struct CardsQuery {
+    /// `all`: a card for everyone; otherwise only for those who need one.
+    #[serde(default)]
+    who: String,
+}
+
+/// Code cards of a building: by default only for those who need a printed card (no
+/// smartphone, elderly by the profile's age, bedridden); `?who=all` for everyone.
+async fn cards_page(
+    ctx: Ctx,
+    Path(code): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<CardsQuery>,
+) -> Result<Response, AppError> {
     let building = AreaCode::parse(&code)?;
     if building.level() != AreaLevel::Building {
         return Err(AppError::NotFound("building"));
@@ -93,21 +114,35 @@ async fn cards_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, AppE
     ctx.authorize(Some(&building)).await?;
     let b = ctx.store.area(&building).await?.ok_or(AppError::NotFound("building"))?;
     let roster = ctx.store.building_roster(&building).await?;
-    let mut cards = Vec::new();
+    let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
+    let everyone = q.who == "all";
+    let today = ctx.tz.today(ctx.now);
+    let elderly_age = profile.testing.elderly_age;
+    // (household, member, needs a card) of every active resident.
+    let mut active: Vec<(&cordon_store::RosterHousehold, &cordon_domain::registry::Resident, bool)> = Vec::new();
     for h in &roster {
         for m in h.members.iter().filter(|m| m.status == cordon_domain::registry::ResidentStatus::Active) {
-            let token = issue_token(ctx.store.as_ref(), SubjectKind::Person, m.id, ctx.now).await?;
-            cards.push(json!({
-                "name": m.name.masked(), "id_masked": m.id_number.masked(), "unit": h.unit_name, "room": h.room,
-                "qr": qr_svg(&token, 150),
-            }));
+            active.push((h, m, m.needs_door_service(today, elderly_age)));
         }
     }
-    let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
+    let needed = active.iter().filter(|a| a.2).count();
+    let all = active.len();
+    let mut cards = Vec::new();
+    for (h, m, needs) in active {
+        if !everyone && !needs {
+            continue;
+        }
+        let token = issue_token(ctx.store.as_ref(), SubjectKind::Person, m.id, ctx.now).await?;
+        cards.push(json!({
+            "name": m.name.masked(), "id_masked": m.id_number.masked(), "unit": h.unit_name, "room": h.room,
+            "qr": qr_svg(&token, 150),
+        }));
+    }
     ctx.audit("code_cards.print", "building", building.as_str(), format!("{} cards", cards.len())).await?;
     let pages: Vec<_> = cards.chunks(8).map(|c| c.to_vec()).collect();
     let extra = json!({
         "building": {"code": building, "name": b.name}, "pages": pages, "count": cards.len(),
+        "everyone": everyone, "needed": needed, "all": all,
         "valid_until": local(ctx.now + Duration::days(i64::from(profile.codes.token_valid_days))),
     });
     Ok(render(&ctx, "codes/cards.html", &format!("/buildings/{building}"), extra)?.into_response())

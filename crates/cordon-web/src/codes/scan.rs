@@ -148,7 +148,8 @@ async fn person_verdict(
         (None, _) => false,
     };
     let site = if c == Colour::Green { None } else { nearest_sampling_site(store, &cp.area).await? };
-    let decision = colour::decide(c, &reasons, pass_ok, site.as_deref());
+    // What to do next follows the worst reason, in the profile's words.
+    let decision = colour::decide_with(c, &reasons, &person.state, pass_ok, site.as_deref(), &profile);
     // Zones act on movement, not only on colour: a high zone's residents stay home (足不
     // 出户), a medium zone's stay inside their compound, unless they hold a pass.
     let passes_here = via_pass.is_some() || person.passes.iter().any(|p| p.check(&cp.area, now).is_ok());
@@ -354,17 +355,59 @@ async fn admit_to_checkpoint(ctx: &Ctx, id: i64, found: Option<Checkpoint>) -> R
 
 // ---- the guard page --------------------------------------------------------------------
 
+/// A decision's code in words, for the guard's list of recent scans.
+pub(super) fn code_words(code: &str, allowed: bool, lang: Lang) -> String {
+    let (zh, en) = match code {
+        "green" => ("绿码", "green code"),
+        "pass_holder" => ("黄码，持有效通行证", "yellow code, valid pass"),
+        "yellow" => ("黄码", "yellow code"),
+        "red" => ("红码", "red code"),
+        "pass_valid" => ("车辆通行证有效", "valid vehicle pass"),
+        "zone_stay_home" => ("封控区，足不出户", "locked-down zone: stays at home"),
+        "zone_stay_in_compound" => ("管控区，不出小区", "controlled zone: stays in the compound"),
+        "token_malformed" => ("无法识别的码", "unreadable code"),
+        "token_other_district" => ("外区的码", "code of another district"),
+        "token_unknown_key" | "token_forged" => ("伪造的码", "forged code"),
+        "token_key_revoked" => ("码的密钥已吊销", "code of a revoked key"),
+        "token_expired" => ("码已过期", "expired code"),
+        "token_unknown_person" => ("不在本区名册", "not on the register"),
+        "token_not_person" => ("不是居民的健康码", "not a resident's code"),
+        "pass_unknown" => ("通行证不存在", "no such pass"),
+        "pass_revoked" => ("通行证已吊销", "pass revoked"),
+        "pass_not_yet_valid" => ("通行证尚未生效", "pass not valid yet"),
+        "pass_expired" => ("通行证已过期", "pass expired"),
+        "pass_out_of_scope" => ("通行证不适用于本卡口", "pass not for this checkpoint"),
+        _ if allowed => ("放行", "let through"),
+        _ => ("禁止通行", "refused"),
+    };
+    lang.pick(zh, en).to_string()
+}
+
+/// The verdict's colour key and label: a code's colour; a pass without one is a valid or an
+/// invalid pass (never "invalid code" next to "let through"); anything else an invalid code.
+fn verdict_label(o: &ScanOutcome, lang: Lang) -> (&'static str, String) {
+    match (o.colour, o.subject, o.allowed) {
+        (Some(c), _, _) => (c.as_str(), colour_label(c, lang).to_string()),
+        (None, ScanSubject::Pass, true) => ("pass", lang.pick("通行证有效", "Valid pass").to_string()),
+        (None, ScanSubject::Pass, false) => ("invalid", lang.pick("通行证无效", "Invalid pass").to_string()),
+        (None, _, _) => ("invalid", lang.pick("无效码", "Invalid code").to_string()),
+    }
+}
+
 async fn recent(ctx: &Ctx, cp: &Checkpoint) -> Result<Vec<serde_json::Value>, AppError> {
     let lang = ctx.meta.lang;
     let mut out = Vec::new();
     for s in ctx.store.recent_scans(cp.id, 10).await? {
-        let name = match s.scan.resident_id {
-            Some(id) => ctx.store.resident(id).await?.map(|r| r.name.masked()),
-            None => None,
+        let name = match (s.scan.resident_id, s.scan.pass_id) {
+            (Some(id), _) => ctx.store.resident(id).await?.map(|r| r.name.masked()),
+            // A vehicle pass: its plate.
+            (None, Some(id)) => ctx.store.pass(id).await?.map(|p| p.holder_label),
+            (None, None) => None,
         };
         out.push(json!({
             "at": local(s.scan.at), "direction": text(lang, if s.scan.direction == Direction::In { "codes.scan.in" } else { "codes.scan.out" }),
-            "allowed": s.scan.allowed, "code": s.scan.code, "colour": s.scan.colour.map(|c| c.as_str()), "name": name,
+            "allowed": s.scan.allowed, "code": s.scan.code, "words": code_words(&s.scan.code, s.scan.allowed, lang),
+            "colour": s.scan.colour.map(|c| c.as_str()), "name": name,
         }));
     }
     Ok(out)
@@ -392,8 +435,7 @@ async fn scan_view(
     let result = outcome.map(|o| {
         json!({
             "allowed": o.allowed, "code": o.code, "message": lang.pick(&o.message_zh, &o.message_en),
-            "colour": o.colour.map(|c| c.as_str()).unwrap_or("invalid"),
-            "colour_label": o.colour.map(|c| colour_label(c, lang)).unwrap_or_else(|| if lang == Lang::Zh { "无效码" } else { "Invalid code" }),
+            "colour": verdict_label(o, lang).0, "colour_label": verdict_label(o, lang).1,
             "name": o.name_masked, "id_masked": o.id_masked, "reasons": reasons_json(&o.reasons, lang),
             "pass": o.pass_id,
         })

@@ -143,6 +143,24 @@ async fn checkin(
                     "the code's person is not on the register".into(),
                 )));
             }
+            // Someone whose reason keeps them at home (home control, quarantine, a positive
+            // pool, a locked-down zone…) does not check in: they are sent home, in the
+            // profile's words.
+            let today = ctx.tz.today(ctx.now);
+            if let Some(state) = ctx.store.person_state(c.subject, ctx.now, today).await? {
+                let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
+                let (_, reasons) = cordon_domain::colour::colour(&state, &profile, ctx.now);
+                if let Some((key, i)) = cordon_domain::colour::instruction(&state, &reasons, &profile, None)
+                    && i.stay_home
+                {
+                    tracing::info!(venue = v.id, reason = %key, "check-in refused");
+                    return Ok(Err((
+                        "checkin_stay_home".into(),
+                        format!("禁止进入，未登记。{}", i.zh),
+                        format!("Not admitted, not checked in. {}", i.en),
+                    )));
+                }
+            }
             let ci = ctx.store.record_checkin(v.id, c.subject, ctx.now).await?;
             Ok(Ok(ci.resident_id))
         }

@@ -61,9 +61,7 @@ pub(super) const MESSAGES: &[Message] = &[
     ("followup.alarm", "发热或有症状，请立即上报", "Fever or symptoms: report at once"),
     ("followup.check_due", "待测", "due"),
     ("followup.check_done", "已完成", "done"),
-    ("field.temperature", "体温", "temperature"),
     ("field.symptoms", "症状", "symptoms"),
-    ("field.order", "隔离通知", "order"),
 ];
 
 #[derive(Deserialize, Default)]

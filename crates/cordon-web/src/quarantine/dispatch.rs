@@ -9,7 +9,7 @@ use crate::auth::Ctx;
 use crate::error::AppError;
 use crate::routes::Route;
 use crate::shell::render;
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -28,8 +28,10 @@ pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/quarantine/dispatch", Action::DispatchTransfer, board_page),
         Route::post("/quarantine/runs", Action::DispatchTransfer, dispatch_form),
+        Route::post("/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, undispatch_form),
         Route::get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, board_api),
         Route::post("/api/v1/quarantine/runs", Action::DispatchTransfer, dispatch_api),
+        Route::post("/api/v1/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, undispatch_api),
     ]
 }
 
@@ -222,4 +224,61 @@ pub(super) async fn dispatch_api(ctx: Ctx, Json(b): Json<DispatchBody>) -> Resul
     let run = send(&ctx, b).await??;
     Ok((StatusCode::CREATED, Json(json!({"id": run.id, "state": run.state.as_str(), "site_id": run.site_id})))
         .into_response())
+}
+
+/// Takes people off a run before their pickup: back to the people waiting for a vehicle.
+async fn undispatch(ctx: &Ctx, run_id: i64, orders: Vec<i64>) -> Result<Result<(), FieldError>, AppError> {
+    let run = ctx
+        .store
+        .runs(cordon_store::containment::RunQuery::Ids(vec![run_id]))
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound("run"))?;
+    if let Some(s) = ctx.store.quarantine_site(run.run.site_id).await? {
+        ctx.authorize(Some(&s.site.site.area)).await?;
+    }
+    if orders.iter().any(|o| run.members.iter().find(|m| m.id == *o).is_some_and(|m| !visible(ctx, m))) {
+        return Err(ctx.refuse_scope("order").await);
+    }
+    if orders.is_empty() {
+        return Ok(Err(FieldError::new(
+            "undispatch_empty",
+            "orders",
+            "请选择要撤下的人员",
+            "choose the people to take off",
+        )));
+    }
+    let a = act(ctx, "transfer.undispatch", "run", &run_id.to_string(), format!("{} people", orders.len())).await?;
+    Ok(ctx.store.undispatch(run_id, orders, a).await?.map(|_| ()).map_err(|r| refusal(r, &run.members)))
+}
+
+async fn undispatch_form(
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    csrf_of(&ctx, &f)?;
+    let orders = all_of(&f, "order").iter().filter_map(|v| v.trim().parse().ok()).collect();
+    match undispatch(&ctx, id, orders).await? {
+        Ok(()) => Ok(Redirect::to("/quarantine/dispatch").into_response()),
+        Err(e) => board_view(&ctx, Some(e), None).await,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(super) struct UndispatchBody {
+    orders: Vec<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/runs/{id}/undispatch", operation_id = "transfer_undispatch", params(("id" = i64, Path)),
+    request_body = UndispatchBody, responses((status = 200, description = "taken off the run, waiting for a vehicle again"),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn undispatch_api(
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Json(b): Json<UndispatchBody>,
+) -> Result<Response, AppError> {
+    let orders: Vec<i64> = b.orders.into_iter().take(60).collect();
+    undispatch(&ctx, id, orders).await??;
+    Ok(Json(json!({"run": id, "undispatched": true})).into_response())
 }

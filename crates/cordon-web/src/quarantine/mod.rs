@@ -13,6 +13,7 @@
 
 mod dispatch;
 mod driver;
+mod orders;
 mod queue;
 mod sites;
 
@@ -53,6 +54,7 @@ pub const FEATURE: Feature = Feature {
         ("quarantine/dispatch.html", include_str!("../../templates/quarantine/dispatch.html")),
         ("quarantine/driver.html", include_str!("../../templates/quarantine/driver.html")),
         ("quarantine/run.html", include_str!("../../templates/quarantine/run.html")),
+        ("quarantine/order.html", include_str!("../../templates/quarantine/order.html")),
     ],
     openapi: Some(QuarantineDoc::openapi),
     area_panel: None,
@@ -60,7 +62,10 @@ pub const FEATURE: Feature = Feature {
 
 fn routes() -> Vec<Route> {
     let landing = vec![Route::get("/quarantine", Need::AnyOf(JOBS), landing)];
-    [landing, queue::routes(), sites::routes(), dispatch::routes(), driver::routes()].into_iter().flatten().collect()
+    [landing, queue::routes(), orders::routes(), sites::routes(), dispatch::routes(), driver::routes()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 #[derive(OpenApi)]
@@ -68,6 +73,7 @@ fn routes() -> Vec<Route> {
     paths(
         queue::queue_api,
         queue::orders_api,
+        orders::order_api,
         sites::sites_api,
         sites::open_site_api,
         sites::board_api,
@@ -76,6 +82,7 @@ fn routes() -> Vec<Route> {
         sites::release_api,
         dispatch::board_api,
         dispatch::dispatch_api,
+        dispatch::undispatch_api,
         driver::runs_api,
         driver::pickup_api,
         driver::arrival_api,
@@ -88,6 +95,7 @@ fn routes() -> Vec<Route> {
         sites::AssignBody,
         sites::CheckBody,
         dispatch::DispatchBody,
+        dispatch::UndispatchBody,
         driver::PickupBody,
         driver::ArrivalBody,
     ))
@@ -183,6 +191,8 @@ const MESSAGES: &[Message] = &[
     ("q.record", "记录", "Record"),
     ("q.checked", "已记录健康监测", "Health check recorded"),
     ("q.alarm", "异常", "Alarm"),
+    ("q.alarms", "健康监测异常（发热或有症状）", "Health-check alarms (fever or symptoms)"),
+    ("q.checks_today", "今日监测", "Checks today"),
     ("q.last_check", "最近监测", "Last check"),
     ("q.print", "批量打印隔离告知书", "Print the order notices"),
     ("q.notice_title", "隔离医学观察告知书", "Notice of quarantine for medical observation"),
@@ -224,6 +234,10 @@ const MESSAGES: &[Message] = &[
     ("q.open_board", "打开看板", "Open the board"),
     ("q.my_site", "我负责", "mine"),
     ("q.release_list", "解除名单", "Release list"),
+    ("q.order", "隔离通知", "Quarantine order"),
+    ("q.steps", "闭环进度", "Steps"),
+    ("q.closed", "隔离结束", "Closed"),
+    ("q.undispatch", "撤下", "Take off"),
 ];
 
 /// Names of the fields containment refusals are about, put in front of their messages.

@@ -15,16 +15,19 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
+use chrono::NaiveTime;
 use cordon_domain::Role;
 use cordon_domain::area::AreaCode;
 use cordon_domain::authz::Action;
 use cordon_domain::containment::assign::SiteSlots;
 use cordon_domain::containment::kpi;
+use cordon_domain::containment::local_instant;
+use cordon_domain::containment::quarantine::HealthCheck;
 use cordon_domain::containment::quarantine::{
     Category, NewHealthCheck, NewRoom, NewSite, Order, RoomEvent, RoomState, SiteKind, Symptom, parse_temperature,
 };
 use cordon_domain::error::FieldError;
-use cordon_store::containment::{OrderQuery, SiteBoard, SiteQuery};
+use cordon_store::containment::{Keys, OrderQuery, SiteBoard, SiteQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -133,6 +136,9 @@ fn parse_rooms(text: &str) -> Result<Vec<NewRoom>, FieldError> {
             format!("line {line}: write “floor number beds”, e.g. 3 301 1 or 3 301-320 1"),
         )
     };
+    if text.len() > 100_000 {
+        return Err(FieldError::new("rooms_many", "rooms", "一次最多2000间", "2000 rooms at most at once"));
+    }
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -321,15 +327,37 @@ async fn board_view(ctx: &Ctx, id: i64, error: Option<FieldError>, done: Option<
             j
         })
         .collect();
+    // Today's health checks of the people here: how many of the profile's daily checks are
+    // done, the last temperature, and any alarm (fever or a symptom) to act on.
+    let since = local_instant(view.today(), NaiveTime::MIN, view.offset());
+    let keys = Keys {
+        orders: vec![OrderQuery { site_ids: Some(vec![id]), open: true, ..OrderQuery::default() }],
+        checks_since: Some(since),
+        ..Keys::default()
+    };
+    let mut checks: BTreeMap<i64, Vec<HealthCheck>> = BTreeMap::new();
+    for c in ctx.store.containment_facts(&keys).await?.checks {
+        checks.entry(c.check.order_id).or_default().push(c);
+    }
+    let expected = view.profile.quarantine.health_checks_per_day;
     let people: Vec<_> = board
         .people
         .iter()
         .map(|o| {
             let mut j = order_json(ctx, o);
             j["room"] = json!(label_of(o.room_id));
+            let today = checks.get(&o.id).map(Vec::as_slice).unwrap_or_default();
+            let last = today.iter().max_by_key(|c| c.check.at);
+            j["checks_today"] = json!(today.len());
+            j["checks_expected"] = json!(expected);
+            j["checks_due"] = json!(today.len() < expected as usize);
+            j["last_temperature"] =
+                json!(last.map(|c| format!("{:.1}", f64::from(c.check.temperature.tenths()) / 10.0)));
+            j["alarm"] = json!(today.iter().any(|c| c.check.alarm));
             j
         })
         .collect();
+    let alarms: Vec<_> = people.iter().filter(|p| p["alarm"] == true).cloned().collect();
     let releases: Vec<_> = board
         .releases_due
         .iter()
@@ -385,7 +413,7 @@ async fn board_view(ctx: &Ctx, id: i64, error: Option<FieldError>, done: Option<
         "/quarantine",
         json!({"site": site_json(lang, &board.site), "occupancy": occupancy_json(&board.occupancy), "floors": floors,
                "arrivals": arrivals, "people": people, "releases": releases, "tests_due": tests_due,
-               "to_clean": to_clean, "room_options": room_options, "symptoms": symptoms,
+               "to_clean": to_clean, "room_options": room_options, "symptoms": symptoms, "alarms": alarms,
                "error": error.map(|e| message(lang, &e)), "done": done}),
     )?;
     Ok((status, html).into_response())

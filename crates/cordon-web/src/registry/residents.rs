@@ -44,6 +44,24 @@ async fn resident_page(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<SavedQuery
     let today = today();
     let elderly_age = elderly_age(&ctx).await?;
     let building = r.unit.parent().unwrap_or_else(|| r.unit.clone());
+    // The person's code with its reasons and controls, and their household's status.
+    let household: Vec<i64> = ctx
+        .store
+        .building_roster(&building)
+        .await?
+        .into_iter()
+        .filter(|h| h.household_id == r.household_id)
+        .flat_map(|h| h.members)
+        .filter(|m| m.status == ResidentStatus::Active)
+        .map(|m| m.id)
+        .collect();
+    let mut ids = household.clone();
+    if !ids.contains(&r.id) {
+        ids.push(r.id);
+    }
+    let status = crate::codes::status::statuses(&ctx, &ids).await?;
+    let of_household: Vec<_> = household.iter().filter_map(|id| status.get(id)).collect();
+    let household_status = (!of_household.is_empty()).then(|| crate::codes::status::household(&of_household, lang));
     let extra = json!({
         "r": {
             "id": r.id, "name": r.name.as_str(), "id_number": r.id_number.as_str(),
@@ -53,6 +71,8 @@ async fn resident_page(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<SavedQuery
             "status_label": text(lang, if r.status == ResidentStatus::Active { "status.active" } else { "status.moved_out" }),
             "temporary": r.flags.temporary, "bedridden": r.flags.bedridden, "no_smartphone": r.flags.no_smartphone,
         },
+        "code": status.get(&r.id).map(|s| s.json.clone()),
+        "household_status": household_status,
         "can_edit": authorize(&ctx.principal, Action::EditResident, Some(&r.unit)).is_ok(),
         "flash": q.saved.map(|_| text(lang, "correct.done")),
     });

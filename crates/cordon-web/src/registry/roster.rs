@@ -39,6 +39,10 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
     let today = today();
     let elderly_age = elderly_age(&ctx).await?;
     let (mut residents, mut with_phone, mut door) = (0, 0, 0);
+    // Each active member's colour, reasons and controls, and so their household's status.
+    let active: Vec<i64> =
+        roster.iter().flat_map(|h| &h.members).filter(|m| m.status == ResidentStatus::Active).map(|m| m.id).collect();
+    let status = crate::codes::status::statuses(&ctx, &active).await?;
     let mut units: Vec<serde_json::Value> = Vec::new();
     let mut current: Option<(String, Vec<serde_json::Value>)> = None;
     for h in &roster {
@@ -56,10 +60,13 @@ async fn roster_page(ctx: Ctx, Path(code): Path<String>) -> Result<Response, App
                     "sex": lang.pick(m.sex().zh(), m.sex().en()), "age": m.age(today),
                     "phone": m.phone.as_ref().map(|p| p.as_str()),
                     "flags": flag_labels(m, lang, today, elderly_age), "status": m.status.as_str(),
+                    "code": status.get(&m.id).map(|s| s.json.clone()),
                 })
             })
             .collect();
-        let hh = json!({"room": h.room, "members": members});
+        let of_household: Vec<_> = h.members.iter().filter_map(|m| status.get(&m.id)).collect();
+        let household = (!of_household.is_empty()).then(|| crate::codes::status::household(&of_household, lang));
+        let hh = json!({"room": h.room, "members": members, "status": household});
         match &mut current {
             Some((name, list)) if *name == h.unit_name => list.push(hh),
             _ => {

@@ -23,7 +23,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// Decides what typed text means: a full ID number, a full mobile number, or a name.
-fn classify_query(q: &str) -> Result<ResidentQuery, cordon_domain::FieldError> {
+pub(crate) fn classify_query(q: &str) -> Result<ResidentQuery, cordon_domain::FieldError> {
     let t = q.trim();
     if let Ok(id) = IdNumber::parse(t) {
         return Ok(ResidentQuery::IdNumber(id));

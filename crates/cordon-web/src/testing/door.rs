@@ -168,7 +168,8 @@ async fn tasks_view(
     let task_page =
         refused.and_then(|r| tasks.iter().position(|t| t.id == r.task)).map(|i| i / TASKS_PER_PAGE + 1).or(q.page);
     let assignees = if all { assignees(ctx).await? } else { Vec::new() };
-    let names: std::collections::HashMap<i64, String> = assignees.iter().map(|a| (a.0, a.1.clone())).collect();
+    let mut names: std::collections::HashMap<i64, String> = assignees.iter().map(|a| (a.0, a.1.clone())).collect();
+    names.entry(ctx.user.id).or_insert_with(|| lang.pick("您", "you").to_string());
     let (shown, page, pages) = page_of(tasks, task_page, TASKS_PER_PAGE);
     let tasks_json: Vec<_> = shown
         .iter()

@@ -30,7 +30,25 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-async fn lab_view(ctx: &Ctx, status: StatusCode, extra: serde_json::Value) -> Result<Response, AppError> {
+/// Received tubes awaiting a result, listed on the lab page, at most.
+const AWAITING_SHOWN: u32 = 200;
+
+async fn lab_view(ctx: &Ctx, status: StatusCode, mut extra: serde_json::Value) -> Result<Response, AppError> {
+    // The lab's work list on every view of its page: what is in the lab without a result.
+    let awaiting: Vec<_> = ctx
+        .store
+        .tubes_awaiting_results(AWAITING_SHOWN)
+        .await?
+        .iter()
+        .map(|t| {
+            json!({
+                "barcode": t.barcode.as_str(), "count": t.count, "box": t.box_code,
+                "received_at": t.received_at.map(|at| ctx.tz.local(at).format("%m-%d %H:%M").to_string()),
+            })
+        })
+        .collect();
+    extra["awaiting"] = json!(awaiting);
+    extra["awaiting_max"] = json!(AWAITING_SHOWN);
     Ok((status, render(ctx, "testing/lab.html", "/testing/lab", extra)?).into_response())
 }
 
@@ -82,14 +100,23 @@ struct ResultForm {
 
 async fn lab_result(ctx: Ctx, State(state): State<AppState>, Form(f): Form<ResultForm>) -> Result<Response, AppError> {
     ctx.check_csrf(&f.csrf)?;
-    let row = NewResult {
-        row: 1,
-        tube: pattern(&state.settings.tube_pattern).parse(&f.tube)?,
-        result: TestResult::parse(&f.result)?,
-        ct: parse_ct(&f.ct)?,
+    let parsed = (|| {
+        Ok::<_, FieldError>(NewResult {
+            row: 1,
+            tube: pattern(&state.settings.tube_pattern).parse(&f.tube)?,
+            result: TestResult::parse(&f.result)?,
+            ct: parse_ct(&f.ct)?,
+        })
+    })();
+    // A typed result's mistake is shown on the lab page, in words about that result.
+    let row = match parsed {
+        Ok(row) => row,
+        Err(e) => {
+            return lab_view(&ctx, StatusCode::UNPROCESSABLE_ENTITY, json!({"error": msg(ctx.meta.lang, &e)})).await;
+        }
     };
     let report = record(&ctx, &[row]).await?;
-    show_report(&ctx, report).await
+    show_report_of(&ctx, report, true).await
 }
 
 async fn record(ctx: &Ctx, rows: &[NewResult]) -> Result<ResultsReport, AppError> {
@@ -99,6 +126,11 @@ async fn record(ctx: &Ctx, rows: &[NewResult]) -> Result<ResultsReport, AppError
 }
 
 async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppError> {
+    show_report_of(ctx, report, false).await
+}
+
+/// The report of recorded results; `typed` when one result was typed in (not a file).
+async fn show_report_of(ctx: &Ctx, report: ResultsReport, typed: bool) -> Result<Response, AppError> {
     let lang = ctx.meta.lang;
     let mut chased = Vec::new();
     for c in &report.chases {
@@ -122,7 +154,7 @@ async fn show_report(ctx: &Ctx, report: ResultsReport) -> Result<Response, AppEr
     lab_view(
         ctx,
         status,
-        json!({"report": {"committed": report.committed, "recorded": report.recorded, "errors": errors, "cases": report.cases, "chases": chased}}),
+        json!({"report": {"committed": report.committed, "recorded": report.recorded, "errors": errors, "cases": report.cases, "chases": chased, "typed": typed}}),
     )
     .await
 }
@@ -163,20 +195,20 @@ fn lab_rows(
     let cell = |cells: &Vec<String>, i: usize| cells.get(i).cloned().unwrap_or_default();
     for (n, cells) in &table.rows {
         let tube_text = cell(cells, tc);
-        let parsed = (|| {
-            Ok::<_, FieldError>(NewResult {
-                row: *n,
-                tube: p.parse(&tube_text)?,
-                result: TestResult::parse(&cell(cells, rc))?,
-                ct: match ct_col {
-                    Some(c) => parse_ct(&cell(cells, c))?,
-                    None => None,
-                },
-            })
-        })();
-        match parsed {
-            Ok(r) => rows.push(r),
-            Err(e) => errors.push((*n, tube_text, e)),
+        // Every problem of the row at once, not only the first.
+        let tube = p.parse(&tube_text);
+        let result = TestResult::parse(&cell(cells, rc));
+        let ct = match ct_col {
+            Some(c) => parse_ct(&cell(cells, c)),
+            None => Ok(None),
+        };
+        match (tube, result, ct) {
+            (Ok(tube), Ok(result), Ok(ct)) => rows.push(NewResult { row: *n, tube, result, ct }),
+            (tube, result, ct) => {
+                for e in [tube.err(), result.err(), ct.err()].into_iter().flatten() {
+                    errors.push((*n, tube_text.clone(), e));
+                }
+            }
         }
     }
     Ok(if errors.is_empty() { Ok(rows) } else { Err(errors) })

@@ -227,7 +227,7 @@ pub async fn reimport_round_trip(store: &dyn Store) {
     let r =
         import_roster(store, &who, &write_csv(&with_stranger), Format::Csv, &preview(), "req-8", now()).await.unwrap();
     assert_eq!(r.errors.len(), 1);
-    assert_eq!((r.errors[0].row, r.errors[0].code), (with_stranger.len(), "id_number_elsewhere"));
+    assert_eq!((r.errors[0].row, r.errors[0].code), (with_stranger.len(), "id_number_unavailable"));
     assert!(!r.applicable);
 }
 

@@ -44,6 +44,7 @@ const SAMPLER: &[Role] = &[Role::Sampler];
 const LAB: &[Role] = &[Role::LabTech];
 const DOOR: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Volunteer];
 const CHASE: &[Role] = &[Role::Commander, Role::Tracer];
+const FOLLOW: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker];
 const SCANNERS: &[Role] = &[Role::Commander, Role::CheckpointGuard];
 const CHECKPOINT_PAGE: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::CheckpointGuard];
 const CHECKIN: &[Role] =
@@ -403,6 +404,8 @@ fn table() -> Vec<Case> {
         post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
             no_query(Payload::Json(serde_json::json!({"contacts": []})))
         }),
+        get("/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT, Refused),
+        get("/api/v1/quarantine/orders/{id}", Action::ViewContainment, CONTAINMENT, Refused),
         get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
         post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
             no_query(form(&[
@@ -445,6 +448,12 @@ fn table() -> Vec<Case> {
         get("/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
             no_query(form(&[("site_id", s.site.to_string()), ("plate", "??".into()), ("seats", "7".into())]))
+        }),
+        post("/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, DISPATCH, Refused, |_, _| {
+            no_query(form(&[]))
+        }),
+        post("/api/v1/quarantine/runs/{id}/undispatch", Action::DispatchTransfer, DISPATCH, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"orders": []})))
         }),
         get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
         post("/api/v1/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
@@ -513,6 +522,45 @@ fn table() -> Vec<Case> {
         get("/api/v1/rounds/{id}/resample-tasks", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
         // A malformed barcode: answered 422 after authorization.
         get("/api/v1/chases/{tube}", Action::ViewChase, CHASE, Untargeted),
+        // ---- tracing (bodies refused as bad input after authorization)
+        get("/tracing", Action::TraceCases, CHASE, Untargeted),
+        post("/tracing/cases", Action::TraceCases, CHASE, Refused, |_, s| {
+            no_query(form(&[
+                ("resident_id", s.resident.id.to_string()),
+                ("classification", "x".into()),
+                ("how_found", "x".into()),
+            ]))
+        }),
+        get("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused),
+        get("/tracing/cases/{id}/assist", Action::TraceCases, CHASE, Refused),
+        post("/tracing/cases/{id}", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("classification", "x".into()), ("status", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/candidates", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("decision", "reject".into())]))
+        }),
+        post("/tracing/cases/{id}/places", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("label", "某地".into()), ("from", "x".into()), ("until", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/contacts", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("class", "x".into()), ("setting", "x".into()), ("last_exposure", "x".into())]))
+        }),
+        post("/tracing/cases/{id}/source", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(form(&[("source", "x".into())]))
+        }),
+        get("/api/v1/cases", Action::TraceCases, CHASE, Untargeted),
+        get("/api/v1/cases/{id}", Action::TraceCases, CHASE, Refused),
+        post("/api/v1/cases/{id}/candidates", Action::TraceCases, CHASE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"candidates": [], "confirm": false})))
+        }),
+        get("/tracing/chains", Action::ViewChains, CHASE, Untargeted),
+        post("/tracing/clusters", Action::ViewChains, CHASE, Untargeted, |_, _| {
+            no_query(form(&[("name", "聚".repeat(81))]))
+        }),
+        get("/api/v1/chains", Action::ViewChains, CHASE, Untargeted),
+        get("/api/v1/tracing/kpis", Action::ViewChains, CHASE, Untargeted),
+        get("/tracing/contacts", Action::FollowHome, FOLLOW, Untargeted),
+        post("/tracing/contacts/{id}/notified", Action::FollowHome, FOLLOW, Refused, |_, _| no_query(form(&[]))),
     ]
 }
 
@@ -545,6 +593,9 @@ struct Side {
     run: i64,
     /// A resident of the building in home quarantine: their order.
     home_order: i64,
+    /// A case of another resident of the building, and a contact of it living there.
+    case: i64,
+    contact: i64,
 }
 
 struct Fx {
@@ -612,6 +663,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>,
     let (site, room, order, run) = quarantine_fixture(app, building, &resident).await;
     let at_home = super::zones_followup::later_resident(app, building).await;
     let home_order = super::zones_followup::home_order(app, &at_home, contact).await;
+    let (case, contact) = tracing_fixture(app, building, &resident, now).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -629,6 +681,8 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>,
         order,
         run,
         home_order,
+        case,
+        contact,
     }
 }
 
@@ -707,6 +761,47 @@ async fn quarantine_fixture(app: &TestApp, building: &AreaCode, avoid: &Resident
     (site.id, room, order, run)
 }
 
+/// A case entered for a resident of `building` other than `not`, with one contact there.
+async fn tracing_fixture(
+    app: &TestApp,
+    building: &AreaCode,
+    not: &Resident,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (i64, i64) {
+    use cordon_domain::tracing::{Class, Classification, HowFound, Setting};
+    use cordon_store::tracing::{NewCase, NewContact};
+    let roster = app.store.building_roster(building).await.unwrap();
+    let people: Vec<Resident> =
+        roster.into_iter().flat_map(|h| h.members).filter(|r| r.household_id != not.household_id).collect();
+    let (who, other) = (&people[0], people.iter().find(|r| r.household_id != people[0].household_id).unwrap());
+    let p9 = cordon_store::conformance_containment::profile("protocol-9");
+    let act = |what| cordon_store::conformance_containment::act(&p9, now, "authz-fixture", what);
+    let new = NewCase {
+        resident_id: who.id,
+        classification: Classification::Mild,
+        how_found: HowFound::FeverClinic,
+        onset: None,
+        workplace: String::new(),
+    };
+    let case = match app.store.case_of(who.id).await.unwrap() {
+        Some(c) => c,
+        None => app.store.enter_case(new, act("case.enter")).await.unwrap().unwrap(),
+    };
+    let contact = NewContact {
+        case_id: case.id,
+        resident_id: Some(other.id),
+        name: None,
+        id_number: None,
+        phone: None,
+        address: String::new(),
+        class: Class::General,
+        setting: Setting::Workplace,
+        last_exposure: now - chrono::Duration::hours(1),
+    };
+    let contact = app.store.add_contact(contact, act("contact.add")).await.unwrap().unwrap();
+    (case.id, contact.id)
+}
+
 async fn fixture() -> Fx {
     let app = spawn_app().await;
     let store = app.store.clone();
@@ -757,6 +852,10 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
     } else if path.starts_with("/zones/") || path.starts_with("/api/v1/zones/") {
         // No such proposal or zone: the commander's call is refused as unknown.
         987_654
+    } else if path.starts_with("/tracing/cases/") || path.starts_with("/api/v1/cases/") {
+        s.case
+    } else if path.starts_with("/tracing/contacts/") {
+        s.contact
     } else {
         0
     };

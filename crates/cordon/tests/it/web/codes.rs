@@ -96,8 +96,8 @@ async fn codes_checkpoint_decision_table() {
     assert!(!v.to_string().contains(r.id_number.as_str()), "full ID number leaked");
     assert_eq!(page_scan(&app, cp.id, &good).await, ("true".into(), "green".into(), "green".into()));
 
-    // A high-risk zone on the building: yellow, refused, with the zone as reason and a
-    // sampling site to go to.
+    // A high-risk zone on the building: yellow, refused, with the zone as reason and the
+    // zone's rule (protocol-9: stay at home) as what to do.
     designate(&app, &app.building, "high").await;
     let (_, v) = api_scan(&app, Role::CheckpointGuard, cp.id, &good).await;
     assert_eq!(
@@ -105,7 +105,7 @@ async fn codes_checkpoint_decision_table() {
         (Some(false), Some("yellow"), Some("yellow"))
     );
     assert_eq!(v["reasons"][0]["code"], "zone_high");
-    assert!(v["message_zh"].as_str().unwrap().contains("采样点"), "{v}");
+    assert!(v["message_zh"].as_str().unwrap().contains("足不出户"), "{v}");
     assert_eq!(page_scan(&app, cp.id, &good).await, ("false".into(), "yellow".into(), "yellow".into()));
 
     // Bad tokens: each a refusal with its own code, never a 500.
@@ -404,16 +404,32 @@ async fn codes_venue_checkins_and_cards() {
     let who: Vec<i64> = v["visits"].as_array().unwrap().iter().map(|x| x["resident_id"].as_i64().unwrap()).collect();
     assert_eq!(who, vec![r.id]);
 
-    // Code cards: the building leader prints one card per active resident, names masked.
-    let resp = app.get(Role::BuildingLeader, &format!("/buildings/{}/cards", app.building)).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let html = resp.text().await.unwrap();
+    // Code cards: by default only for those who need one (no smartphone, elderly,
+    // bedridden); on request one per active resident, names masked.
     let roster = app.store.building_roster(&app.building).await.unwrap();
     let active: Vec<_> = roster
         .iter()
         .flat_map(|h| h.members.iter())
         .filter(|m| m.status == cordon_domain::registry::ResidentStatus::Active)
         .collect();
+    let today = cordon_domain::clock::DistrictTz::default().today(chrono::Utc::now());
+    let elderly_age = cordon_domain::policy::Profile::shipped(cordon_domain::policy::DEFAULT_PROFILE)
+        .unwrap()
+        .unwrap()
+        .testing
+        .elderly_age;
+    let needing: Vec<_> = active.iter().filter(|m| m.needs_door_service(today, elderly_age)).collect();
+    assert!(!needing.is_empty() && needing.len() < active.len(), "the demo building has both kinds");
+    let resp = app.get(Role::BuildingLeader, &format!("/buildings/{}/cards", app.building)).send().await.unwrap();
+    let html = resp.text().await.unwrap();
+    assert_eq!(html.matches("data-testid=\"code-card\"").count(), needing.len());
+    for m in &needing {
+        assert!(html.contains(&m.name.masked()));
+    }
+    let resp =
+        app.get(Role::BuildingLeader, &format!("/buildings/{}/cards?who=all", app.building)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
     assert_eq!(html.matches("data-testid=\"code-card\"").count(), active.len());
     assert_eq!(html.matches("<svg").count(), active.len());
     for m in &active {
@@ -443,7 +459,7 @@ async fn codes_venue_checkins_and_cards() {
         .audit_log(&AuditFilter { action: Some("code_cards.print".into()), limit: 10, ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(printed.len(), 1);
+    assert_eq!(printed.len(), 2);
 }
 
 // ---- two real processes on one PostgreSQL schema -----------------------------------------

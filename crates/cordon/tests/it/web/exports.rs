@@ -63,21 +63,26 @@ async fn coverage_and_missed_lists_export_as_xlsx() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
-/// A yellow code at a gate is told where to test: the mass-testing site that serves the
-/// gate's community, with its address and hours.
+/// A yellow code at a gate for a missed round is told where to test: the mass-testing site
+/// that serves the gate's community, with its address and hours.
 #[tokio::test]
 async fn refused_scan_names_the_sampling_site_of_the_community() {
     let app = spawn_app().await;
-    let resp = app
-        .post(Role::Commander, "/api/v1/zones")
-        .json(&serde_json::json!({"area_code": app.building.as_str(), "level": "high", "reason": "测试"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
-    let r = app.resident_in(&app.building).await;
-    let code: serde_json::Value = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", r.id)).await;
-    assert_eq!(code["colour"], "yellow");
+    // Someone the demo's round did not sample, who missed yesterday's mandatory round too.
+    let demo_round = app.store.rounds(10).await.unwrap().into_iter().map(|r| r.id).min().unwrap();
+    let missed = app.store.missed(demo_round, std::slice::from_ref(&app.building)).await.unwrap();
+    let absent = missed[0].members[0].resident_id;
+    let yesterday = cordon_domain::clock::DistrictTz::default().today(chrono::Utc::now()) - chrono::Duration::days(1);
+    let round = cordon_domain::testing::NewRound {
+        area: cordon_domain::area::AreaCode::parse("141102").unwrap(),
+        date: yesterday,
+        mandatory: true,
+        pool: cordon_domain::testing::PoolCapacity::new(10).unwrap(),
+    };
+    let e = cordon_store::conformance::audit_entry(1, "setup", "round.create", "round", "x");
+    app.store.create_round(&round, &e).await.unwrap();
+    let code: serde_json::Value = app.get_json(Role::Commander, &format!("/api/v1/residents/{absent}/code")).await;
+    assert_eq!(code["colour"], "yellow", "{code}");
     let guard = app.store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
     let gate = app.store.checkpoints_of_guard(guard.id).await.unwrap()[0].id;
     let out: serde_json::Value = app

@@ -80,7 +80,13 @@ async fn reads_and_changes_are_audited_without_personal_data() {
     }
     // The commander can read the log, page by page.
     let page = app.get(Role::Commander, "/audit?action=resident.update").send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("resident.update") && page.contains("building_leader"));
+    assert!(page.contains("resident.update") && page.contains("楼长"), "the role in words");
+    assert!(page.contains("更新居民"), "the action in words");
+    // By family: `resident` finds resident.update (and resident.read), never roster.read.
+    let page = app.get(Role::Commander, "/audit?action=resident").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("更新居民") && !page.contains("roster.read"));
+    let page = app.get(Role::Commander, "/audit?action=roster").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("查看楼栋名册") && !page.contains("resident.update"));
 }
 
 #[tokio::test]

@@ -149,6 +149,17 @@ async fn quarantine_loop_queue_to_release() {
     let ids: Vec<i64> = board["waiting"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
     assert!(orders.iter().all(|o| ids.contains(o)), "{board}");
 
+    // Dispatched, taken off again (back to waiting), dispatched again.
+    let (s, run) = dispatch(&app, &orders, site).await;
+    assert_eq!(s, StatusCode::CREATED, "{run}");
+    let run = run["id"].as_i64().unwrap();
+    let (s, b) = send_json(
+        app.post(Role::TransferDispatcher, &format!("/api/v1/quarantine/runs/{run}/undispatch"))
+            .json(&json!({"orders": orders})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(order(&app, orders[0]).await.run_id, None);
     let (s, run) = dispatch(&app, &orders, site).await;
     assert_eq!(s, StatusCode::CREATED, "{run}");
     let run = run["id"].as_i64().unwrap();
@@ -203,6 +214,34 @@ async fn quarantine_loop_queue_to_release() {
         assigned.iter().filter(|e| orders.iter().any(|o| e.entry.target == o.to_string())).count() >= 2,
         "{assigned:?}"
     );
+
+    // The order's page: each step with when and who; the person's street sees it, another's not.
+    let detail = app.get_json(Role::Commander, &format!("/api/v1/quarantine/orders/{}", orders[0])).await;
+    let steps = detail["steps"].as_array().unwrap();
+    assert!(steps.iter().filter(|s| s["done"] == true).count() >= 4, "{detail}");
+    assert!(steps.iter().any(|s| s["by"] == driver.display_name.as_str()), "{detail}");
+    let r = app.get(Role::StreetOfficer, &format!("/quarantine/orders/{}", orders[0])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a person of the second street");
+
+    // Health checks: a normal one by API, a fever by the board's form — an alarm on the board.
+    let (s, b) = send_json(
+        app.post(Role::SiteManager, &format!("/api/v1/quarantine/orders/{}/checks", orders[0]))
+            .json(&json!({"temperature": "36.6", "symptoms": []})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let r = app
+        .post(Role::SiteManager, &format!("/quarantine/orders/{}/checks", orders[1]))
+        .form(&[("temperature", "38.4"), ("symptom", "cough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html =
+        app.get(Role::SiteManager, &format!("/quarantine/sites/{site}")).send().await.unwrap().text().await.unwrap();
+    let alarms = &html[html.find("data-testid=\"alarms\"").expect("an alarm on the board")..];
+    assert!(alarms[..alarms.find("</section>").unwrap()].contains("38.4"), "{html}");
+    assert!(html.contains("36.6"));
 
     // The pages of each role show the work.
     let page = app.get(Role::SiteManager, &format!("/quarantine/sites/{site}")).send().await.unwrap();

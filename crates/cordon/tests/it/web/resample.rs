@@ -90,6 +90,19 @@ async fn web_resample_loop_after_a_positive_pool() {
     assert_eq!(v["accepted"], 5);
     lab(&app, &[(tube(1), "positive")]).await;
 
+    // The 楼长's roster and the resident page show the status: colour with reasons, the
+    // controls, the household's status.
+    let roster = app.get(Role::BuildingLeader, &format!("/buildings/{}", app.building)).send().await.unwrap();
+    let roster = roster.text().await.unwrap();
+    assert!(roster.matches("data-testid=\"member-control\">混管阳性，待单采复核<").count() >= 5, "pool members");
+    assert!(roster.matches("本户居家管控中").count() >= 5, "their households under home control");
+    assert!(roster.contains("data-testid=\"member-colour\" data-colour=\"green\""), "the others' colour too");
+    let page =
+        app.get(Role::BuildingLeader, &format!("/residents/{}", neg.id)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-testid=\"resident-control\">居家管控<"), "{page}");
+    assert!(page.contains("混管阳性，等待单采单检结果"), "the reason, from the colour engine");
+    assert!(page.contains("data-testid=\"resident-household\""));
+
     // The sampling site and the grid worker see one task per member, door-to-door (every
     // household is under home control now), with phone and the unit by name.
     let site = tasks(&app, Role::Sampler, round).await;
@@ -184,6 +197,12 @@ async fn web_resample_loop_after_a_positive_pool() {
     assert_eq!(p["colour"], "red", "{p}");
     assert!(p["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "case"), "{p}");
     assert!(n["reasons"].as_array().unwrap().iter().all(|r| r["code"] != "pool_positive"), "{n}");
+    let page =
+        app.get(Role::BuildingLeader, &format!("/residents/{}", neg.id)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("data-testid=\"resident-control\""), "no control left on the cleared member");
+    let page =
+        app.get(Role::BuildingLeader, &format!("/residents/{}", pos.id)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-colour=\"red\"") && page.contains("确诊病例"), "the case, red with its reason");
     let still = code(&app, &people[2]).await;
     assert!(still["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "pool_positive"), "{still}");
 
@@ -210,6 +229,10 @@ async fn web_resample_loop_after_a_positive_pool() {
     let page = app.get(Role::Commander, "/testing/alerts").send().await.unwrap().text().await.unwrap();
     let at = page.find(&format!("data-testid=\"timeline\" data-tube=\"{}\"", tube(1))).expect("the pool's timeline");
     let section = &page[at..];
+    let section = match section[1..].find("data-testid=\"timeline\"") {
+        Some(end) => &section[..end + 1],
+        None => section,
+    };
     assert_eq!(section.matches("data-testid=\"timeline-member\"").count(), 5);
     assert!(section.contains(">2/5<"), "two of five re-sampled");
     assert!(section.contains("data-status=\"cleared\"") && section.contains("data-status=\"confirmed\""));
