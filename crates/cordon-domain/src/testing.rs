@@ -52,10 +52,26 @@ pub struct NewSite {
     pub areas: Vec<AreaCode>,
 }
 
+/// Longest site name and opening hours; longest address; most areas one site serves.
+pub const SITE_NAME_MAX: usize = 80;
+pub const SITE_ADDRESS_MAX: usize = 200;
+pub const SITE_AREAS_MAX: usize = 100;
+
 impl NewSite {
     pub fn check(&self) -> Result<(), FieldError> {
         if self.name.trim().is_empty() {
             return Err(FieldError::new("site_name_empty", "name", "请填写检测点名称", "the site needs a name"));
+        }
+        crate::security::bounded_text("name", &self.name, SITE_NAME_MAX)?;
+        crate::security::bounded_text("address", &self.address, SITE_ADDRESS_MAX)?;
+        crate::security::bounded_text("hours", &self.hours, SITE_NAME_MAX)?;
+        if self.areas.len() > SITE_AREAS_MAX {
+            return Err(FieldError::new(
+                "site_areas_many",
+                "areas",
+                format!("检测点最多服务{SITE_AREAS_MAX}个区域"),
+                format!("a site serves {SITE_AREAS_MAX} areas at most"),
+            ));
         }
         if self.areas.is_empty() {
             return Err(FieldError::new(

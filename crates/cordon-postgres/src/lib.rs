@@ -19,6 +19,7 @@ mod rows;
 mod scanpath;
 mod store;
 mod testing;
+mod throttle;
 
 use cordon_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

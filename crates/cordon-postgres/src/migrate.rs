@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "residents_inactive", include_str!("../migrations/0004_residents_inactive.sql")),
     (5, "resamples", include_str!("../migrations/0005_resamples.sql")),
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
+    (40, "login_throttle", include_str!("../migrations/0040_login_throttle.sql")),
 ];
 
 /// Serialises migrations of one schema across every connection to the server; other

@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_residents_inactive.sql")),
     (7, include_str!("../migrations/0007_resamples.sql")),
     (20, include_str!("../migrations/0020_containment.sql")),
+    (40, include_str!("../migrations/0040_login_throttle.sql")),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

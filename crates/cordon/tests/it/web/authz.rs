@@ -419,6 +419,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         issuer_id: 1,
         issuer: "authz-fixture".into(),
         issued_at: now,
+        issuer_roots: vec![building.clone()],
     };
     let pass = store.issue_pass(&pass, &entry("pass.issue")).await.unwrap().id;
     let missed = store.missed(round, std::slice::from_ref(building)).await.unwrap();

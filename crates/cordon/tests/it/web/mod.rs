@@ -7,4 +7,5 @@ mod codes;
 mod exports;
 mod http;
 mod scanpath;
+mod security;
 mod testing;
