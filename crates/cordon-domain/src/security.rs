@@ -21,8 +21,11 @@ pub const PASSWORD_MIN: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityRules {
-    /// Failures of one account (or one client address) that cost nothing.
+    /// Failures of one account that cost nothing.
     pub login_free_failures: u32,
+    /// Failures of one client address that cost nothing (more: an office behind one
+    /// address logs in many people at once, each attempt counted until it succeeds).
+    pub login_client_free_failures: u32,
     /// The wait after the first failure beyond the free ones; it doubles with each more.
     pub login_first_delay_seconds: u32,
     /// The longest wait an account's failures impose (small: anyone can fail on purpose
@@ -43,6 +46,7 @@ impl Default for SecurityRules {
     fn default() -> Self {
         SecurityRules {
             login_free_failures: 3,
+            login_client_free_failures: 20,
             login_first_delay_seconds: 2,
             login_account_max_delay_seconds: 30,
             login_client_max_delay_seconds: 900,
@@ -267,14 +271,14 @@ pub fn plan_throttle(
 /// The wait after `failures` failures of a key of `kind`: nothing for the free ones, then
 /// `login_first_delay_seconds`, doubling with each further failure, up to the kind's cap.
 pub fn login_delay(failures: u32, kind: ThrottleKind, rules: &SecurityRules) -> Duration {
-    if failures <= rules.login_free_failures {
+    let (free, cap) = match kind {
+        ThrottleKind::Account => (rules.login_free_failures, rules.login_account_max_delay_seconds),
+        ThrottleKind::Client => (rules.login_client_free_failures, rules.login_client_max_delay_seconds),
+    };
+    if failures <= free {
         return Duration::zero();
     }
-    let cap = match kind {
-        ThrottleKind::Account => rules.login_account_max_delay_seconds,
-        ThrottleKind::Client => rules.login_client_max_delay_seconds,
-    };
-    let doublings = (failures - rules.login_free_failures - 1).min(30);
+    let doublings = (failures - free - 1).min(30);
     let secs = u64::from(rules.login_first_delay_seconds).saturating_mul(1u64 << doublings).min(u64::from(cap));
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
 }
@@ -291,7 +295,11 @@ pub fn plan_login_attempt(
 ) -> ThrottlePlan {
     let window = Duration::minutes(i64::from(rules.login_window_minutes));
     let live = |s: &Option<ThrottleState>| s.filter(|s| now - s.last_at <= window);
-    if let Some(until) = states.iter().filter_map(|(_, s)| live(s)).map(|s| s.next_at).filter(|t| *t > now).max() {
+    // Only a key that was given a wait makes one wait (`next_at` after `last_at`): the
+    // attempts of one moment carry slightly different clocks, and a free attempt's
+    // `next_at` — its own `now` — must not hold up one that read the clock just before.
+    let waits = states.iter().filter_map(|(_, s)| live(s)).filter(|s| s.next_at > s.last_at);
+    if let Some(until) = waits.map(|s| s.next_at).filter(|t| *t > now).max() {
         return ThrottlePlan { answer: LoginAttempt::Wait { until }, store: None };
     }
     let next = states
@@ -379,7 +387,9 @@ mod tests {
         assert_eq!((d(1, ThrottleKind::Account), d(3, ThrottleKind::Account)), (0, 0));
         assert_eq!((d(4, ThrottleKind::Account), d(5, ThrottleKind::Account), d(6, ThrottleKind::Account)), (2, 4, 8));
         assert_eq!(d(20, ThrottleKind::Account), 30, "an account's wait stays short");
-        assert_eq!(d(20, ThrottleKind::Client), 900, "a guessing address waits long");
+        assert_eq!(d(20, ThrottleKind::Client), 0, "an office logs in many people at once");
+        assert_eq!((d(21, ThrottleKind::Client), d(22, ThrottleKind::Client)), (2, 4));
+        assert_eq!(d(40, ThrottleKind::Client), 900, "a guessing address waits long");
         assert_eq!(d(u32::MAX, ThrottleKind::Client), 900);
     }
 
@@ -414,6 +424,11 @@ mod tests {
         let after = plan_login_success(&input, t(3), &r);
         assert_eq!(after[0], None);
         assert_eq!(after[1].map(|s| s.failures), Some(4));
+        // Attempts of one moment read slightly different clocks: a free attempt decided
+        // first with a later clock holds up nobody.
+        let later = ThrottleState { failures: 1, last_at: t(1), next_at: t(1) };
+        let input = [(ThrottleKind::Account, Some(later)), (ThrottleKind::Client, Some(later))];
+        assert_eq!(plan_login_attempt(&input, t(0), &r).answer, LoginAttempt::Go);
         // Failures older than the window are forgotten.
         let fresh = plan_login_attempt(&input, t(16 * 60), &r).store.unwrap();
         assert_eq!(fresh[0].map(|s| s.failures), Some(1));

@@ -74,6 +74,12 @@ pub struct ImportReport {
 /// together with a `residents.import` audit entry, or — with bad rows under
 /// [`ImportMode::AllOrNothing`] — nothing is. File-level problems (not an xlsx, no
 /// headers, too large, …) are errors; row-level ones are in the report.
+///
+/// Every attempt is audited: a committed import by its `residents.import` entry (written
+/// with the rows), any other outcome — bad rows, a file that does not read — by a
+/// `residents.import.refused` entry with counts only. An ID number registered outside
+/// the caller's scope is reported without saying where or whose it is
+/// ([`mark_registered`]).
 pub async fn import_residents(
     store: &dyn RegistryStore,
     who: &Principal,
@@ -84,6 +90,45 @@ pub async fn import_residents(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, SheetError> {
     authorize(who, Action::ImportResidents, None)?;
+    let outcome = import_checked(store, who, bytes, format, mode, request_id, now).await;
+    let detail = match &outcome {
+        Ok(r) if r.committed => return outcome,
+        Ok(r) => format!(
+            "nothing imported: {} rows, {} bad, {} registered elsewhere ({})",
+            r.rows,
+            r.bad_rows,
+            r.errors.iter().filter(|e| e.code == ELSEWHERE).count(),
+            mode.code()
+        ),
+        Err(e) => format!("nothing imported: {}", e.code()),
+    };
+    let audit = AuditEntry {
+        at: now,
+        actor_id: Some(who.user_id),
+        actor: who.username.clone(),
+        role: Some(who.role),
+        action: "residents.import.refused".into(),
+        target_kind: "area".into(),
+        target: who.roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+        request_id: request_id.into(),
+        detail,
+    };
+    store.append_audit(&[audit]).await?;
+    outcome
+}
+
+/// The code of a row whose ID number is registered outside the caller's scope.
+const ELSEWHERE: &str = "id_number_unavailable";
+
+async fn import_checked(
+    store: &dyn RegistryStore,
+    who: &Principal,
+    bytes: &[u8],
+    format: Format,
+    mode: ImportMode,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, SheetError> {
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(SheetError::too_large());
     }
@@ -112,7 +157,20 @@ pub async fn import_residents(
     }
     drop(firsts);
     if !existing.is_empty() {
-        mark_registered(&mut entries, &mut errors, &existing, &id_header);
+        // Which of them are the caller's own: only those are named as registered.
+        let district_wide = who.roots.iter().any(|r| r.level() == cordon_domain::AreaLevel::District);
+        let in_scope: HashSet<IdNumber> = if district_wide {
+            existing.clone()
+        } else {
+            store
+                .residents_under(&who.roots)
+                .await?
+                .into_iter()
+                .map(|r| r.id_number)
+                .filter(|i| existing.contains(i))
+                .collect()
+        };
+        mark_registered(&mut entries, &mut errors, &existing, &in_scope, &id_header);
     }
 
     errors.sort_by_key(|r| (r.error.row, r.rank));
@@ -158,22 +216,34 @@ pub async fn import_residents(
     Ok(report)
 }
 
-fn mark_registered(entries: &mut [Entry], errors: &mut Vec<Ranked>, existing: &HashSet<IdNumber>, id_header: &str) {
+/// Rows whose ID number is registered: within the caller's scope named as such; outside
+/// it only as "cannot be registered here" — the row cannot be written (an ID number is
+/// registered once in the district), but the report says neither where nor whose.
+fn mark_registered(
+    entries: &mut [Entry],
+    errors: &mut Vec<Ranked>,
+    existing: &HashSet<IdNumber>,
+    in_scope: &HashSet<IdNumber>,
+    id_header: &str,
+) {
     for e in entries.iter_mut() {
         let Some(id) = &e.first_id else { continue };
         if !existing.contains(id) {
             continue;
         }
+        let (code, zh, en) = if in_scope.contains(id) {
+            ("id_number_exists", "该身份证号已经登记在册", "this ID number is already registered")
+        } else {
+            (
+                ELSEWHERE,
+                "该身份证号不能在您的管辖范围内登记，请联系区指挥部核实",
+                "this ID number cannot be registered in your area; ask the district office",
+            )
+        };
         e.resident = None;
         errors.push(Ranked {
             rank: Col::IdNumber.idx(),
-            error: RowError {
-                row: e.row,
-                column: id_header.to_string(),
-                code: "id_number_exists",
-                zh: "该身份证号已经登记在册".into(),
-                en: "this ID number is already registered".into(),
-            },
+            error: RowError { row: e.row, column: id_header.to_string(), code, zh: zh.into(), en: en.into() },
         });
     }
 }

@@ -165,13 +165,16 @@ impl RegistryStore for Mem {
     async fn api_token_user(&self, _: &str) -> cordon_store::Result<Option<User>> {
         unreachable!("cordon-sheets never calls this")
     }
-    async fn record_login_failure(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
+    async fn login_throttle(
+        &self,
+        _: cordon_domain::security::ThrottleOp,
+        _: &[(cordon_domain::security::ThrottleKind, String)],
+        _: DateTime<Utc>,
+        _: &cordon_domain::security::SecurityRules,
+    ) -> cordon_store::Result<cordon_domain::security::LoginAttempt> {
         unreachable!("cordon-sheets never calls this")
     }
-    async fn login_failures_since(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<u32> {
-        unreachable!("cordon-sheets never calls this")
-    }
-    async fn clear_login_failures(&self, _: &str) -> cordon_store::Result<()> {
+    async fn instance_secret(&self, _: &str, _: &[u8]) -> cordon_store::Result<Vec<u8>> {
         unreachable!("cordon-sheets never calls this")
     }
     async fn append_audit(&self, entries: &[AuditEntry]) -> cordon_store::Result<()> {
@@ -392,7 +395,11 @@ async fn file_level_errors() {
     let mut zip = z.save_to_buffer().unwrap();
     zip.truncate(zip.len() / 2);
     assert_eq!(run(zip, Format::Xlsx).await.unwrap_err().code(), "not_xlsx");
-    assert_eq!(store.audit.lock().unwrap().len(), 0);
+    // Nothing was imported, and every attempt is on record (codes only).
+    let audit = store.audit.lock().unwrap();
+    assert_eq!(audit.len(), 11);
+    assert!(audit.iter().all(|a| a.action == "residents.import.refused" && a.detail.starts_with("nothing imported: ")));
+    assert!(audit.iter().any(|a| a.detail == "nothing imported: not_xlsx"));
 }
 
 #[tokio::test]

@@ -389,3 +389,89 @@ async fn security_device_times_are_clamped() {
     let t = app.store.tube(&barcode).await.unwrap().unwrap();
     assert!((t.opened_at - hour_ago).num_seconds().abs() <= 1, "{}", t.opened_at);
 }
+
+/// Finding 7: an import says "already registered" only of people in the importer's scope;
+/// an ID number registered elsewhere is refused without saying where or whose, and every
+/// attempt — refused ones too — is audited.
+#[tokio::test]
+async fn security_import_is_no_id_number_oracle() {
+    let app = spawn_app().await;
+    let outsider = app.resident_in(&app.other_building).await;
+    let insider = app.resident_in(&app.building).await;
+    let unit = insider.unit.clone();
+    let fresh =
+        cordon_domain::IdNumber::from_parts(141182, chrono::NaiveDate::from_ymd_opt(1972, 5, 6).unwrap(), 321).unwrap();
+    let csv = format!(
+        "姓名,身份证号,房号,单元编码\n甲乙,{},901,{unit}\n丙丁,{},902,{unit}\n戊己,{},903,{unit}\n",
+        outsider.id_number.as_str(),
+        insider.id_number.as_str(),
+        fresh.as_str(),
+    );
+    let resp = app.post(Role::CommunityWorker, "/api/v1/residents/import?format=csv").body(csv).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = resp.text().await.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let codes: Vec<(u64, &str)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(codes, vec![(2, "id_number_unavailable"), (3, "id_number_exists")], "{report}");
+    for leak in [outsider.name.as_str(), outsider.unit.as_str(), &outsider.name.masked()] {
+        assert!(!text.contains(leak), "the report names nothing of the other area: {leak}");
+    }
+    let refused = app
+        .store
+        .audit_log(&AuditFilter { action: Some("residents.import.refused".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 1, "a refused import is audited");
+    assert!(refused[0].entry.detail.contains("1 registered elsewhere"), "{}", refused[0].entry.detail);
+    assert!(!refused[0].entry.detail.contains(outsider.id_number.as_str()));
+    // A file that does not read is an attempt too.
+    let resp =
+        app.post(Role::CommunityWorker, "/api/v1/residents/import?format=xlsx").body("nope").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let refused = app
+        .store
+        .audit_log(&AuditFilter { action: Some("residents.import.refused".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 2);
+}
+
+/// Finding 8, the other side: the throttle is no obstacle to people logging in at once
+/// from one address (an office), nor to one person on four devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_concurrent_good_logins_pass() {
+    let app = spawn_app().await;
+    let url = format!("{}/login", app.url);
+    let mut who: Vec<Role> = Role::ALL.to_vec();
+    who.extend([Role::Commander; 3]);
+    let tasks: Vec<_> = who
+        .into_iter()
+        .map(|role| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+                let r = c
+                    .post(url)
+                    .header("cookie", format!("{}=good-csrf", cordon_web::auth::LOGIN_CSRF_COOKIE))
+                    .form(&[
+                        ("username", role.code()),
+                        ("password", cordon::demo::demo_password(role).as_str()),
+                        ("_csrf", "good-csrf"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                (role, r.status())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (role, status) = t.await.unwrap();
+        assert_eq!(status, StatusCode::SEE_OTHER, "{role:?}");
+    }
+}
