@@ -40,6 +40,9 @@ pub struct SecurityRules {
     pub device_time_max_age_hours: u32,
     /// A device time further ahead than this is not believed either.
     pub device_time_max_ahead_minutes: u32,
+    /// A list a page polls (the missed list) is audited at its first read by a reader in
+    /// each window this long, not at every poll.
+    pub audit_read_window_minutes: u32,
 }
 
 impl Default for SecurityRules {
@@ -53,6 +56,7 @@ impl Default for SecurityRules {
             login_window_minutes: 15,
             device_time_max_age_hours: 24,
             device_time_max_ahead_minutes: 5,
+            audit_read_window_minutes: 15,
         }
     }
 }

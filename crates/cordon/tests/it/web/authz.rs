@@ -179,6 +179,7 @@ fn table() -> Vec<Case> {
         post("/api/v1/residents/{id}/corrections", Action::EditResident, KEEPERS, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({"kind": "no-such-kind"})))
         }),
+        // A name in the URL; an ID number (or a phone) only in a POST body.
         get_q(
             "/search",
             Action::SearchResidents,
@@ -186,7 +187,16 @@ fn table() -> Vec<Case> {
             Filtered(|s, shown, status, body| {
                 status == StatusCode::OK && body.contains(&format!("href=\"/residents/{}\"", s.resident.id)) == shown
             }),
-            |_, s| (format!("q={}", s.resident.id_number.as_str()), Payload::None),
+            |_, s| (format!("q={}", s.resident.name.as_str()), Payload::None),
+        ),
+        post(
+            "/search",
+            Action::SearchResidents,
+            READERS,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("href=\"/residents/{}\"", s.resident.id)) == shown
+            }),
+            |_, s| no_query(form(&[("q", s.resident.id_number.as_str().to_string())])),
         ),
         get_q(
             "/api/v1/residents",
@@ -194,9 +204,23 @@ fn table() -> Vec<Case> {
             READERS,
             Filtered(|s, shown, status, body| {
                 status == StatusCode::OK
+                    && if shown {
+                        body.contains(&format!("\"id\":{},", s.resident.id))
+                    } else {
+                        !body.contains(&format!("\"id\":{},", s.resident.id))
+                    }
+            }),
+            |_, s| (format!("q={}", s.resident.name.as_str()), Payload::None),
+        ),
+        post(
+            "/api/v1/residents/search",
+            Action::SearchResidents,
+            READERS,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK
                     && if shown { body.contains(&format!("\"id\":{},", s.resident.id)) } else { body == "[]" }
             }),
-            |_, s| (format!("q={}", s.resident.id_number.as_str()), Payload::None),
+            |_, s| no_query(Payload::Json(serde_json::json!({"q": s.resident.id_number.as_str()}))),
         ),
         get("/import", Action::ImportResidents, MANAGERS, Untargeted),
         post(

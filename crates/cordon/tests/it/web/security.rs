@@ -475,3 +475,79 @@ async fn security_concurrent_good_logins_pass() {
         assert_eq!(status, StatusCode::SEE_OTHER, "{role:?}");
     }
 }
+
+/// Finding 11: an exemption (which takes a person off the missed list) needs its proof,
+/// whoever records it — a volunteer included.
+#[tokio::test]
+async fn security_exemptions_need_proof() {
+    let app = spawn_app().await;
+    let rounds = app.store.rounds(10).await.unwrap();
+    let round = rounds.first().expect("the demo's round").id;
+    let missed = app.store.missed(round, std::slice::from_ref(&app.building)).await.unwrap();
+    let person = missed.iter().flat_map(|h| h.members.iter()).next().expect("someone missed").resident_id;
+    let post = |proof: &'static str| {
+        app.post(Role::Volunteer, &format!("/testing/rounds/{round}/exemptions")).form(&[
+            ("resident", person.to_string()),
+            ("reason", "hospitalised".to_string()),
+            ("proof", proof.to_string()),
+        ])
+    };
+    let resp = post("").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("exemption_proof"));
+    let still = app.store.missed(round, std::slice::from_ref(&app.building)).await.unwrap();
+    assert!(still.iter().flat_map(|h| h.members.iter()).any(|m| m.resident_id == person), "still missed");
+    let resp = post("市一院住院部 2026-118").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let after = app.store.missed(round, std::slice::from_ref(&app.building)).await.unwrap();
+    assert!(!after.iter().flat_map(|h| h.members.iter()).any(|m| m.resident_id == person), "exempted");
+}
+
+/// Finding 11: the missed list the page polls every 2 s is audited at the first read of a
+/// window, not at every poll; another reader, or another list, is audited on its own.
+#[tokio::test]
+async fn security_polled_lists_are_audited_once_per_window() {
+    let app = spawn_app().await;
+    let round = app.store.rounds(10).await.unwrap().first().expect("the demo's round").id;
+    let path = format!("/api/v1/rounds/{round}/missed/{}", app.building);
+    for _ in 0..5 {
+        assert_eq!(app.get(Role::BuildingLeader, &path).send().await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(app.get(Role::CommunityWorker, &path).send().await.unwrap().status(), StatusCode::OK);
+    let reads = app
+        .store
+        .audit_log(&AuditFilter { action: Some("missed.read".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let by = |who: &str| reads.iter().filter(|e| e.entry.actor == who).count();
+    assert_eq!((by("building_leader"), by("community_worker")), (1, 1), "one entry per reader and window");
+    assert!(reads.iter().all(|e| e.entry.detail.starts_with(&format!("round {round},"))));
+}
+
+/// Finding 9: an ID number or a phone is searched by POST, never from a URL.
+#[tokio::test]
+async fn security_searches_by_id_number_go_by_post() {
+    let app = spawn_app().await;
+    let r = app.resident_in(&app.building).await;
+    let id = r.id_number.as_str();
+    let resp = app.get(Role::BuildingLeader, &format!("/api/v1/residents?q={id}")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!((v["code"].as_str(), v["field"].as_str()), (Some("query_in_url"), Some("q")));
+    let page = app.get(Role::BuildingLeader, &format!("/search?q={id}")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains(&format!("href=\"/residents/{}\"", r.id)), "not searched from the URL");
+    assert!(page.contains("method=\"post\" action=\"/search\""), "the form posts");
+    let found: Vec<serde_json::Value> = app
+        .post(Role::BuildingLeader, "/api/v1/residents/search")
+        .json(&json!({"q": id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], r.id);
+    let resp = app.post(Role::BuildingLeader, "/search").form(&[("q", id)]).send().await.unwrap();
+    assert!(resp.text().await.unwrap().contains(&format!("href=\"/residents/{}\"", r.id)));
+}
