@@ -115,7 +115,7 @@ test('a grid worker creates door-knock tasks and samples a household at the door
     const row = missedOf(now, h);
     assert.equal(row.id, null, `${h.room}: no checkbox once it has a task`);
     assert.match(row.tag, /^#\d+$/);
-    assert.ok(h.room.endsWith(' ' + h.unit.slice(18)) && !/\d{20}/.test(h.room), `${h.room}: the unit's short label`);
+    assert.ok(/单元 \S+$/.test(h.room) && !/\d{20}/.test(h.room), `${h.room}: the unit by name, then the room`);
     const taskRoom = (await taskRow(worker, h).locator('.room').textContent()).trim().replace(/\s+/g, ' ');
     assert.equal(taskRoom, h.room, 'the task names the room as the missed list does');
     assert.equal(await taskRow(worker, h).count(), 1, `${h.room}: one task row`);
@@ -164,6 +164,9 @@ test('on a 390 px phone the open tasks come first and their forms use the width'
   assert.equal(await phone.locator('a[href="#missed"]').count(), 1, 'a link down to the picker');
   const form = await box('[data-testid=outcome-form]');
   assert.ok(form.width >= 330, `the outcome form uses the width (${form.width}px of 390)`);
+  // No outcome is chosen for the worker: the tube fields show once 上门采样 is.
+  assert.ok(await phone.locator('[data-testid=outcome-form] fieldset[data-outcome=sampled_at_door]').first().isHidden());
+  await phone.locator('[data-testid=outcome-form] select[name=outcome]').first().selectOption('sampled_at_door');
   const input = await box('[data-testid=outcome-form] fieldset[data-outcome=sampled_at_door] input');
   assert.ok(input.width >= 280, `a tube field is wide enough to read (${input.width}px)`);
   assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');

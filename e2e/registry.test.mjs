@@ -81,7 +81,9 @@ test('a community worker imports an .xlsx with one bad row and sees the report',
 
   await page.goto(`${server.url}/import`);
   await page.setInputFiles('[data-testid=import-file]', file);
-  await Promise.all([page.waitForNavigation(), page.click('[data-testid=import-submit]')]);
+  // The check is a preview shown in place; the apply is a second step.
+  await page.click('[data-testid=import-submit]');
+  await page.waitForSelector('[data-testid=import-report]');
   const report = page.locator('[data-testid=import-report]');
   assert.equal(await report.count(), 1);
   assert.equal(await page.textContent('[data-testid=error-count]'), '1');
@@ -90,6 +92,7 @@ test('a community worker imports an .xlsx with one bad row and sees the report',
   assert.match(rowError, /^\s*4/, 'names spreadsheet row 4');
   assert.match(rowError, /身份证号/);
   assert.match(rowError, /校验/);
+  assert.equal(await page.locator('[data-testid=import-apply]').count(), 0, 'all or nothing: no apply with a bad row');
   const after = (await (await page.request.get(`${server.url}/api/v1/areas/${community}`)).json()).residents;
   assert.equal(after, before, 'nothing was imported');
 
@@ -97,7 +100,10 @@ test('a community worker imports an .xlsx with one bad row and sees the report',
   await page.goto(`${server.url}/import`);
   await page.setInputFiles('[data-testid=import-file]', file);
   await page.check('input[value=valid_rows_only]');
-  await Promise.all([page.waitForNavigation(), page.click('[data-testid=import-submit]')]);
+  await page.click('[data-testid=import-submit]');
+  await page.waitForSelector('[data-testid=import-apply]');
+  assert.equal(await page.textContent('[data-testid=diff-added]'), '2');
+  await Promise.all([page.waitForNavigation(), page.click('[data-testid=import-apply]')]);
   assert.equal(await page.textContent('[data-testid=imported]'), '2');
   const after2 = (await (await page.request.get(`${server.url}/api/v1/areas/${community}`)).json()).residents;
   assert.equal(after2, before + 2);

@@ -101,10 +101,14 @@ pub enum Action {
     TraceCases,
     /// Transmission chains, clusters and tracing KPIs.
     ViewChains,
+    // ---- credentials (issue 10) ----
+    /// Accounts and bearer tokens in scope: revoke a token, disable or enable an account,
+    /// log a user out everywhere.
+    ManageAccounts,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::ViewAreaTree,
         Action::ViewRoster,
         Action::ViewResident,
@@ -136,6 +140,7 @@ impl Action {
         Action::FollowHome,
         Action::TraceCases,
         Action::ViewChains,
+        Action::ManageAccounts,
     ];
 
     pub fn code(self) -> &'static str {
@@ -171,6 +176,7 @@ impl Action {
             Action::FollowHome => "follow_home",
             Action::TraceCases => "trace_cases",
             Action::ViewChains => "view_chains",
+            Action::ManageAccounts => "manage_accounts",
         }
     }
 
@@ -225,6 +231,7 @@ impl Action {
             Action::FollowHome => matches!(role, Commander | StreetOfficer | CommunityWorker | GridWorker),
             Action::TraceCases => matches!(role, Commander | Tracer),
             Action::ViewChains => matches!(role, Commander | Tracer),
+            Action::ManageAccounts => matches!(role, Commander),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod security;
 pub mod synth;
 pub mod testing;
 pub mod token;
+pub mod tracing;
 pub mod zone;
 
 pub use area::{Area, AreaCode, AreaLevel};

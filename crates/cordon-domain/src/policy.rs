@@ -242,6 +242,35 @@ pub struct PassRules {
     pub longest_days: u32,
 }
 
+/// Case investigation (流调): the look-back window, how contacts are proposed, and the
+/// tracer's deadlines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingRules {
+    /// The trajectory and the contacts go back this many days before onset (or the first
+    /// positive sample when there is no onset).
+    pub lookback_days: u32,
+    /// Two people at one venue or checkpoint within this many minutes are co-present
+    /// (时空伴随).
+    pub copresence_minutes: u32,
+    /// Residents of the case's unit (same stairwell) are proposed.
+    pub same_unit: bool,
+    /// A confirmed close contact's household is proposed as secondary contacts (the
+    /// profile must then have a `[secondary_contact]` regime).
+    pub contacts_of_contacts: bool,
+    /// The class each kind of candidate is proposed as: "close", "secondary" or "general".
+    pub household_class: crate::tracing::Class,
+    pub pool_mate_class: crate::tracing::Class,
+    pub same_unit_class: crate::tracing::Class,
+    pub copresence_class: crate::tracing::Class,
+    /// Core information (核心信息) is due this many hours after the case is created.
+    pub core_info_hours: u32,
+    /// The full investigation report (流调报告) is due this many hours after the case.
+    pub report_hours: u32,
+    /// Confirmed contacts are due to be notified within this many hours.
+    pub notify_hours: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRules {
@@ -271,6 +300,7 @@ pub struct Profile {
     /// Login throttling and how far device clocks are trusted (defaults when absent).
     #[serde(default)]
     pub security: crate::security::SecurityRules,
+    pub tracing: TracingRules,
 }
 
 /// Why a profile was rejected: the 1-based line and the reason.
@@ -543,6 +573,43 @@ impl Profile {
         }
         if sec.device_time_max_age_hours == 0 {
             return err("security", "device_time_max_age_hours", "must be at least 1".into());
+        }
+        let tr = &self.tracing;
+        if !(1..=30).contains(&tr.lookback_days) {
+            return err("tracing", "lookback_days", "must be between 1 and 30".into());
+        }
+        if !(1..=1440).contains(&tr.copresence_minutes) {
+            return err("tracing", "copresence_minutes", "must be between 1 and 1440".into());
+        }
+        for (key, class) in [
+            ("household_class", tr.household_class),
+            ("pool_mate_class", tr.pool_mate_class),
+            ("same_unit_class", tr.same_unit_class),
+            ("copresence_class", tr.copresence_class),
+        ] {
+            if class == crate::tracing::Class::Secondary && self.secondary_contact.is_none() {
+                return err(
+                    "tracing",
+                    key,
+                    "secondary contacts are proposed but the profile has no [secondary_contact] regime".into(),
+                );
+            }
+        }
+        if tr.contacts_of_contacts && self.secondary_contact.is_none() {
+            return err(
+                "tracing",
+                "contacts_of_contacts",
+                "contacts of contacts need a [secondary_contact] regime".into(),
+            );
+        }
+        for (key, h) in [
+            ("core_info_hours", tr.core_info_hours),
+            ("report_hours", tr.report_hours),
+            ("notify_hours", tr.notify_hours),
+        ] {
+            if !(1..=168).contains(&h) {
+                return err("tracing", key, "must be between 1 and 168".into());
+            }
         }
         Ok(())
     }

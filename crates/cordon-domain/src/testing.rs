@@ -635,12 +635,14 @@ pub enum Refusal {
     MemberMissing,
     /// A pool-positive member re-sampled already, into another single tube.
     AlreadyResampled,
+    /// A pool-positive member scanned into a pooled tube: a re-sample takes a single tube.
+    ResampleSingleTube,
     /// A tube event its state does not allow (see [`transition`], which words it).
     TubeState,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 23] = [
+    pub const ALL: [Refusal; 24] = [
         Refusal::AlreadySampled,
         Refusal::NotResident,
         Refusal::TubeFull,
@@ -663,6 +665,7 @@ impl Refusal {
         Refusal::DoorNoSamples,
         Refusal::MemberMissing,
         Refusal::AlreadyResampled,
+        Refusal::ResampleSingleTube,
         Refusal::TubeState,
     ];
 
@@ -744,6 +747,12 @@ impl Refusal {
                 "此人已单管复采，等待结果，无需再采",
                 "already re-sampled into a single tube; awaiting its result",
             ),
+            R::ResampleSingleTube => (
+                "resample_single_tube",
+                "person",
+                "此人为混阳待复核人员，须单管复采（单采单检）：请换单管后再扫",
+                "this person awaits an individual re-test after a positive pool: re-sample into a single tube",
+            ),
             R::TubeState => ("tube_state", "tube", "试管当前状态不允许此操作", "the tube's state does not allow this"),
         }
     }
@@ -809,8 +818,52 @@ pub fn missed_rounds(history: &[RoundAttendance], today: NaiveDate) -> (u32, boo
     (missed, exempt.unwrap_or(false))
 }
 
+/// Whether `who` may be given a door-knock task in `unit`: the door-knockers who take
+/// tasks (a grid worker or a volunteer) whose area holds the unit. Staff above them assign
+/// the work; they are not assigned it.
+pub fn door_assignee(who: &crate::authz::Principal, unit: &AreaCode) -> Result<(), FieldError> {
+    let knocker = matches!(who.role, crate::role::Role::GridWorker | crate::role::Role::Volunteer);
+    if !knocker {
+        return Err(FieldError::new(
+            "assignee_role",
+            "assignee",
+            "只能指派给网格员或志愿者",
+            "tasks are assigned to a grid worker or a volunteer",
+        ));
+    }
+    if crate::authz::authorize(who, crate::authz::Action::DoorKnock, Some(unit)).is_err() {
+        return Err(FieldError::new(
+            "assignee_scope",
+            "assignee",
+            "该人员的负责范围不包括这户",
+            "this household is outside the assignee's area",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn door_tasks_go_to_knockers_of_the_area() {
+        let unit = AreaCode::parse("14110200100100100102").unwrap();
+        let who = |role, root: &str| crate::authz::Principal {
+            user_id: 1,
+            username: "u".into(),
+            role,
+            roots: vec![AreaCode::parse(root).unwrap()],
+            scope_label: String::new(),
+        };
+        use crate::role::Role;
+        assert!(door_assignee(&who(Role::Volunteer, "141102001001"), &unit).is_ok());
+        assert!(door_assignee(&who(Role::GridWorker, "141102001001001001"), &unit).is_ok());
+        assert_eq!(door_assignee(&who(Role::Volunteer, "141102001002"), &unit).unwrap_err().code, "assignee_scope");
+        assert_eq!(
+            door_assignee(&who(Role::CommunityWorker, "141102001001"), &unit).unwrap_err().code,
+            "assignee_role"
+        );
+    }
     use super::*;
 
     const SIZES: &[u32] = &[1, 5, 10, 20];

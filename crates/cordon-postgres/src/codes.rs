@@ -248,10 +248,11 @@ pub(crate) async fn person_facts_on(
         .db()?;
     let (zp, tp): ([&(dyn tokio_postgres::types::ToSql + Sync); 2], [&(dyn tokio_postgres::types::ToSql + Sync); 2]) =
         ([&resident_id, &now], [&resident_id, &today]);
-    let (zone_rows, testing_rows, order) = tokio::try_join!(
+    let (zone_rows, testing_rows, order, contact) = tokio::try_join!(
         async { c.query(&zones_sql, &zp).await.db() },
         async { c.query(&testing_sql, &tp).await.db() },
-        crate::containment::open_order_of(&***c, resident_id)
+        crate::containment::open_order_of(&***c, resident_id),
+        crate::tracing::contact_class_of(&***c, resident_id)
     )?;
     let Some(first) = zone_rows.first() else { return Ok(None) };
     let unit = code(get(first, 0)?, "resident", resident_id)?;
@@ -291,7 +292,8 @@ pub(crate) async fn person_facts_on(
         // An individual positive of mass testing is a case; its clinical class comes with
         // case investigation.
         case: case.then_some(CaseKind::Confirmed),
-        contact: None,
+        // A confirmed contact's class colours at once (while the contact is open).
+        contact: contact.and_then(|k| k.colour_class()),
         pool_positive_pending,
         // The colour follows a quarantine order while it is open.
         quarantine: order.and_then(|(state, centralised)| colour_quarantine(state, centralised)),

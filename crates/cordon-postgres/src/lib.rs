@@ -12,14 +12,17 @@
 
 mod codes;
 mod containment;
+mod credentials;
 mod error;
 mod load;
 mod migrate;
+mod roster;
 mod rows;
 mod scanpath;
 mod store;
 mod testing;
 mod throttle;
+mod tracing;
 
 use cordon_store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

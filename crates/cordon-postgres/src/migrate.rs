@@ -13,7 +13,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "codes", include_str!("../migrations/0003_codes.sql")),
     (4, "residents_inactive", include_str!("../migrations/0004_residents_inactive.sql")),
     (5, "resamples", include_str!("../migrations/0005_resamples.sql")),
+    (6, "door_assign", include_str!("../migrations/0006_door_assign.sql")),
+    (10, "tracing", include_str!("../migrations/0010_tracing.sql")),
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
+    (30, "credentials_audit_chain", include_str!("../migrations/0030_credentials_audit_chain.sql")),
     (40, "login_throttle", include_str!("../migrations/0040_login_throttle.sql")),
 ];
 

@@ -45,11 +45,11 @@ pub(crate) fn resident(row: &Row) -> Result<Resident> {
 }
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, username, display_name, role, scope_kind, scope_ref, password_hash, created_at";
+    "id, username, display_name, role, scope_kind, scope_ref, password_hash, created_at, disabled_at";
 
 /// Columns of [`USER_COLUMNS`] qualified by `u`, for joins.
-pub(crate) const USER_COLUMNS_U: &str =
-    "u.id, u.username, u.display_name, u.role, u.scope_kind, u.scope_ref, u.password_hash, u.created_at";
+pub(crate) const USER_COLUMNS_U: &str = "u.id, u.username, u.display_name, u.role, u.scope_kind, u.scope_ref, u.password_hash, u.created_at, \
+     u.disabled_at";
 
 pub(crate) fn user(row: &Row) -> Result<User> {
     let id: i64 = get(row, 0)?;
@@ -69,6 +69,7 @@ pub(crate) fn user(row: &Row) -> Result<User> {
         scope,
         password_hash: get(row, 6)?,
         created_at: get(row, 7)?,
+        disabled_at: get(row, 8)?,
     })
 }
 

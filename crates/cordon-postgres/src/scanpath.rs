@@ -12,7 +12,7 @@
 
 use crate::codes::{CP_COLS, checkpoint_at, insert_scans, key_at, pass_cached, passes_of_person_on, person_facts_on};
 use crate::error::Db;
-use crate::rows::{self, RESIDENT_COLUMNS, USER_COLUMNS_U, get};
+use crate::rows::{self, RESIDENT_COLUMNS, get};
 use chrono::{DateTime, NaiveDate, Utc};
 use cordon_domain::area::{Area, AreaCode};
 use cordon_domain::colour::PersonState;
@@ -21,7 +21,7 @@ use cordon_domain::registry::Resident;
 use cordon_domain::token::SubjectKind;
 use cordon_store::codes::{Checkpoint, PersonContext, PolicySetting, Scan, ScanContext, SigningKeyRecord};
 use cordon_store::group_commit::{CommitFn, GroupCommit};
-use cordon_store::{Result, StoreError, User};
+use cordon_store::{Result, StoreError};
 use deadpool_postgres::{Client, Pool};
 use std::sync::Arc;
 
@@ -70,39 +70,6 @@ pub(crate) async fn areas(c: &Client, codes: &[AreaCode]) -> Result<Vec<Area>> {
         names.insert(code, name);
     }
     Ok(codes.iter().filter_map(|c| names.get(c.as_str()).map(|n| Area { code: c.clone(), name: n.clone() })).collect())
-}
-
-/// A bearer token's user with the names labelling their scope, in one statement. The
-/// areas are those of [`cordon_store::label_areas`]: for an area scope the prefixes of
-/// 9, 12, 15, 18 and 20 characters (the lineage below the district; a district scope's
-/// 9-character prefix is the district itself), shortest first; none for a grid scope.
-/// The conformance suite checks the result against `label_areas`.
-pub(crate) async fn api_token_user_with_areas(c: &Client, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS_U}, \
-                    coalesce((SELECT array_agg(a.code ORDER BY length(a.code)) FROM areas a \
-                              WHERE u.scope_kind = 'area' AND a.code IN (substr(u.scope_ref, 1, 9), \
-                                    substr(u.scope_ref, 1, 12), substr(u.scope_ref, 1, 15), \
-                                    substr(u.scope_ref, 1, 18), substr(u.scope_ref, 1, 20))), '{{}}'), \
-                    coalesce((SELECT array_agg(a.name ORDER BY length(a.code)) FROM areas a \
-                              WHERE u.scope_kind = 'area' AND a.code IN (substr(u.scope_ref, 1, 9), \
-                                    substr(u.scope_ref, 1, 12), substr(u.scope_ref, 1, 15), \
-                                    substr(u.scope_ref, 1, 18), substr(u.scope_ref, 1, 20))), '{{}}') \
-             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
-        ))
-        .await
-        .db()?;
-    let Some(row) = c.query_opt(&stmt, &[&token_hash]).await.db()? else { return Ok(None) };
-    let user = rows::user(&row)?;
-    let codes: Vec<String> = get(&row, 8)?;
-    let names: Vec<String> = get(&row, 9)?;
-    let mut areas = Vec::with_capacity(codes.len());
-    for (code, name) in codes.into_iter().zip(names) {
-        let code = AreaCode::parse(&code).map_err(|_| crate::error::corrupt("area", user.id, "code"))?;
-        areas.push(Area { code, name });
-    }
-    Ok(Some((user, areas)))
 }
 
 async fn resident_cached(c: &Client, id: i64) -> Result<Option<Resident>> {

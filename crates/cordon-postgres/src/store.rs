@@ -7,7 +7,7 @@
 
 use crate::PgStore;
 use crate::error::{Db, corrupt};
-use crate::rows::{self, AUDIT_COLUMNS, RESIDENT_COLUMNS, USER_COLUMNS, USER_COLUMNS_U, get};
+use crate::rows::{self, AUDIT_COLUMNS, RESIDENT_COLUMNS, USER_COLUMNS, get};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cordon_domain::area::{Area, AreaCode};
@@ -94,6 +94,77 @@ pub(crate) async fn insert_audit<C: GenericClient + Sync>(c: &C, entries: &[Audi
     .await
     .db()?;
     Ok(())
+}
+
+/// Registers residents inside the caller's transaction (households found or created),
+/// without an audit entry; the new ids in input order.
+pub(crate) async fn insert_residents<C: GenericClient + Sync>(tx: &C, new: &[NewResident]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(new.len());
+    // Set-based, a chunk at a time: one round trip per statement per chunk, not per row
+    // (a 430,000-row import is ~130 statements instead of ~900,000).
+    for chunk in new.chunks(REGISTER_CHUNK) {
+        let units: Vec<&str> = chunk.iter().map(|n| n.unit.as_str()).collect();
+        let rooms: Vec<&str> = chunk.iter().map(|n| n.room.as_str()).collect();
+        tx.execute(
+            "INSERT INTO households (unit_code, room) \
+             SELECT DISTINCT u, r FROM unnest($1::text[], $2::text[]) AS t(u, r) \
+             ON CONFLICT (unit_code, room) DO NOTHING",
+            &[&units, &rooms],
+        )
+        .await
+        .db()?;
+        let rows = tx
+            .query(
+                "SELECT h.id, h.unit_code, h.room FROM households h \
+                 JOIN (SELECT DISTINCT u, r FROM unnest($1::text[], $2::text[]) AS t(u, r)) t \
+                   ON h.unit_code = t.u AND h.room = t.r",
+                &[&units, &rooms],
+            )
+            .await
+            .db()?;
+        let mut households = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = get(row, 0)?;
+            let unit: String = get(row, 1)?;
+            let room: String = get(row, 2)?;
+            households.insert((unit, room), id);
+        }
+        let mut household_ids = Vec::with_capacity(chunk.len());
+        for n in chunk {
+            let key = (n.unit.as_str().to_string(), n.room.clone());
+            household_ids.push(*households.get(&key).ok_or(StoreError::NotFound("household"))?);
+        }
+        let names: Vec<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
+        let id_numbers: Vec<&str> = chunk.iter().map(|n| n.id_number.as_str()).collect();
+        let phones: Vec<Option<&str>> = chunk.iter().map(|n| n.phone.as_ref().map(|p| p.as_str())).collect();
+        let bedridden: Vec<bool> = chunk.iter().map(|n| n.flags.bedridden).collect();
+        let no_smartphone: Vec<bool> = chunk.iter().map(|n| n.flags.no_smartphone).collect();
+        let temporary: Vec<bool> = chunk.iter().map(|n| n.flags.temporary).collect();
+        let rows = tx
+            .query(
+                "INSERT INTO residents (household_id, unit_code, name, id_number, phone, bedridden, \
+                                        no_smartphone, temporary, status) \
+                 SELECT h, u, n, i, p, b, s, t, 'active' \
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                             $6::bool[], $7::bool[], $8::bool[]) WITH ORDINALITY AS x(h, u, n, i, p, b, s, t, ord) \
+                 ORDER BY ord \
+                 RETURNING id, id_number",
+                &[&household_ids, &units, &names, &id_numbers, &phones, &bedridden, &no_smartphone, &temporary],
+            )
+            .await
+            .db()?;
+        // RETURNING's order is not promised: map back by the (unique) ID number.
+        let mut by_number = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = get(row, 0)?;
+            let number: String = get(row, 1)?;
+            by_number.insert(number, id);
+        }
+        for n in chunk {
+            ids.push(*by_number.get(n.id_number.as_str()).ok_or(StoreError::NotFound("resident"))?);
+        }
+    }
+    Ok(ids)
 }
 
 pub(crate) async fn resident_by_id<C: GenericClient + Sync>(c: &C, id: i64, lock: bool) -> Result<Option<Resident>> {
@@ -429,74 +500,18 @@ impl RegistryStore for PgStore {
     async fn register_residents(&self, new: &[NewResident], audit: &AuditEntry) -> Result<Vec<i64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.db()?;
-        let mut ids = Vec::with_capacity(new.len());
-        // Set-based, a chunk at a time: one round trip per statement per chunk, not per row
-        // (a 430,000-row import is ~130 statements instead of ~900,000).
-        for chunk in new.chunks(REGISTER_CHUNK) {
-            let units: Vec<&str> = chunk.iter().map(|n| n.unit.as_str()).collect();
-            let rooms: Vec<&str> = chunk.iter().map(|n| n.room.as_str()).collect();
-            tx.execute(
-                "INSERT INTO households (unit_code, room) \
-                 SELECT DISTINCT u, r FROM unnest($1::text[], $2::text[]) AS t(u, r) \
-                 ON CONFLICT (unit_code, room) DO NOTHING",
-                &[&units, &rooms],
-            )
-            .await
-            .db()?;
-            let rows = tx
-                .query(
-                    "SELECT h.id, h.unit_code, h.room FROM households h \
-                     JOIN (SELECT DISTINCT u, r FROM unnest($1::text[], $2::text[]) AS t(u, r)) t \
-                       ON h.unit_code = t.u AND h.room = t.r",
-                    &[&units, &rooms],
-                )
-                .await
-                .db()?;
-            let mut households = std::collections::HashMap::with_capacity(rows.len());
-            for row in &rows {
-                let id: i64 = get(row, 0)?;
-                let unit: String = get(row, 1)?;
-                let room: String = get(row, 2)?;
-                households.insert((unit, room), id);
-            }
-            let mut household_ids = Vec::with_capacity(chunk.len());
-            for n in chunk {
-                let key = (n.unit.as_str().to_string(), n.room.clone());
-                household_ids.push(*households.get(&key).ok_or(StoreError::NotFound("household"))?);
-            }
-            let names: Vec<&str> = chunk.iter().map(|n| n.name.as_str()).collect();
-            let id_numbers: Vec<&str> = chunk.iter().map(|n| n.id_number.as_str()).collect();
-            let phones: Vec<Option<&str>> = chunk.iter().map(|n| n.phone.as_ref().map(|p| p.as_str())).collect();
-            let bedridden: Vec<bool> = chunk.iter().map(|n| n.flags.bedridden).collect();
-            let no_smartphone: Vec<bool> = chunk.iter().map(|n| n.flags.no_smartphone).collect();
-            let temporary: Vec<bool> = chunk.iter().map(|n| n.flags.temporary).collect();
-            let rows = tx
-                .query(
-                    "INSERT INTO residents (household_id, unit_code, name, id_number, phone, bedridden, \
-                                            no_smartphone, temporary, status) \
-                     SELECT h, u, n, i, p, b, s, t, 'active' \
-                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                                 $6::bool[], $7::bool[], $8::bool[]) WITH ORDINALITY AS x(h, u, n, i, p, b, s, t, ord) \
-                     ORDER BY ord \
-                     RETURNING id, id_number",
-                    &[&household_ids, &units, &names, &id_numbers, &phones, &bedridden, &no_smartphone, &temporary],
-                )
-                .await
-                .db()?;
-            // RETURNING's order is not promised: map back by the (unique) ID number.
-            let mut by_number = std::collections::HashMap::with_capacity(rows.len());
-            for row in &rows {
-                let id: i64 = get(row, 0)?;
-                let number: String = get(row, 1)?;
-                by_number.insert(number, id);
-            }
-            for n in chunk {
-                ids.push(*by_number.get(n.id_number.as_str()).ok_or(StoreError::NotFound("resident"))?);
-            }
-        }
+        let ids = insert_residents(&*tx, new).await?;
         insert_audit(&*tx, std::slice::from_ref(audit)).await?;
         tx.commit().await.db()?;
         Ok(ids)
+    }
+
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>> {
+        self.roster_residents_by_id_numbers(ids).await
+    }
+
+    async fn apply_roster(&self, write: &cordon_store::roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>> {
+        self.roster_apply(write, audit).await
     }
 
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident> {
@@ -637,28 +652,15 @@ impl RegistryStore for PgStore {
         label: &str,
         created_at: DateTime<Utc>,
     ) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES ($1, $2, $3, $4)",
-            &[&token_hash, &user_id, &label, &created_at],
-        )
-        .await
-        .db()?;
-        Ok(())
-    }
-
-    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let c = self.client().await?;
-        let sql = format!(
-            "SELECT {USER_COLUMNS_U} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
-        );
-        let stmt = c.prepare_cached(&sql).await.db()?;
-        c.query_opt(&stmt, &[&token_hash]).await.db()?.as_ref().map(rows::user).transpose()
-    }
-
-    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-        let c = self.client().await?;
-        crate::scanpath::api_token_user_with_areas(&c, token_hash).await
+        use cordon_store::CredentialsStore;
+        let token = cordon_store::credentials::NewApiToken {
+            token_hash: token_hash.to_string(),
+            user_id,
+            name: label.to_string(),
+            created_at,
+            expires_at: created_at + chrono::Duration::days(cordon_store::credentials::DEFAULT_TOKEN_DAYS),
+        };
+        self.issue_api_token(&token).await.map(|_| ())
     }
 
     async fn login_throttle(

@@ -317,8 +317,8 @@ async fn accounts_sessions_and_audit() {
     assert_eq!(s.session("th", t0).await.unwrap(), None);
 
     s.create_api_token("tok", bob.id, "scanner 1", t0).await.unwrap();
-    assert_eq!(s.api_token_user("tok").await.unwrap(), Some(bob.clone()));
-    assert_eq!(s.api_token_user("nope").await.unwrap(), None);
+    assert_eq!(s.bearer_facts("tok").await.unwrap().map(|f| f.user), Some(bob.clone()));
+    assert!(s.bearer_facts("nope").await.unwrap().is_none());
 
     // Login throttling: the conformance suite's `login_throttle_*` (both backends).
 

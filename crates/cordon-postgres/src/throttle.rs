@@ -59,7 +59,16 @@ impl PgStore {
                     .await
                     .db()?
                 }
-                None => tx.execute("DELETE FROM login_throttle WHERE key = $1", &[key]).await.db()?,
+                // Forgotten, but the row stays (as the placeholder): an attempt waiting on
+                // its lock must find it when this commits.
+                None => tx
+                    .execute(
+                        "UPDATE login_throttle SET failures = 0, last_at = '-infinity', next_at = '-infinity' \
+                         WHERE key = $1",
+                        &[key],
+                    )
+                    .await
+                    .db()?,
             };
         }
         tx.commit().await.db()?;

@@ -32,7 +32,11 @@ pub enum SheetError {
     #[error("the file has no data rows")]
     Empty,
     #[error("missing required columns: {}", missing.join(", "))]
-    MissingHeaders { missing: Vec<String> },
+    MissingHeaders {
+        /// The row taken for the header (the best candidate when none had every column).
+        row: usize,
+        missing: Vec<String>,
+    },
     #[error("column {header} appears more than once")]
     DuplicateHeader { header: String },
     #[error("the file is larger than {limit} bytes")]
@@ -83,8 +87,8 @@ impl SheetError {
                 "CSV文件不是UTF-8编码。请在Excel中“另存为”“CSV UTF-8（逗号分隔）”，或直接导入.xlsx文件。".into()
             }
             SheetError::Empty => "文件中没有数据行（第1行应为表头，从第2行起为居民）。".into(),
-            SheetError::MissingHeaders { missing } => {
-                let mut s = format!("第1行表头缺少必需的列：{}。", missing.join("、"));
+            SheetError::MissingHeaders { row, missing } => {
+                let mut s = format!("第{row}行表头缺少必需的列：{}。", missing.join("、"));
                 if missing.iter().any(|m| is_place_column(m)) {
                     s.push_str("住址可用“单元编码”一列，或“小区”“楼栋”“单元”三列表示。");
                 }
@@ -111,7 +115,7 @@ impl SheetError {
             SheetError::NotCsv => "This file is not a CSV text file. Save Excel files as .xlsx and import them with the .xlsx extension.".into(),
             SheetError::NotUtf8 => "The CSV file is not encoded as UTF-8. In Excel use \"Save as\" → \"CSV UTF-8 (comma delimited)\", or import the .xlsx file instead.".into(),
             SheetError::Empty => "The file has no data rows (row 1 must be the header, residents start on row 2).".into(),
-            SheetError::MissingHeaders { missing } => {
+            SheetError::MissingHeaders { row, missing } => {
                 let names: Vec<String> = missing
                     .iter()
                     .map(|m| match Col::from_zh(m) {
@@ -119,7 +123,7 @@ impl SheetError {
                         None => m.clone(),
                     })
                     .collect();
-                let mut s = format!("The header (row 1) lacks required columns: {}.", names.join(", "));
+                let mut s = format!("The header (row {row}) lacks required columns: {}.", names.join(", "));
                 if missing.iter().any(|m| is_place_column(m)) {
                     s.push_str(" The place is given either by 单元编码 (unit_code) alone or by 小区, 楼栋 and 单元 (compound, building, unit).");
                 }

@@ -10,8 +10,8 @@
 //! cells into text, checking every row with the domain parsers, resolving a row's place
 //! to a unit of the caller's scope, and writing files.
 //!
-//! What it must never do: write part of an import (every import is one
-//! `register_residents` call, one transaction, with its audit entry); call the store once
+//! What it must never do: write part of an import (every import is one `apply_roster`
+//! call, one transaction, with its audit entries); call the store once
 //! per row (an import of 430,000 rows must stay linear); put an ID number, a phone number
 //! or any other cell content of a user's file into an error message (the report names the
 //! row and the column, which is enough to find the cell).
@@ -25,8 +25,12 @@ mod table;
 mod validate;
 mod write;
 
+pub use cordon_store::roster::ChangedField;
 pub use error::{RowError, SheetError};
-pub use import::{ImportMode, ImportReport, import_residents};
+pub use import::{
+    ChangeLine, DiffReport, ImportMode, ImportOptions, ImportReport, MovedLine, REPORT_LINES, import_residents,
+    import_roster,
+};
 pub use table::{Table, TableCell, read_table, write_table};
 pub use write::{ExportRow, export_residents, export_rows, unit_paths, write_rows};
 

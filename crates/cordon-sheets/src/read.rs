@@ -34,21 +34,28 @@ impl Cell {
 }
 
 pub(crate) trait Sink {
-    /// The first row that is not blank.
-    fn header(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError>;
+    /// A row that is not blank, until one is taken as the header (`Ok(true)`). A sink
+    /// that says `false` (a title row above the header, a note) is offered the next.
+    fn header(&mut self, row: usize, cells: &[Cell]) -> Result<bool, SheetError>;
     /// Every later row that is not blank, in order.
     fn row(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError>;
+    /// After the last row: a sink that never took a header says why here.
+    fn finish(&mut self) -> Result<(), SheetError> {
+        Ok(())
+    }
 }
 
 /// Reads the file into `sink`. A file without a single non-blank row is
 /// [`SheetError::Empty`].
 pub(crate) fn read(bytes: &[u8], format: Format, sink: &mut dyn Sink) -> Result<(), SheetError> {
-    let mut rows = Rows { sink, header_seen: false };
+    let mut rows = Rows { sink: &mut *sink, header_seen: false };
     match format {
         Format::Xlsx => read_xlsx(bytes, &mut rows)?,
         Format::Csv => read_csv(bytes, &mut rows)?,
     }
-    if !rows.header_seen {
+    let header_seen = rows.header_seen;
+    sink.finish()?;
+    if !header_seen {
         return Err(SheetError::Empty);
     }
     Ok(())
@@ -67,8 +74,8 @@ impl Rows<'_> {
         if self.header_seen {
             self.sink.row(row, cells)
         } else {
-            self.header_seen = true;
-            self.sink.header(row, cells)
+            self.header_seen = self.sink.header(row, cells)?;
+            Ok(())
         }
     }
 }
@@ -206,8 +213,9 @@ mod tests {
     struct Collect(Vec<(usize, Vec<String>)>);
 
     impl Sink for Collect {
-        fn header(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError> {
-            self.row(row, cells)
+        fn header(&mut self, row: usize, cells: &[Cell]) -> Result<bool, SheetError> {
+            self.row(row, cells)?;
+            Ok(true)
         }
         fn row(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError> {
             self.0.push((row, cells.iter().map(|c| if c.lossy { "LOSSY".into() } else { c.text.clone() }).collect()));

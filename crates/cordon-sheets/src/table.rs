@@ -11,6 +11,8 @@ use crate::{Format, MAX_DATA_ROWS, MAX_UPLOAD_BYTES, SheetError};
 /// A file read as text: the header's cells and each data row with its row number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
+    /// The header's row number (1 unless blank rows come first).
+    pub header_row: usize,
     pub header: Vec<String>,
     pub rows: Vec<(usize, Vec<String>)>,
 }
@@ -18,9 +20,10 @@ pub struct Table {
 struct Collect(Table);
 
 impl Sink for Collect {
-    fn header(&mut self, _row: usize, cells: &[Cell]) -> Result<(), SheetError> {
+    fn header(&mut self, row: usize, cells: &[Cell]) -> Result<bool, SheetError> {
+        self.0.header_row = row;
         self.0.header = cells.iter().map(|c| c.text.trim().to_string()).collect();
-        Ok(())
+        Ok(true)
     }
     fn row(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError> {
         if self.0.rows.len() >= MAX_DATA_ROWS {

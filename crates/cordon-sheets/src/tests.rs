@@ -123,6 +123,50 @@ impl RegistryStore for Mem {
         self.audit.lock().unwrap().push(audit.clone());
         Ok(ids)
     }
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> cordon_store::Result<Vec<Resident>> {
+        let have = self.residents.lock().unwrap();
+        Ok(have.iter().filter(|r| ids.contains(&r.id_number)).cloned().collect())
+    }
+    async fn apply_roster(
+        &self,
+        write: &cordon_store::roster::RosterWrite,
+        audit: &[AuditEntry],
+    ) -> cordon_store::Result<Vec<i64>> {
+        *self.register_calls.lock().unwrap() += 1;
+        let mut have = self.residents.lock().unwrap();
+        if write.added.iter().any(|n| have.iter().any(|r| r.id_number == n.id_number)) {
+            return Err(StoreError::Conflict { code: "id_number_exists", message: "exists".into() });
+        }
+        let mut ids = Vec::new();
+        for n in &write.added {
+            let id = have.len() as i64 + 1_000_000;
+            have.push(Resident {
+                id,
+                household_id: 0,
+                unit: n.unit.clone(),
+                room: n.room.clone(),
+                name: n.name.clone(),
+                id_number: n.id_number.clone(),
+                phone: n.phone.clone(),
+                flags: n.flags,
+                status: ResidentStatus::Active,
+            });
+            ids.push(id);
+        }
+        for (id, n) in &write.updated {
+            let r = have.iter_mut().find(|r| r.id == *id).ok_or(StoreError::NotFound("resident"))?;
+            (r.unit, r.room, r.name, r.phone, r.flags) =
+                (n.unit.clone(), n.room.clone(), n.name.clone(), n.phone.clone(), n.flags);
+            r.status = ResidentStatus::Active;
+        }
+        for id in &write.moved_out {
+            if let Some(r) = have.iter_mut().find(|r| r.id == *id) {
+                r.status = ResidentStatus::MovedOut;
+            }
+        }
+        self.audit.lock().unwrap().extend_from_slice(audit);
+        Ok(ids)
+    }
     async fn correct_resident(&self, _: i64, _: &Correction, _: &AuditEntry) -> cordon_store::Result<Resident> {
         unreachable!("cordon-sheets never calls this")
     }
@@ -160,9 +204,6 @@ impl RegistryStore for Mem {
         unreachable!("cordon-sheets never calls this")
     }
     async fn create_api_token(&self, _: &str, _: i64, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
-        unreachable!("cordon-sheets never calls this")
-    }
-    async fn api_token_user(&self, _: &str) -> cordon_store::Result<Option<User>> {
         unreachable!("cordon-sheets never calls this")
     }
     async fn login_throttle(
@@ -268,7 +309,14 @@ async fn round_trip_both_formats() {
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].action, "residents.import");
         assert_eq!(audit[0].target, community.as_str());
-        assert_eq!(audit[0].detail, format!("imported {} of {} rows (all_or_nothing)", want.len(), want.len()));
+        assert_eq!(
+            audit[0].detail,
+            format!(
+                "imported {} of {} rows (all_or_nothing); updated 0, moved out 0, unchanged 0",
+                want.len(),
+                want.len()
+            )
+        );
     }
     let audit = full.audit.lock().unwrap();
     assert_eq!(audit.len(), 2);
@@ -321,7 +369,6 @@ async fn every_bad_field_is_reported_and_nothing_written() {
             (4, "卧床", "flag_format"),
             (5, "ID Number", "id_number_duplicate"),
             (6, "姓名", "name_missing"),
-            (6, "ID Number", "id_number_exists"),
             (6, "单元编码", "unit_code_unknown"),
             (8, "小区", "compound_unknown"),
         ]
@@ -338,7 +385,7 @@ async fn every_bad_field_is_reported_and_nothing_written() {
 
     let report =
         import_residents(&store, &who, &bytes, Format::Xlsx, ImportMode::ValidRowsOnly, "r", now()).await.unwrap();
-    assert_eq!((report.imported, report.committed, report.errors.len()), (2, true, 9));
+    assert_eq!((report.imported, report.committed, report.errors.len()), (2, true, 8));
     let rs = store.residents.lock().unwrap();
     assert_eq!(rs.len(), before + 2);
     let new: Vec<&Resident> = rs[before..].iter().collect();
@@ -348,7 +395,10 @@ async fn every_bad_field_is_reported_and_nothing_written() {
     assert_eq!(new[1].unit, u.unit);
     assert_eq!(new[1].id_number.as_str(), id(141102, 1975, 7, 8, 33));
     let audit = store.audit.lock().unwrap();
-    assert_eq!(audit.last().unwrap().detail, "imported 2 of 6 rows (valid_rows_only)");
+    assert_eq!(
+        audit.last().unwrap().detail,
+        "imported 2 of 6 rows (valid_rows_only); updated 0, moved out 0, unchanged 0"
+    );
     assert_eq!(audit.last().unwrap().actor_id, Some(7));
 }
 
@@ -370,7 +420,7 @@ async fn file_level_errors() {
     assert_eq!(run(b"".to_vec(), Format::Csv).await.unwrap_err().code(), "file_empty");
     let e = run(xlsx(&["姓名", "电话", "小区"], &[vec!["张三"]]), Format::Xlsx).await.unwrap_err();
     match &e {
-        SheetError::MissingHeaders { missing } => {
+        SheetError::MissingHeaders { missing, row: 1 } => {
             assert_eq!(missing, &["身份证号", "房号", "楼栋", "单元"])
         }
         other => panic!("{other:?}"),
@@ -378,7 +428,7 @@ async fn file_level_errors() {
     assert!(e.zh().contains("身份证号、房号、楼栋、单元"), "{}", e.zh());
     assert!(e.en().contains("身份证号 (id_number)"), "{}", e.en());
     let e = run(xlsx(&["姓名", "身份证号", "房号"], &[vec!["张三"]]), Format::Xlsx).await.unwrap_err();
-    assert!(matches!(e, SheetError::MissingHeaders { ref missing } if missing == &["单元编码"]));
+    assert!(matches!(e, SheetError::MissingHeaders { ref missing, .. } if missing == &["单元编码"]));
     let e = run(xlsx(&["姓名", "身份证号", "身份证号码", "房号", "单元编码"], &[vec!["张三"]]), Format::Xlsx)
         .await
         .unwrap_err();

@@ -14,7 +14,7 @@ use cordon_domain::registry::{NewResident, ResidentFlags, parse_room};
 use cordon_domain::{FieldError, IdNumber, PersonName, Phone};
 use cordon_store::UnitPath;
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// One data row after checking.
 pub(crate) struct Entry {
@@ -32,16 +32,77 @@ pub(crate) struct Ranked {
     pub error: RowError,
 }
 
+/// Non-blank rows looked at for the header before giving up: title rows (often merged
+/// across the sheet), a date line, notes, the upper half of a two-row header.
+const HEADER_SEARCH_ROWS: usize = 20;
+
 pub(crate) struct Validator {
     index: AreaIndex,
     /// Position in the file of each column of the layout.
     pos: [Option<usize>; NCOLS],
     /// Header text as written in the file.
     headers: [String; NCOLS],
+    /// Rows looked at so far while searching for the header.
+    looked: usize,
+    /// A row naming 姓名 and 身份证号 but not every required column: the header, or the
+    /// upper half of a two-row header whose lower half (小区 / 楼栋 / 单元 under a merged
+    /// 住址) is the next row.
+    pending: Option<(usize, Vec<String>)>,
+    /// The row naming most columns so far, and what it lacks (for the error when no row
+    /// is a complete header).
+    best: Option<(usize, usize, Vec<String>)>,
     seen: HashMap<IdNumber, usize>,
     pub rows: usize,
     pub entries: Vec<Entry>,
     pub errors: Vec<Ranked>,
+}
+
+type HeaderMap = ([Option<usize>; NCOLS], [String; NCOLS]);
+
+/// Which column of the layout each header cell names.
+fn map_header(cells: &[String]) -> Result<HeaderMap, SheetError> {
+    let mut pos = [None; NCOLS];
+    let mut headers: [String; NCOLS] = Default::default();
+    for (i, text) in cells.iter().enumerate() {
+        let Some(col) = Col::from_header(text) else {
+            continue;
+        };
+        if pos[col.idx()].is_some() {
+            return Err(SheetError::DuplicateHeader { header: text.trim().to_string() });
+        }
+        pos[col.idx()] = Some(i);
+        headers[col.idx()] = text.trim().to_string();
+    }
+    Ok((pos, headers))
+}
+
+/// The required columns a header lacks, by their Chinese names.
+fn missing_columns(pos: &[Option<usize>; NCOLS]) -> Vec<String> {
+    let has = |c: Col| pos[c.idx()].is_some();
+    let mut missing: Vec<String> =
+        [Col::Name, Col::IdNumber, Col::Room].into_iter().filter(|c| !has(*c)).map(|c| c.zh().to_string()).collect();
+    if !has(Col::UnitCode) {
+        let names: Vec<Col> = [Col::Compound, Col::Building, Col::Unit].into_iter().filter(|c| !has(*c)).collect();
+        if names.len() == 3 {
+            missing.push(Col::UnitCode.zh().to_string());
+        } else {
+            missing.extend(names.iter().map(|c| c.zh().to_string()));
+        }
+    }
+    missing
+}
+
+/// A two-row header as one: per column the lower cell where it names a column (小区
+/// under 住址), else the upper one (姓名 merged down over both rows).
+fn merge_header(upper: &[String], lower: &[String]) -> Vec<String> {
+    let width = upper.len().max(lower.len());
+    (0..width)
+        .map(|i| {
+            let up = upper.get(i).map(String::as_str).unwrap_or("");
+            let low = lower.get(i).map(String::as_str).unwrap_or("");
+            if Col::from_header(low).is_some() || up.trim().is_empty() { low.to_string() } else { up.to_string() }
+        })
+        .collect()
 }
 
 impl Validator {
@@ -50,11 +111,28 @@ impl Validator {
             index: AreaIndex::new(units, roots),
             pos: [None; NCOLS],
             headers: Default::default(),
+            looked: 0,
+            pending: None,
+            best: None,
             seen: HashMap::new(),
             rows: 0,
             entries: Vec::new(),
             errors: Vec::new(),
         }
+    }
+
+    fn take_header(&mut self, (pos, headers): HeaderMap) {
+        self.pos = pos;
+        self.headers = headers;
+    }
+
+    /// Each unit of the scope as 小区 楼栋 单元, for the diff report.
+    pub(crate) fn places(&self) -> HashMap<AreaCode, String> {
+        self.index
+            .paths
+            .iter()
+            .map(|p| (p.unit.clone(), format!("{} {} {}", p.compound, p.building, p.unit_name)))
+            .collect()
     }
 
     /// The header of column `c` as written in the file (`""` if absent).
@@ -120,35 +198,54 @@ fn cell_at<'a>(pos: &[Option<usize>; NCOLS], cells: &'a [Cell], col: Col) -> Cel
 }
 
 impl Sink for Validator {
-    fn header(&mut self, _row: usize, cells: &[Cell]) -> Result<(), SheetError> {
-        for (i, cell) in cells.iter().enumerate() {
-            let Some(col) = Col::from_header(&cell.text) else {
-                continue;
-            };
-            if self.pos[col.idx()].is_some() {
-                return Err(SheetError::DuplicateHeader { header: cell.text.trim().to_string() });
+    /// The header is the first row naming every required column, searched for among the
+    /// first [`HEADER_SEARCH_ROWS`] non-blank rows; rows above it are titles.
+    fn header(&mut self, row: usize, cells: &[Cell]) -> Result<bool, SheetError> {
+        let texts: Vec<String> = cells.iter().map(|c| c.text.clone()).collect();
+        self.looked += 1;
+        if let Some((upper_row, upper)) = self.pending.take() {
+            let merged = merge_header(&upper, &texts);
+            if let Ok(map) = map_header(&merged)
+                && missing_columns(&map.0).is_empty()
+            {
+                self.take_header(map);
+                return Ok(true);
             }
-            self.pos[col.idx()] = Some(i);
-            self.headers[col.idx()] = cell.text.trim().to_string();
+            // Not a lower half: the row above was the header, and it lacks columns.
+            let map = map_header(&upper)?;
+            return Err(SheetError::MissingHeaders { row: upper_row, missing: missing_columns(&map.0) });
         }
-        let mut missing: Vec<String> = [Col::Name, Col::IdNumber, Col::Room]
-            .into_iter()
-            .filter(|c| !self.has(*c))
-            .map(|c| c.zh().to_string())
-            .collect();
-        if !self.has(Col::UnitCode) {
-            let names: Vec<Col> =
-                [Col::Compound, Col::Building, Col::Unit].into_iter().filter(|c| !self.has(*c)).collect();
-            if names.len() == 3 {
-                missing.push(Col::UnitCode.zh().to_string());
-            } else {
-                missing.extend(names.iter().map(|c| c.zh().to_string()));
+        let map = map_header(&texts)?;
+        let missing = missing_columns(&map.0);
+        if missing.is_empty() {
+            self.take_header(map);
+            return Ok(true);
+        }
+        let named = map.0.iter().filter(|p| p.is_some()).count();
+        if self.best.as_ref().is_none_or(|(_, n, _)| named > *n) {
+            self.best = Some((row, named, missing));
+        }
+        if map.0[Col::Name.idx()].is_some() && map.0[Col::IdNumber.idx()].is_some() {
+            self.pending = Some((row, texts));
+            return Ok(false);
+        }
+        if self.looked >= HEADER_SEARCH_ROWS {
+            return self.finish().map(|()| false);
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self) -> Result<(), SheetError> {
+        if let Some((row, upper)) = self.pending.take() {
+            let map = map_header(&upper)?;
+            return Err(SheetError::MissingHeaders { row, missing: missing_columns(&map.0) });
+        }
+        match self.best.take() {
+            Some((row, _, missing)) if self.pos.iter().all(Option::is_none) => {
+                Err(SheetError::MissingHeaders { row, missing })
             }
+            _ => Ok(()),
         }
-        if !missing.is_empty() {
-            return Err(SheetError::MissingHeaders { missing });
-        }
-        Ok(())
     }
 
     fn row(&mut self, row: usize, cells: &[Cell]) -> Result<(), SheetError> {
@@ -295,8 +392,32 @@ struct AreaIndex {
     roots: Vec<AreaCode>,
     by_code: HashMap<String, usize>,
     by_names: HashMap<(String, String, String), Vec<usize>>,
-    compounds: HashSet<String>,
-    buildings: HashSet<(String, String)>,
+    /// Display names, for saying which ones exist when a row names one that does not:
+    /// the compounds of the scope, the buildings of each compound, the units of each
+    /// building (keys normalised as in `by_names`).
+    compounds: BTreeMap<String, String>,
+    buildings: HashMap<String, BTreeMap<(u32, String), String>>,
+    units: HashMap<(String, String), BTreeMap<(u32, String), String>>,
+}
+
+/// Names listed in a hint, at most.
+const HINT_NAMES: usize = 12;
+
+/// `1号楼、2号楼、3号楼` (`…等20个` beyond [`HINT_NAMES`]), and its English.
+fn hint<'a>(names: impl Iterator<Item = &'a String>) -> (String, String) {
+    let all: Vec<&String> = names.collect();
+    let shown: Vec<&str> = all.iter().take(HINT_NAMES).map(|s| s.as_str()).collect();
+    let (mut zh, mut en) = (shown.join("、"), shown.join(", "));
+    if all.len() > HINT_NAMES {
+        zh.push_str(&format!("等{}个", all.len()));
+        en.push_str(&format!(" … ({} in all)", all.len()));
+    }
+    (zh, en)
+}
+
+/// Sorts `3号楼` before `12号楼`: the number of a numbered name first.
+fn natural(normalised: &str) -> (u32, String) {
+    (normalised.parse::<u32>().unwrap_or(u32::MAX), normalised.to_string())
 }
 
 /// Names compare without spaces, case or full-width digits.
@@ -332,18 +453,20 @@ impl AreaIndex {
     fn new(paths: Vec<UnitPath>, roots: Vec<AreaCode>) -> AreaIndex {
         let mut by_code = HashMap::with_capacity(paths.len());
         let mut by_names: HashMap<(String, String, String), Vec<usize>> = HashMap::with_capacity(paths.len());
-        let mut compounds = HashSet::new();
-        let mut buildings = HashSet::new();
+        let mut compounds = BTreeMap::new();
+        let mut buildings: HashMap<String, BTreeMap<(u32, String), String>> = HashMap::new();
+        let mut units: HashMap<(String, String), BTreeMap<(u32, String), String>> = HashMap::new();
         for (i, p) in paths.iter().enumerate() {
             by_code.insert(p.unit.as_str().to_string(), i);
             let c = norm(&p.compound);
             let b = norm_numbered(&p.building, BUILDING_SUFFIXES);
             let u = norm_numbered(&p.unit_name, UNIT_SUFFIXES);
-            compounds.insert(c.clone());
-            buildings.insert((c.clone(), b.clone()));
+            compounds.entry(c.clone()).or_insert_with(|| p.compound.clone());
+            buildings.entry(c.clone()).or_default().entry(natural(&b)).or_insert_with(|| p.building.clone());
+            units.entry((c.clone(), b.clone())).or_default().entry(natural(&u)).or_insert_with(|| p.unit_name.clone());
             by_names.entry((c, b, u)).or_default().push(i);
         }
-        AreaIndex { paths, roots, by_code, by_names, compounds, buildings }
+        AreaIndex { paths, roots, by_code, by_names, compounds, buildings, units }
     }
 
     fn resolve(&self, p: &PlaceInput<'_>) -> Result<AreaCode, Vec<PlaceError>> {
@@ -444,22 +567,40 @@ impl AreaIndex {
         let key = (c, b, u);
         let Some(candidates) = self.by_names.get(&key) else {
             let (c, b, _) = key;
-            return Err(vec![if !self.compounds.contains(&c) {
+            let building_names = self.buildings.get(&c);
+            let unit_names = self.units.get(&(c.clone(), b.clone()));
+            return Err(vec![if building_names.is_none() {
+                let (zh, en) = hint(self.compounds.values());
                 place_err(
                     Col::Compound,
                     "compound_unknown",
-                    "在您的管辖范围内找不到这个小区",
-                    "no compound of this name in your area",
+                    if zh.is_empty() {
+                        "在您的管辖范围内找不到这个小区".to_string()
+                    } else {
+                        format!("在您的管辖范围内找不到这个小区。现有小区：{zh}")
+                    },
+                    if en.is_empty() {
+                        "no compound of this name in your area".to_string()
+                    } else {
+                        format!("no compound of this name in your area; there are: {en}")
+                    },
                 )
-            } else if !self.buildings.contains(&(c, b)) {
+            } else if let Some(units) = unit_names {
+                let (zh, en) = hint(units.values());
+                place_err(
+                    Col::Unit,
+                    "unit_unknown",
+                    format!("该楼栋中没有这个单元。该楼栋现有单元：{zh}"),
+                    format!("the building has no unit of this name; it has: {en}"),
+                )
+            } else {
+                let (zh, en) = hint(building_names.into_iter().flat_map(|b| b.values()));
                 place_err(
                     Col::Building,
                     "building_unknown",
-                    "该小区中没有这个楼栋",
-                    "the compound has no building of this name",
+                    format!("该小区中没有这个楼栋。该小区现有楼栋：{zh}"),
+                    format!("the compound has no building of this name; it has: {en}"),
                 )
-            } else {
-                place_err(Col::Unit, "unit_unknown", "该楼栋中没有这个单元", "the building has no unit of this name")
             }]);
         };
         let community = norm(p.community.text);

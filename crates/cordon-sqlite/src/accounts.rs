@@ -1,4 +1,4 @@
-//! Users, browser sessions and API tokens (login throttling is `throttle.rs`). Only hashes of tokens are
+//! Users and browser sessions (login throttling is `throttle.rs`). Only hashes of tokens are
 //! stored; password hashes are opaque PHC strings made above this layer.
 
 use crate::rows::{OrBackend, RawUser, USER_COLS, backend, is_unique_violation, parse_ts, scope_columns, ts};
@@ -115,26 +115,4 @@ pub(crate) fn session(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -
 pub(crate) fn delete_session(conn: &Connection, token_hash: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1").db()?.execute([token_hash]).db()?;
     Ok(())
-}
-
-pub(crate) fn create_api_token(
-    conn: &Connection,
-    token_hash: &str,
-    user_id: i64,
-    label: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    conn.prepare_cached("INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .db()?
-        .execute(params![token_hash, user_id, label, ts(at)])
-        .db()?;
-    Ok(())
-}
-
-pub(crate) fn api_token_user(conn: &Connection, token_hash: &str) -> Result<Option<User>> {
-    one_user(
-        conn,
-        &format!("SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"),
-        &token_hash,
-    )
 }

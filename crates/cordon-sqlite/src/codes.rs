@@ -211,7 +211,8 @@ pub(crate) fn person_facts(
         // An individual positive of mass testing is a case; its clinical class comes with
         // case investigation.
         case: case.then_some(CaseKind::Confirmed),
-        contact: None,
+        // A confirmed contact's class colours at once (while the contact is open).
+        contact: crate::tracing::contact_class_of(c, resident_id)?.and_then(|k| k.colour_class()),
         pool_positive_pending,
         // The colour follows a quarantine order while it is open.
         quarantine: order.and_then(|(state, centralised)| colour_quarantine(state, centralised)),

@@ -17,13 +17,16 @@ mod accounts;
 mod audit;
 mod codes;
 mod containment;
+mod credentials;
 mod id_index;
 mod migrate;
 mod registry;
+mod roster;
 mod rows;
 mod scanpath;
 mod testing;
 mod throttle;
+mod tracing;
 mod writer;
 
 pub use testing::baseline_insert_rows_per_s;
@@ -260,6 +263,17 @@ impl RegistryStore for SqliteStore {
         self.write(move |tx| registry::register_residents(tx, &new, &audit)).await
     }
 
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>> {
+        let ids = ids.to_vec();
+        self.read(move |c| roster::residents_by_id_numbers(c, &ids)).await
+    }
+
+    async fn apply_roster(&self, write: &cordon_store::roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>> {
+        let write = write.clone();
+        let audit = audit.to_vec();
+        self.write(move |tx| roster::apply_roster(tx, &write, &audit)).await
+    }
+
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident> {
         let correction = correction.clone();
         let audit = audit.clone();
@@ -325,19 +339,14 @@ impl RegistryStore for SqliteStore {
         label: &str,
         created_at: DateTime<Utc>,
     ) -> Result<()> {
-        let token_hash = token_hash.to_string();
-        let label = label.to_string();
-        self.write(move |tx| accounts::create_api_token(tx, &token_hash, user_id, &label, created_at)).await
-    }
-
-    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let token_hash = token_hash.to_string();
-        self.read(move |c| accounts::api_token_user(c, &token_hash)).await
-    }
-
-    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-        let token_hash = token_hash.to_string();
-        self.read(move |c| scanpath::api_token_user_with_areas(c, &token_hash)).await
+        let token = cordon_store::credentials::NewApiToken {
+            token_hash: token_hash.to_string(),
+            user_id,
+            name: label.to_string(),
+            created_at,
+            expires_at: created_at + chrono::Duration::days(cordon_store::credentials::DEFAULT_TOKEN_DAYS),
+        };
+        self.issue_api_token(&token).await.map(|_| ())
     }
 
     async fn login_throttle(
@@ -370,6 +379,37 @@ impl RegistryStore for SqliteStore {
     async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let filter = filter.clone();
         self.read(move |c| audit::log(c, &filter)).await
+    }
+}
+
+#[async_trait]
+impl CredentialsStore for SqliteStore {
+    async fn issue_api_token(&self, token: &cordon_store::credentials::NewApiToken) -> Result<i64> {
+        let token = token.clone();
+        self.write(move |tx| credentials::issue(tx, &token)).await
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<cordon_store::credentials::ApiToken>> {
+        self.read(credentials::list).await
+    }
+
+    async fn bearer_facts(&self, token_hash: &str) -> Result<Option<cordon_store::credentials::BearerFacts>> {
+        let token_hash = token_hash.to_string();
+        self.read(move |c| credentials::bearer_facts(c, &token_hash)).await
+    }
+
+    async fn touch_api_token(&self, token_id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |tx| credentials::touch(tx, token_id, at)).await
+    }
+
+    async fn write_credentials(
+        &self,
+        user_id: i64,
+        plan: &cordon_store::credentials::CredentialPlan,
+        audit: &AuditEntry,
+    ) -> Result<cordon_store::credentials::CredentialOutcome> {
+        let (plan, audit) = (plan.clone(), audit.clone());
+        self.write(move |tx| credentials::write(tx, user_id, &plan, &audit)).await
     }
 }
 

@@ -18,7 +18,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_testing_ingest.sql")),
     (6, include_str!("../migrations/0006_residents_inactive.sql")),
     (7, include_str!("../migrations/0007_resamples.sql")),
+    (8, include_str!("../migrations/0008_door_assign.sql")),
+    (10, include_str!("../migrations/0010_tracing.sql")),
     (20, include_str!("../migrations/0020_containment.sql")),
+    (30, include_str!("../migrations/0030_credentials_audit_chain.sql")),
     (40, include_str!("../migrations/0040_login_throttle.sql")),
 ];
 

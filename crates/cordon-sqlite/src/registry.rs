@@ -388,6 +388,14 @@ fn id_number_exists(position: usize) -> StoreError {
 }
 
 pub(crate) fn register_residents(conn: &Connection, new: &[NewResident], audit: &AuditEntry) -> Result<Vec<i64>> {
+    let ids = register_residents_only(conn, new)?;
+    audit::insert(conn, audit)?;
+    Ok(ids)
+}
+
+/// The inserts of [`register_residents`], without its audit entry (the roster re-import
+/// writes its own).
+pub(crate) fn register_residents_only(conn: &Connection, new: &[NewResident]) -> Result<Vec<i64>> {
     let mut unit_exists = conn.prepare_cached("SELECT 1 FROM areas WHERE code = ?1 AND level = 'unit'").db()?;
     let mut id_taken = conn.prepare_cached("SELECT 1 FROM residents WHERE id_number = ?1").db()?;
     let mut find_household =
@@ -434,7 +442,6 @@ pub(crate) fn register_residents(conn: &Connection, new: &[NewResident], audit: 
             Err(e) => return Err(backend(e)),
         }
     }
-    audit::insert(conn, audit)?;
     Ok(ids)
 }
 

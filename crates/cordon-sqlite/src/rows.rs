@@ -116,8 +116,8 @@ impl RawResident {
 }
 
 /// The columns [`RawUser::from_row`] reads, from `users u`.
-pub(crate) const USER_COLS: &str =
-    "u.id, u.username, u.display_name, u.role, u.scope_kind, u.scope_ref, u.password_hash, u.created_at";
+pub(crate) const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.scope_kind, u.scope_ref, u.password_hash, u.created_at, \
+     u.disabled_at";
 
 pub(crate) struct RawUser {
     id: i64,
@@ -128,6 +128,7 @@ pub(crate) struct RawUser {
     scope_ref: String,
     password_hash: String,
     created_at: String,
+    disabled_at: Option<String>,
 }
 
 impl RawUser {
@@ -141,6 +142,7 @@ impl RawUser {
             scope_ref: row.get(5)?,
             password_hash: row.get(6)?,
             created_at: row.get(7)?,
+            disabled_at: row.get(8)?,
         })
     }
 
@@ -159,6 +161,7 @@ impl RawUser {
             scope,
             password_hash: self.password_hash,
             created_at: parse_ts(&self.created_at, "user", &id)?,
+            disabled_at: self.disabled_at.map(|t| parse_ts(&t, "user", &id)).transpose()?,
         })
     }
 }

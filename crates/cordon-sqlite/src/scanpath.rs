@@ -15,9 +15,9 @@ use cordon_domain::area::{Area, AreaCode};
 use cordon_domain::colour::PersonState;
 use cordon_domain::pass::Holder;
 use cordon_domain::token::SubjectKind;
+use cordon_store::Result;
 use cordon_store::codes::{PersonContext, Scan, ScanContext};
 use cordon_store::group_commit::{CommitFn, GroupCommit};
-use cordon_store::{Result, User, label_areas};
 use rusqlite::Connection;
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ pub(crate) fn areas(c: &Connection, codes: &[AreaCode]) -> Result<Vec<Area>> {
 /// shared lock (instead of taking both per statement). BEGIN and COMMIT go through the
 /// statement cache: `execute_batch` would parse them on every scan. The transaction is
 /// ended on every path, so a pooled connection never goes back with a stale snapshot.
-fn in_read_tx<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub(crate) fn in_read_tx<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     c.prepare_cached("BEGIN").db()?.execute([]).db()?;
     let out = f(c);
     let end = c.prepare_cached("COMMIT").db().and_then(|mut s| s.execute([]).db());
@@ -74,19 +74,6 @@ fn in_read_tx<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Re
             Err(e)
         }
     }
-}
-
-/// A bearer token's user and the areas labelling their scope, in one read transaction.
-pub(crate) fn api_token_user_with_areas(c: &Connection, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-    in_read_tx(c, |tx| {
-        Ok(match crate::accounts::api_token_user(tx, token_hash)? {
-            None => None,
-            Some(user) => {
-                let a = areas(tx, &label_areas(&user.scope))?;
-                Some((user, a))
-            }
-        })
-    })
 }
 
 /// Everything a scan's verdict reads, in one read transaction so that it is one snapshot.

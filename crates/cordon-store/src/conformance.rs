@@ -755,9 +755,10 @@ pub async fn api_tokens(store: &dyn Store) {
     let b = store.create_user(&new_user("device-b", Role::LabTech, district)).await.unwrap();
     store.create_api_token("tok-a", a.id, "scanner 1", t(0)).await.unwrap();
     store.create_api_token("tok-b", b.id, "lab import", t(5)).await.unwrap();
-    assert_eq!(store.api_token_user("tok-a").await.unwrap(), Some(a));
-    assert_eq!(store.api_token_user("tok-b").await.unwrap(), Some(b));
-    assert_eq!(store.api_token_user("tok-c").await.unwrap(), None);
+    let user_of = |h: &'static str| async move { store.bearer_facts(h).await.unwrap().map(|f| f.user) };
+    assert_eq!(user_of("tok-a").await, Some(a));
+    assert_eq!(user_of("tok-b").await, Some(b));
+    assert_eq!(user_of("tok-c").await, None);
 }
 
 /// Polls every future to completion, interleaved (a join without a futures crate).

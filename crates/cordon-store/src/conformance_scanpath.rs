@@ -92,19 +92,20 @@ pub async fn scanpath_areas_in_order(store: Arc<dyn Store>) {
             .unwrap();
         let hash = format!("hash-of-{name}");
         store.create_api_token(&hash, user.id, "device", t(0)).await.unwrap();
-        let (u, areas) = store.api_token_user_with_areas(&hash).await.unwrap().unwrap();
+        let f = store.bearer_facts(&hash).await.unwrap().unwrap();
+        let (u, areas) = (f.user, f.areas);
         assert_eq!(u, user);
         let expected: Vec<String> = crate::label_areas(&scope).iter().map(|c| d.name(c)).collect();
         assert_eq!(areas.into_iter().map(|a| a.name).collect::<Vec<_>>(), expected);
         // The principal built from it is the one principal_for builds.
-        let areas = store.api_token_user_with_areas(&hash).await.unwrap().unwrap().1;
+        let areas = store.bearer_facts(&hash).await.unwrap().unwrap().areas;
         assert_eq!(
             crate::principal_with_areas(store.as_ref(), &user, areas).await.unwrap(),
             crate::principal_for(store.as_ref(), &user).await.unwrap()
         );
     }
     assert_eq!(crate::label_areas(&cordon_domain::UserScope::Area(compound.clone())), compound.lineage()[1..].to_vec());
-    assert!(store.api_token_user_with_areas("no such hash").await.unwrap().is_none());
+    assert!(store.bearer_facts("no such hash").await.unwrap().is_none());
 }
 
 pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {

@@ -28,6 +28,7 @@ macro_rules! testing_conformance_tests {
             testing_coverage_matches_brute_force,
             testing_results_and_chase,
             testing_door_knocking_and_exemptions,
+            testing_door_tasks_assigned,
             testing_door_sampled_at_door_seals_single_tubes,
             testing_door_refusals_write_nothing,
             testing_door_wrong_data_corrects_the_roster,
@@ -349,7 +350,8 @@ pub async fn testing_resample_after_positive_pool(store: &dyn Store) {
     );
     assert_eq!(
         ingest(store, round, "r-6", vec![sample("a4", &tube(61), people[1], 52)]).await.outcomes[0].code,
-        "already_sampled"
+        "resample_single_tube",
+        "a marked member in a pooled tube is told to take a single one"
     );
     // Someone not marked is not re-sampled.
     let rep = ingest(store, round, "r-7", vec![sample("u", &tube(62), people[5], 53)]).await;
@@ -964,6 +966,46 @@ fn missed_ids(hs: &[MissedHousehold]) -> BTreeSet<i64> {
 /// Sampled at the door: each member swabbed gets a single tube of the task's round, opened,
 /// filled and sealed by the worker at the door's time; they leave the missed list and
 /// count as sampled; the others stay missing.
+/// Door-knock tasks assigned to a knocker: listed for them alone, reassigned, unassigned,
+/// the audit entry written with it; an unknown task assigns nothing.
+pub async fn testing_door_tasks_assigned(store: &dyn Store) {
+    let d = load_district(store).await;
+    let round = new_round(store, &d.district(), 10).await;
+    let building = d.busiest_building();
+    let missed = store.missed(round, std::slice::from_ref(&building)).await.unwrap();
+    let hh: Vec<i64> = missed.iter().take(3).map(|h| h.household_id).collect();
+    let tasks = store
+        .create_door_tasks(round, &hh, 7, t(1), &audit_entry(1, "g", "door.create", "building", "b"))
+        .await
+        .unwrap();
+    assert!(tasks.iter().all(|t| t.assigned_to.is_none() && t.assigned_at.is_none()));
+    let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+    let a = |n| audit_entry(1, "g", "door.assign", "round", n);
+    let done = store.assign_door_tasks(&ids[..2], Some(41), 7, t(2), &a("to 41")).await.unwrap();
+    assert!(done.iter().all(|k| k.assigned_to == Some(41) && k.assigned_at == Some(t(2))), "{done:?}");
+    let mine = store.door_tasks_assigned(round, 41).await.unwrap();
+    assert_eq!(mine.iter().map(|t| t.id).collect::<Vec<_>>(), ids[..2].to_vec());
+    assert!(store.door_tasks_assigned(round, 42).await.unwrap().is_empty());
+    let other_round = new_round(store, &d.district(), 10).await;
+    assert!(store.door_tasks_assigned(other_round, 41).await.unwrap().is_empty());
+    // Reassigned, then one unassigned.
+    store.assign_door_tasks(&ids[1..], Some(42), 7, t(3), &a("to 42")).await.unwrap();
+    assert_eq!(store.door_tasks_assigned(round, 41).await.unwrap().len(), 1);
+    assert_eq!(store.door_tasks_assigned(round, 42).await.unwrap().len(), 2);
+    let back = store.assign_door_tasks(&ids[2..], None, 7, t(4), &a("none")).await.unwrap();
+    assert_eq!((back[0].assigned_to, back[0].assigned_at), (None, None));
+    let listed = store.door_tasks(round, std::slice::from_ref(&building)).await.unwrap();
+    let by_id = |id: i64| listed.iter().find(|t| t.id == id).unwrap().assigned_to;
+    assert_eq!((by_id(ids[0]), by_id(ids[1]), by_id(ids[2])), (Some(41), Some(42), None));
+    // An unknown task: refused, nothing changed, no audit entry.
+    let filter = crate::AuditFilter { action: Some("door.assign".into()), limit: 100, ..Default::default() };
+    let before = store.audit_log(&filter).await.unwrap().len();
+    assert_eq!(before, 3);
+    assert!(store.assign_door_tasks(&[ids[0], 999_999], Some(43), 7, t(5), &a("bad")).await.is_err());
+    assert_eq!(store.door_task(ids[0]).await.unwrap().unwrap().assigned_to, Some(41));
+    assert_eq!(store.audit_log(&filter).await.unwrap().len(), before);
+}
+
 pub async fn testing_door_sampled_at_door_seals_single_tubes(store: &dyn Store) {
     let (_d, round, building, h, task) = door_setup(store, 2).await;
     let before = store.coverage(round, &building).await.unwrap();

@@ -18,20 +18,29 @@ pub mod conformance_colour;
 #[cfg(feature = "conformance")]
 pub mod conformance_containment;
 #[cfg(feature = "conformance")]
+pub mod conformance_credentials;
+#[cfg(feature = "conformance")]
 pub mod conformance_scanpath;
 #[cfg(feature = "conformance")]
 pub mod conformance_testing;
+#[cfg(feature = "conformance")]
+pub mod conformance_tracing;
 pub mod containment;
+pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod differential;
 pub mod group_commit;
 mod principal;
+pub mod roster;
 pub mod testing;
+pub mod tracing;
 
 pub use codes::CodesStore;
 pub use containment::ContainmentStore;
+pub use credentials::CredentialsStore;
 pub use principal::{label_areas, principal_for, principal_with_areas};
 pub use testing::TestingStore;
+pub use tracing::TracingStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -123,6 +132,8 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// Set while the account is disabled: no sign-in, no token works.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,13 +170,16 @@ pub struct AuditFilter {
 /// Everything a backend provides: one trait per capability, so that each capability's
 /// methods, implementations and tests live in their own files. Hold an `Arc<dyn Store>`;
 /// bring the capability traits into scope with `use cordon_store::prelude::*`.
-pub trait Store: RegistryStore + CodesStore + TestingStore + ContainmentStore {}
+pub trait Store:
+    RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore
+{
+}
 
-impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore> Store for T {}
+impl<T: RegistryStore + CodesStore + TestingStore + ContainmentStore + CredentialsStore + TracingStore> Store for T {}
 
 /// The traits a caller needs in scope to call store methods.
 pub mod prelude {
-    pub use crate::{CodesStore, ContainmentStore, RegistryStore, Store, TestingStore};
+    pub use crate::{CodesStore, ContainmentStore, CredentialsStore, RegistryStore, Store, TestingStore, TracingStore};
 }
 
 /// The population register, accounts, sessions and audit (SPEC §1, §13).
@@ -225,6 +239,15 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new ids
     /// in input order.
     async fn register_residents(&self, new: &[NewResident], audit: &AuditEntry) -> Result<Vec<i64>>;
+    /// The registered residents (any status) with these ID numbers, wherever they live.
+    async fn residents_by_id_numbers(&self, ids: &[IdNumber]) -> Result<Vec<Resident>>;
+    /// Writes a roster re-import ([`roster::RosterPlan::write`]) in one transaction with
+    /// `audit`: adds as [`RegistryStore::register_residents`] does, updates each person's
+    /// name, phone, flags and household (found or created from unit and room) and makes
+    /// them active, and moves out those still active. An added ID number already present
+    /// → `Conflict { code: "id_number_exists" }` and nothing is written. Returns the new
+    /// residents' ids in input order.
+    async fn apply_roster(&self, write: &roster::RosterWrite, audit: &[AuditEntry]) -> Result<Vec<i64>>;
     /// Applies a correction and writes its audit entry in one transaction.
     async fn correct_resident(&self, id: i64, correction: &Correction, audit: &AuditEntry) -> Result<Resident>;
 
@@ -250,7 +273,10 @@ pub trait RegistryStore: Send + Sync + 'static {
     async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
-    /// Bearer tokens for devices and API clients; only the hash is stored.
+    /// Bearer tokens for devices and API clients; only the hash is stored. A token made
+    /// here lives [`credentials::DEFAULT_TOKEN_DAYS`] (name and lifetime of one's choice:
+    /// [`CredentialsStore::issue_api_token`]); tokens authenticate through
+    /// [`CredentialsStore::bearer`].
     async fn create_api_token(
         &self,
         token_hash: &str,
@@ -258,15 +284,6 @@ pub trait RegistryStore: Send + Sync + 'static {
         label: &str,
         created_at: DateTime<Utc>,
     ) -> Result<()>;
-    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>>;
-    /// [`RegistryStore::api_token_user`] with the areas labelling the user's scope
-    /// ([`label_areas`]), as [`RegistryStore::areas`] returns them — what every bearer
-    /// request needs, in one read where the backend can.
-    async fn api_token_user_with_areas(&self, token_hash: &str) -> Result<Option<(User, Vec<Area>)>> {
-        let Some(user) = self.api_token_user(token_hash).await? else { return Ok(None) };
-        let areas = self.areas(&label_areas(&user.scope)).await?;
-        Ok(Some((user, areas)))
-    }
 
     /// Login throttling, shared by every app instance: the states of `keys` (an account's
     /// and a client address's keyed hashes, never a username) read and rewritten in one

@@ -30,7 +30,7 @@ pub async fn principal_for(store: &dyn RegistryStore, user: &User) -> Result<Pri
 }
 
 /// [`principal_for`] when the areas of [`label_areas`] were already read (with the user,
-/// in one read: [`RegistryStore::api_token_user_with_areas`]).
+/// in one read: [`crate::CredentialsStore::bearer_facts`]).
 pub async fn principal_with_areas(store: &dyn RegistryStore, user: &User, areas: Vec<Area>) -> Result<Principal> {
     let (roots, label) = match &user.scope {
         UserScope::Area(code) => {

@@ -212,15 +212,31 @@ impl Ctx {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let (user, csrf, principal) = if let Some(token) = bearer {
-            // The user and their scope's names in one read (every device request).
-            let (user, areas) =
-                store.api_token_user_with_areas(&token_hash(token)).await?.ok_or(AppError::Unauthenticated)?;
-            let principal = principal_with_areas(store.as_ref(), &user, areas).await?;
-            (user, None, principal)
+            // The token, its user and their scope's names in one read (every device
+            // request); refused at once when revoked, expired or its user disabled.
+            let facts = match store.bearer(&token_hash(token), now).await? {
+                Ok(facts) => facts,
+                Err(refusal) => {
+                    if let Some(reason) = refusal {
+                        tracing::info!(?reason, "bearer token refused");
+                    }
+                    return Err(AppError::Unauthenticated);
+                }
+            };
+            if facts.token.needs_touch(now)
+                && let Err(e) = store.touch_api_token(facts.token.id, now).await
+            {
+                tracing::warn!(error = %e, token = facts.token.id, "could not record a token's last use");
+            }
+            let principal = principal_with_areas(store.as_ref(), &facts.user, facts.areas).await?;
+            (facts.user, None, principal)
         } else {
             let token = cookie(headers, SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
             let session = store.session(&token_hash(token), now).await?.ok_or(AppError::Unauthenticated)?;
             let user = store.user(session.user_id).await?.ok_or(AppError::Unauthenticated)?;
+            if user.disabled_at.is_some() {
+                return Err(AppError::Unauthenticated);
+            }
             let principal = principal_for(store.as_ref(), &user).await?;
             (user, Some(session.csrf_token), principal)
         };

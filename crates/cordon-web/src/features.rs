@@ -17,8 +17,15 @@ use std::pin::Pin;
 
 /// Every feature, in navigation order of their entries' `order` (the list order does not
 /// matter otherwise).
-pub const FEATURES: &[Feature] =
-    &[crate::shell::FEATURE, crate::registry::FEATURE, crate::codes::FEATURE, crate::testing::FEATURE];
+pub const FEATURES: &[Feature] = &[
+    crate::shell::FEATURE,
+    crate::registry::FEATURE,
+    crate::codes::FEATURE,
+    crate::testing::FEATURE,
+    crate::accounts::FEATURE,
+    crate::quarantine::FEATURE,
+    crate::followup::FEATURE,
+];
 
 /// What a feature module declares.
 pub struct Feature {
@@ -127,7 +134,11 @@ mod tests {
                 "/passes",
                 "/codes/policy",
                 "/testing",
-                "/audit"
+                "/quarantine",
+                "/followup",
+                "/kpis/containment",
+                "/audit",
+                "/accounts"
             ]
         );
         assert_eq!(

@@ -9,13 +9,16 @@
 //! under its declared action and writes an audit entry.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod accounts;
 pub mod auth;
 mod codes;
 mod common;
 pub mod error;
 mod features;
+mod followup;
 pub mod i18n;
 pub mod policy;
+mod quarantine;
 mod registry;
 pub mod routes;
 pub mod scanpath;

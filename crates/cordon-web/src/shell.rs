@@ -226,8 +226,9 @@ async fn login(
             false
         }
     };
+    // A disabled account is refused like a wrong password (no hint that it exists).
     let (user, known) = match user {
-        Some(u) if ok => (Some(u), None),
+        Some(u) if ok && u.disabled_at.is_none() => (Some(u), None),
         other => (None, other),
     };
     let Some(user) = user else {

@@ -26,6 +26,9 @@ pub const PAGE_SCRIPTS: &[(&str, &str)] = &[
     ("testing-tasks.js", include_str!("../static/js/testing-tasks.js")),
     ("codes-scan.js", include_str!("../static/js/codes-scan.js")),
     ("codes-cards.js", include_str!("../static/js/codes-cards.js")),
+    ("registry-import.js", include_str!("../static/js/registry-import.js")),
+    ("followup-kpi.js", include_str!("../static/js/followup-kpi.js")),
+    ("quarantine-queue.js", include_str!("../static/js/quarantine-queue.js")),
 ];
 
 /// The process-wide template environment (templates are compiled in and never change).

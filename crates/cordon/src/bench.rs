@@ -74,6 +74,35 @@ pub enum Scenario {
         #[arg(long)]
         json: bool,
     },
+    /// Confirmed contacts → orders, suggested rooms across the sites and transfer requests
+    /// committed: total seconds and per-person p99.
+    Isolate {
+        #[arg(long, default_value_t = 20_000)]
+        population: u64,
+        #[arg(long, default_value_t = 2_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 20)]
+        sites: usize,
+        /// People per dispatcher batch (one order batch, its rooms, their assignment).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The day's zone step for a district of ≥ 4,000 areas and 500 zones, and the
+    /// commander's forecast page.
+    ZoneClock {
+        #[arg(long, default_value_t = 430_000)]
+        population: u64,
+        #[arg(long, default_value_t = 500)]
+        zones: usize,
+        #[arg(long, default_value_t = 20)]
+        cases: usize,
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A store made for one benchmark run and removed afterwards.
@@ -127,6 +156,12 @@ pub async fn run(scenario: Scenario, db: Option<&str>) -> Result<()> {
         }
         Scenario::Chase { population, pools, json } => {
             (crate::bench_testing::chase(db, population, pools).await?, json)
+        }
+        Scenario::Isolate { population, contacts, sites, batch, json } => {
+            (crate::bench_containment::isolate(db, population, contacts, sites, batch).await?, json)
+        }
+        Scenario::ZoneClock { population, zones, cases, requests, json } => {
+            (crate::bench_containment::zone_clock(db, population, zones, cases, requests).await?, json)
         }
         Scenario::Verify { population, requests, concurrency, json } => {
             (crate::bench_codes::verify(db, population, requests, concurrency).await?, json)

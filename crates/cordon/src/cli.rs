@@ -1,6 +1,6 @@
 //! Command-line parsing and the commands themselves.
 
-use crate::{bench, demo, settings};
+use crate::{bench, credentials_cli, demo, settings};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -8,6 +8,7 @@ use cordon_domain::area::AreaCode;
 use cordon_domain::authz::Principal;
 use cordon_domain::role::{Role, UserScope};
 use cordon_domain::synth::{self, GenParams};
+use cordon_store::credentials::CredentialChange;
 use cordon_store::{NewUser, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Read;
@@ -145,6 +146,29 @@ enum UserCmd {
     },
     /// List users.
     List,
+    /// Disable an account: no sign-in, its sessions end and its tokens are revoked.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again (its old tokens stay revoked).
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password; every session of the user ends.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log the user out everywhere: every session ends, every token is revoked.
+    LogoutAll {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,9 +193,20 @@ enum TokenCmd {
     Add {
         #[arg(long)]
         username: String,
-        #[arg(long, default_value = "device")]
+        /// What the token is for ("scanner 3, gate 2").
+        #[arg(long, alias = "name", default_value = "device")]
         label: String,
+        /// Days until the token expires.
+        #[arg(long, default_value_t = cordon_store::credentials::DEFAULT_TOKEN_DAYS)]
+        expires_days: i64,
     },
+    /// List tokens (never their values): name, user, state, expiry, last use.
+    List {
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Revoke a token at once (a lost device): it is refused from the next request on.
+    Revoke { id: i64 },
 }
 
 pub async fn main() -> Result<()> {
@@ -243,13 +278,7 @@ pub async fn main() -> Result<()> {
         }
         Command::User { cmd: UserCmd::Add { username, role, scope, display_name, password_stdin } } => {
             let store = open_store(&db_url(&db)?).await?;
-            let password = if password_stdin {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s)?;
-                s.trim_end_matches(['\r', '\n']).to_string()
-            } else {
-                rpassword::prompt_password("password: ")?
-            };
+            let password = read_password(password_stdin)?;
             // A new account's name is short and plain, its password not a common one (the
             // demo's published passwords are made by `cordon demo`, not here).
             check_new_account(&username, &password)?;
@@ -262,12 +291,49 @@ pub async fn main() -> Result<()> {
                 println!("{}\t{}\t{}\t{:?}", u.id, u.username, u.role.code(), u.scope);
             }
         }
-        Command::Token { cmd: TokenCmd::Add { username, label } } => {
+        Command::Token { cmd: TokenCmd::Add { username, label, expires_days } } => {
             let store = open_store(&db_url(&db)?).await?;
-            let user = store.user_by_username(&username).await?.context("no such user")?;
-            let token = cordon_web::auth::new_token();
-            store.create_api_token(&cordon_web::auth::token_hash(&token), user.id, &label, chrono::Utc::now()).await?;
-            println!("{token}");
+            println!("{}", credentials_cli::add_token(store.as_ref(), &username, &label, expires_days).await?);
+        }
+        Command::Token { cmd: TokenCmd::List { username } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            credentials_cli::list_tokens(store.as_ref(), username.as_deref()).await?;
+        }
+        Command::Token { cmd: TokenCmd::Revoke { id } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            credentials_cli::revoke_token(store.as_ref(), id).await?;
+            eprintln!("token {id} revoked");
+        }
+        Command::User { cmd: UserCmd::Disable { username } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            let o = credentials_cli::change_user(store.as_ref(), &username, CredentialChange::Disable, "user.disable")
+                .await?;
+            eprintln!("{username} disabled: {} sessions ended, {} tokens revoked", o.sessions_ended, o.tokens_revoked);
+        }
+        Command::User { cmd: UserCmd::Enable { username } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            credentials_cli::change_user(store.as_ref(), &username, CredentialChange::Enable, "user.enable").await?;
+            eprintln!("{username} enabled");
+        }
+        Command::User { cmd: UserCmd::ResetPassword { username, password_stdin } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            let password = read_password(password_stdin)?;
+            cordon_domain::security::password_acceptable(&password, &username)
+                .map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+            let change = CredentialChange::ResetPassword { password_hash: credentials_cli::password_hash(&password)? };
+            let o = credentials_cli::change_user(store.as_ref(), &username, change, "user.password_reset").await?;
+            eprintln!("{username}: password set, {} sessions ended", o.sessions_ended);
+        }
+        Command::User { cmd: UserCmd::LogoutAll { username } } => {
+            let store = open_store(&db_url(&db)?).await?;
+            let o = credentials_cli::change_user(
+                store.as_ref(),
+                &username,
+                CredentialChange::LogOutEverywhere,
+                "user.logout_all",
+            )
+            .await?;
+            eprintln!("{username}: {} sessions ended, {} tokens revoked", o.sessions_ended, o.tokens_revoked);
         }
         Command::Serve { listen, secure_cookies } => {
             let store = open_store(&db_url(&db)?).await?;
@@ -305,6 +371,16 @@ pub async fn main() -> Result<()> {
         Command::Bench { scenario } => bench::run(scenario, db.as_deref()).await?,
     }
     Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    Ok(if from_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        rpassword::prompt_password("password: ")?
+    })
 }
 
 fn db_url(db: &Option<String>) -> Result<String> {

@@ -16,6 +16,8 @@ pub fn demo_password(role: Role) -> String {
 pub async fn prepare(url: &str, population: u64, seed: u64) -> Result<Arc<dyn Store>> {
     let store = crate::cli::open_store(url).await?;
     prepare_store(store.as_ref(), url, population, seed).await?;
+    crate::demo_zones::seed(store.as_ref(), &AreaCode::parse(synth::DISTRICT_CODE).map_err(|e| anyhow::anyhow!(e.en))?)
+        .await?;
     Ok(store)
 }
 
@@ -59,6 +61,8 @@ pub async fn prepare_store(store: &dyn Store, label: &str, population: u64, seed
         println!("  {:<22} {:<24} {} · {}", username, password, role.zh(), scope);
     }
     crate::codes_cli::demo_data(store, &scopes.compound, &scopes.community).await?;
+    crate::credentials_cli::demo_tokens(store).await?;
+    crate::demo_containment::seed(store, &scopes.district, &scopes.street, &scopes.building).await?;
     println!();
     Ok(())
 }

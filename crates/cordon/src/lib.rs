@@ -6,11 +6,15 @@
 
 pub mod bench;
 pub mod bench_codes;
+pub mod bench_containment;
 pub mod bench_testing;
 pub mod cli;
 pub mod codes_cli;
+pub mod credentials_cli;
 pub mod demo;
+pub mod demo_containment;
 pub mod demo_testing;
+pub mod demo_zones;
 pub mod loadgen;
 pub mod settings;
 

@@ -18,7 +18,7 @@ use tokio_postgres::{GenericClient, Row};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const TASK_COLS: &str = "d.id, d.round_id, d.household_id, d.unit_code, h.room, d.created_at, d.created_by, d.outcome, d.note, d.done_at, d.done_by";
+const TASK_COLS: &str = "d.id, d.round_id, d.household_id, d.unit_code, h.room, d.created_at, d.created_by, d.outcome, d.note, d.done_at, d.done_by, d.assigned_to, d.assigned_at";
 
 pub(crate) fn task_from(r: &Row) -> Result<DoorTask> {
     let id: i64 = r.try_get(0).db()?;
@@ -36,6 +36,8 @@ pub(crate) fn task_from(r: &Row) -> Result<DoorTask> {
         note: r.try_get(8).db()?,
         done_at: r.try_get(9).db()?,
         done_by: r.try_get(10).db()?,
+        assigned_to: r.try_get(11).db()?,
+        assigned_at: r.try_get(12).db()?,
     })
 }
 
@@ -69,6 +71,56 @@ pub(crate) async fn door_tasks<C: GenericClient + Sync>(
     .iter()
     .map(task_from)
     .collect()
+}
+
+pub(crate) async fn door_tasks_assigned<C: GenericClient + Sync>(
+    c: &C,
+    round_id: i64,
+    user_id: i64,
+) -> Result<Vec<DoorTask>> {
+    c.query(
+        &format!(
+            "SELECT {TASK_COLS} FROM door_tasks d JOIN households h ON h.id = d.household_id \
+             WHERE d.assigned_to = $1 AND d.round_id = $2 ORDER BY d.id"
+        ),
+        &[&user_id, &round_id],
+    )
+    .await
+    .db()?
+    .iter()
+    .map(task_from)
+    .collect()
+}
+
+pub(crate) async fn assign_door_tasks<C: GenericClient + Sync>(
+    tx: &C,
+    task_ids: &[i64],
+    assignee: Option<i64>,
+    by: i64,
+    at: DateTime<Utc>,
+) -> Result<Vec<DoorTask>> {
+    let when = assignee.map(|_| at);
+    let by = assignee.map(|_| by);
+    tx.execute(
+        "UPDATE door_tasks SET assigned_to = $2, assigned_at = $3, assigned_by = $4 WHERE id = ANY($1)",
+        &[&task_ids, &assignee, &when, &by],
+    )
+    .await
+    .db()?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {TASK_COLS} FROM door_tasks d JOIN households h ON h.id = d.household_id \
+                 WHERE d.id = ANY($1) ORDER BY d.id"
+            ),
+            &[&task_ids],
+        )
+        .await
+        .db()?;
+    if rows.len() != task_ids.len() {
+        return Err(StoreError::NotFound("door_task"));
+    }
+    rows.iter().map(task_from).collect()
 }
 
 pub(crate) async fn create_door_tasks<C: GenericClient + Sync>(

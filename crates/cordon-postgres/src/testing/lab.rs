@@ -477,6 +477,10 @@ pub(crate) async fn record_results<C: GenericClient + Sync>(
     // People under a quarantine order: the result is their order's test of the day.
     let resulted = resulted_tubes(&plan, &facts);
     crate::containment::order_results_for_tubes(tx, &resulted, at, tz, a).await?;
+    // The moment a case exists, tracing proposes its trajectory and candidates.
+    if !k_res.is_empty() {
+        crate::tracing::trace_new_cases(tx, at, tz, a).await?;
+    }
     audit(tx, a).await?;
     for c in &mut plan.report.chases {
         c.chased_at = chased_at;

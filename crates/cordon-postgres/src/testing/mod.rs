@@ -251,6 +251,26 @@ impl TestingStore for PgStore {
         door::door_tasks(&**self.client().await?, round_id, roots).await
     }
 
+    async fn door_tasks_assigned(&self, round_id: i64, user_id: i64) -> Result<Vec<DoorTask>> {
+        door::door_tasks_assigned(&**self.client().await?, round_id, user_id).await
+    }
+
+    async fn assign_door_tasks(
+        &self,
+        task_ids: &[i64],
+        assignee: Option<i64>,
+        by: i64,
+        at: DateTime<Utc>,
+        a: &AuditEntry,
+    ) -> Result<Vec<DoorTask>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.db()?;
+        let out = door::assign_door_tasks(&*tx, task_ids, assignee, by, at).await?;
+        audit(&*tx, a).await?;
+        tx.commit().await.db()?;
+        Ok(out)
+    }
+
     async fn door_task(&self, id: i64) -> Result<Option<DoorTask>> {
         door::door_task(&**self.client().await?, id).await
     }

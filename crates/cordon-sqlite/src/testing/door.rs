@@ -16,7 +16,7 @@ use cordon_store::{Result, StoreError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-const TASK_COLS: &str = "d.id, d.round_id, d.household_id, d.unit_code, h.room, d.created_at, d.created_by, d.outcome, d.note, d.done_at, d.done_by";
+const TASK_COLS: &str = "d.id, d.round_id, d.household_id, d.unit_code, h.room, d.created_at, d.created_by, d.outcome, d.note, d.done_at, d.done_by, d.assigned_to, d.assigned_at";
 
 fn task_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<DoorTaskRaw> {
     Ok(DoorTaskRaw {
@@ -31,6 +31,8 @@ fn task_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<DoorTaskRaw> {
         note: r.get(8)?,
         done_at: r.get(9)?,
         done_by: r.get(10)?,
+        assigned_to: r.get(11)?,
+        assigned_at: r.get(12)?,
     })
 }
 
@@ -46,6 +48,8 @@ struct DoorTaskRaw {
     note: String,
     done_at: Option<String>,
     done_by: Option<i64>,
+    assigned_to: Option<i64>,
+    assigned_at: Option<String>,
 }
 
 impl DoorTaskRaw {
@@ -67,6 +71,8 @@ impl DoorTaskRaw {
             note: self.note,
             done_at: opt_ts(self.done_at, "door_task", id)?,
             done_by: self.done_by,
+            assigned_to: self.assigned_to,
+            assigned_at: opt_ts(self.assigned_at, "door_task", id)?,
         })
     }
 }
@@ -98,6 +104,39 @@ pub(crate) fn door_tasks(conn: &Connection, round_id: i64, roots: &[AreaCode]) -
         .collect::<rusqlite::Result<Vec<_>>>()
         .db()?;
     raws.into_iter().map(DoorTaskRaw::parse).collect()
+}
+
+pub(crate) fn door_tasks_assigned(conn: &Connection, round_id: i64, user_id: i64) -> Result<Vec<DoorTask>> {
+    let raws = conn
+        .prepare_cached(&format!(
+            "SELECT {TASK_COLS} FROM door_tasks d JOIN households h ON h.id = d.household_id \
+             WHERE d.assigned_to = ?1 AND d.round_id = ?2 ORDER BY d.id"
+        ))
+        .db()?
+        .query_map(params![user_id, round_id], task_from)
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    raws.into_iter().map(DoorTaskRaw::parse).collect()
+}
+
+pub(crate) fn assign_door_tasks(
+    tx: &Connection,
+    task_ids: &[i64],
+    assignee: Option<i64>,
+    by: i64,
+    at: DateTime<Utc>,
+) -> Result<Vec<DoorTask>> {
+    let mut out = Vec::with_capacity(task_ids.len());
+    let mut update = tx
+        .prepare_cached("UPDATE door_tasks SET assigned_to = ?2, assigned_at = ?3, assigned_by = ?4 WHERE id = ?1")
+        .db()?;
+    for id in task_ids {
+        let when = assignee.map(|_| ts(at));
+        update.execute(params![id, assignee, when, assignee.map(|_| by)]).db()?;
+        out.push(door_task(tx, *id)?.ok_or(StoreError::NotFound("door_task"))?);
+    }
+    Ok(out)
 }
 
 pub(crate) fn create_door_tasks(

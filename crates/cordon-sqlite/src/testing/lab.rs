@@ -346,6 +346,10 @@ pub(crate) fn record_results(
     for (rid, tube) in &plan.cases {
         case.execute(params![rid, tube, at_s]).db()?;
     }
+    // The moment a case exists, tracing proposes its trajectory and candidates.
+    if !plan.cases.is_empty() {
+        crate::tracing::trace_new_cases(tx, at, tz, a)?;
+    }
     for tube in &plan.invalid_tubes {
         tx.prepare_cached(
             "INSERT INTO invalid_samples (round_id, resident_id, tube_id, unit_code, at, invalid_at) \

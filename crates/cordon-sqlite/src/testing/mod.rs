@@ -228,6 +228,27 @@ impl TestingStore for SqliteStore {
         self.read(move |c| door::door_tasks(c, round_id, &roots)).await
     }
 
+    async fn door_tasks_assigned(&self, round_id: i64, user_id: i64) -> Result<Vec<DoorTask>> {
+        self.read(move |c| door::door_tasks_assigned(c, round_id, user_id)).await
+    }
+
+    async fn assign_door_tasks(
+        &self,
+        task_ids: &[i64],
+        assignee: Option<i64>,
+        by: i64,
+        at: DateTime<Utc>,
+        a: &AuditEntry,
+    ) -> Result<Vec<DoorTask>> {
+        let (ids, a) = (task_ids.to_vec(), a.clone());
+        self.write(move |tx| {
+            let out = door::assign_door_tasks(tx, &ids, assignee, by, at)?;
+            crate::audit::insert(tx, &a)?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn door_task(&self, id: i64) -> Result<Option<DoorTask>> {
         self.read(move |c| door::door_task(c, id)).await
     }

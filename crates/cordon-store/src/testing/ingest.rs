@@ -486,6 +486,8 @@ pub fn plan_ingest(b: &ScanBatch, facts: IngestFacts) -> IngestPlan {
                                     ok(t)
                                 }
                             }
+                            // Marked, but scanned into a pooled tube: a re-sample is single.
+                            Some(_) if marked.contains(&p.id) => refuse(Refusal::ResampleSingleTube, Some(t)),
                             Some(_) => refuse(Refusal::AlreadySampled, Some(t)),
                             None if !in_round => refuse(Refusal::OutOfRound, Some(t)),
                             None if !room => refuse(no_room, Some(t)),

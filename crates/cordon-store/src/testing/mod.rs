@@ -280,6 +280,9 @@ pub struct DoorTask {
     pub note: String,
     pub done_at: Option<DateTime<Utc>>,
     pub done_by: Option<i64>,
+    /// The grid worker or volunteer the task is assigned to, and since when.
+    pub assigned_to: Option<i64>,
+    pub assigned_at: Option<DateTime<Utc>>,
 }
 
 /// One member of a household swabbed at the door, into a single tube of their own.
@@ -567,6 +570,19 @@ pub trait TestingStore: Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> Result<Vec<DoorTask>>;
     async fn door_tasks(&self, round_id: i64, roots: &[AreaCode]) -> Result<Vec<DoorTask>>;
+    /// The round's tasks assigned to `user_id`, by id.
+    async fn door_tasks_assigned(&self, round_id: i64, user_id: i64) -> Result<Vec<DoorTask>>;
+    /// Assigns the tasks `task_ids` to `assignee` (`None`: unassigned), in one transaction
+    /// with its audit entry; the caller has checked the assignee may knock on each. Returns
+    /// the tasks as they now are.
+    async fn assign_door_tasks(
+        &self,
+        task_ids: &[i64],
+        assignee: Option<i64>,
+        by: i64,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<Vec<DoorTask>>;
     async fn door_task(&self, id: i64) -> Result<Option<DoorTask>>;
     /// Records the outcome and, in the same transaction, what it changes: samples at the
     /// door become single sealed tubes (refused as a device's scan would be, and also when

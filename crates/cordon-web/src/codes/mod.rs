@@ -15,6 +15,7 @@ mod person;
 mod profile;
 mod scan;
 mod venues;
+mod zoneclock;
 mod zones;
 
 use crate::auth::Ctx;
@@ -72,6 +73,7 @@ pub const FEATURE: Feature = Feature {
         MESSAGES,
         profile::MESSAGES,
         zones::MESSAGES,
+        zoneclock::MESSAGES,
         person::MESSAGES,
         checkpoints::MESSAGES,
         scan::MESSAGES,
@@ -99,6 +101,7 @@ fn routes() -> Vec<Route> {
     [
         profile::routes(),
         zones::routes(),
+        zoneclock::routes(),
         person::routes(),
         checkpoints::routes(),
         scan::routes(),
@@ -116,6 +119,11 @@ fn routes() -> Vec<Route> {
         scan::scans,
         person::resident_code_api,
         zones::zone,
+        zoneclock::proposals_api,
+        zoneclock::decision_api,
+        zoneclock::forecast_api,
+        zoneclock::lift_api,
+        zoneclock::history_api,
         profile::policy,
         passes::pass_issue_api,
         passes::pass_revoke_api,
@@ -126,6 +134,8 @@ fn routes() -> Vec<Route> {
         scan::ScanBody,
         scan::OneScan,
         zones::ZoneBody,
+        zoneclock::DecisionBody,
+        zoneclock::LiftBody,
         profile::PolicyBody,
         passes::PassBody,
         passes::RevokeBody,
@@ -170,7 +180,7 @@ pub(super) async fn issue_token(
 }
 
 /// Decodes and verifies a scanned token against the stored keys.
-pub(super) async fn verify_token(
+pub(crate) async fn verify_token(
     store: &dyn Store,
     input: &str,
     now: DateTime<Utc>,

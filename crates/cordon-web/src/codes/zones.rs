@@ -1,8 +1,10 @@
 //! Risk zones: the zones page (in force and history within the caller's subtree), the
 //! commander's designation (page and API), and the panel of zone badges and actions the
-//! area tree's pages show ([`area_panel`]).
+//! area tree's pages show ([`area_panel`]). For the commander the page also holds the
+//! zones on the clock ([`super::zoneclock`]): proposals, the forecast, each zone's clock,
+//! the history and the clock's runs.
 
-use super::{area_name, field, local, parse_time};
+use super::{field, local, parse_time};
 use crate::auth::Ctx;
 use crate::error::AppError;
 use crate::features::{AreaPage, PanelFuture};
@@ -50,16 +52,25 @@ struct ZonesQuery {
     #[serde(default)]
     area: String,
     saved: Option<String>,
+    decided: Option<String>,
+    lifted: Option<String>,
 }
 
 async fn zones_page(ctx: Ctx, Query(q): Query<ZonesQuery>) -> Result<Response, AppError> {
     let lang = ctx.meta.lang;
     let mut open = Vec::new();
     let mut history = Vec::new();
+    let mut zones = Vec::new();
     for root in &ctx.principal.roots {
-        for z in ctx.store.zones(root, true, true).await? {
+        zones.extend(ctx.store.zones(root, true, true).await?);
+    }
+    // Every zone's name in one read (a district can hold hundreds of zones).
+    let names = crate::common::area_names(ctx.store.as_ref(), zones.iter().map(|z| &z.area)).await?;
+    {
+        for z in zones {
+            let name = names.get(&z.area).and_then(|n| n.split(' ').next_back()).unwrap_or(z.area.as_str()).to_string();
             let row = json!({
-                "id": z.id, "area": z.area, "name": area_name(&ctx, &z.area).await?, "level": z.level.as_str(),
+                "id": z.id, "area": z.area, "name": name, "level": z.level.as_str(),
                 "level_label": lang.pick(z.level.zh(), z.level.en()), "reason": z.reason, "starts_at": local(z.starts_at),
                 "ends_at": z.ends_at.map(local), "by": z.designated_by,
             });
@@ -75,11 +86,19 @@ async fn zones_page(ctx: Ctx, Query(q): Query<ZonesQuery>) -> Result<Response, A
         .filter(|l| profile.allows_zone(*l))
         .map(|l| json!({"value": l.as_str(), "label": lang.pick(l.zh(), l.en())}))
         .collect();
+    let can_manage = Action::ManageZones.allowed(ctx.principal.role);
+    let board = if can_manage { Some(super::zoneclock::commander_board(&ctx).await?) } else { None };
+    let flash = match (&q.saved, &q.decided, &q.lifted) {
+        (Some(_), _, _) => Some(text(lang, "codes.zone.saved")),
+        (_, Some(_), _) => Some(text(lang, "zoneclock.decided")),
+        (_, _, Some(_)) => Some(text(lang, "zoneclock.lifted")),
+        _ => None,
+    };
     let extra = json!({
         "open": open, "history": history, "levels": levels, "area": q.area,
-        "can_manage": Action::ManageZones.allowed(ctx.principal.role),
-        "flash": q.saved.map(|_| text(lang, "codes.zone.saved")),
-        "now": chrono::FixedOffset::east_opt(8 * 3600).map(|o| ctx.now.with_timezone(&o).format("%Y-%m-%dT%H:%M").to_string()),
+        "can_manage": can_manage, "board": board,
+        "flash": flash,
+        "now": ctx.tz.local(ctx.now).format("%Y-%m-%dT%H:%M").to_string(),
     });
     Ok(render(&ctx, "codes/zones.html", "/zones", extra)?.into_response())
 }
@@ -96,12 +115,15 @@ struct ZoneForm {
     starts_at: String,
 }
 
+/// The commander's own designation, through the zone clock's store: the area must be in
+/// the area tree (a clear zh/en refusal otherwise), the level in the active profile; an
+/// open designation of the area ends, and the history records it.
 async fn designate(ctx: &Ctx, f: &ZoneForm) -> Result<cordon_domain::zone::RiskZone, AppError> {
-    let area = AreaCode::parse(&f.area_code)?;
-    ctx.authorize(Some(&area)).await?;
-    if ctx.store.area(&area).await?.is_none() {
-        return Err(AppError::NotFound("area"));
+    if f.area_code.trim().len() > 32 {
+        return Err(AppError::Field(cordon_domain::containment::Refusal::ZoneAreaUnknown.error()));
     }
+    let area = AreaCode::parse(f.area_code.trim())?;
+    ctx.authorize(Some(&area)).await?;
     let level = ZoneLevel::parse(&f.level)?;
     let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     if !profile.allows_zone(level) {
@@ -114,13 +136,15 @@ async fn designate(ctx: &Ctx, f: &ZoneForm) -> Result<cordon_domain::zone::RiskZ
     }
     let starts = parse_time(&f.starts_at, "starts_at", ctx.now)?;
     let zone = NewZone::new(area.clone(), level, &f.reason, starts, &ctx.user.username, ctx.now)?;
-    let entry = ctx.entry(
+    let act = super::zoneclock::act(
+        ctx,
         "zone.designate",
         "area",
         area.as_str(),
         format!("{} from {}", level.as_str(), zone.starts_at.to_rfc3339()),
-    );
-    Ok(ctx.store.designate_zone(&zone, &entry).await?)
+    )
+    .await?;
+    ctx.store.order_zone(zone, act).await?.map_err(|r| AppError::Field(r.error))
 }
 
 async fn zone_designate(ctx: Ctx, Form(f): Form<ZoneForm>) -> Result<Response, AppError> {

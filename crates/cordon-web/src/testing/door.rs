@@ -2,7 +2,7 @@
 //! the door, not home, away with proof, refused, wrong data — a roster correction), and
 //! exemptions. Laid out for a phone; a refused outcome form comes back as it was sent.
 
-use super::{load_round, missed_json, pattern};
+use super::{load_round, missed_json, pattern, place_names};
 use crate::AppState;
 use crate::auth::Ctx;
 use crate::common::{correction_entry, correction_from};
@@ -14,7 +14,9 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use cordon_domain::Role;
 use cordon_domain::authz::Action;
+use cordon_domain::error::FieldError;
 use cordon_domain::testing::{BarcodePattern, DoorOutcome, ExemptionReason, Refusal};
 use cordon_store::testing::{DoorRefusal, DoorReport, DoorSample};
 use serde::Deserialize;
@@ -23,17 +25,62 @@ use serde_json::json;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/testing/rounds/{id}/tasks", Action::DoorKnock, tasks_page),
-        Route::post("/testing/rounds/{id}/tasks", Action::DoorKnock, create_tasks),
+        // Handing out work is for those who see the missed list, not for the volunteers
+        // who are handed it (issue 10 #2).
+        Route::post("/testing/rounds/{id}/tasks", Action::ViewMissed, create_tasks),
+        Route::post("/testing/rounds/{id}/tasks/assign", Action::ViewMissed, assign_tasks),
         Route::post("/testing/rounds/{id}/exemptions", Action::DoorKnock, record_exemption),
         // A wrong-data outcome is a roster correction, checked as one.
         Route::post("/testing/tasks/{id}/outcome", Action::DoorKnock, task_outcome).also(&[Action::EditResident]),
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct DoneQuery {
     /// The task whose outcome was just saved (the redirect after saving names it).
     done: Option<i64>,
+    /// Tasks assigned by the last assignment (the redirect names how many).
+    assigned: Option<usize>,
+    /// Page of the task list and of the missed households (from 1).
+    #[serde(default)]
+    page: Option<usize>,
+    #[serde(default)]
+    mpage: Option<usize>,
+}
+
+/// Tasks and missed households a page shows (a district's lists are paged).
+const TASKS_PER_PAGE: usize = 60;
+const HOUSEHOLDS_PER_PAGE: usize = 200;
+
+/// Whether the caller sees every task and the missed list of their area, or only the tasks
+/// assigned to them (a volunteer: the API refuses them the missed list, `view_missed`).
+fn sees_all(ctx: &Ctx) -> bool {
+    Action::ViewMissed.allowed(ctx.principal.role)
+}
+
+/// One page of `items` (pages from 1) and the page links: (page, number of pages).
+fn page_of<T>(items: Vec<T>, page: Option<usize>, per: usize) -> (Vec<T>, usize, usize) {
+    let pages = items.len().div_ceil(per).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let shown = items.into_iter().skip((page - 1) * per).take(per).collect();
+    (shown, page, pages)
+}
+
+/// Groups consecutive items by building, keeping their order: [{building, items}].
+fn by_building(items: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    for it in items {
+        let b = it["building"].clone();
+        match out.last_mut() {
+            Some(g) if g["building"] == b => {
+                if let Some(list) = g["items"].as_array_mut() {
+                    list.push(it);
+                }
+            }
+            _ => out.push(json!({"building": b, "items": [it]})),
+        }
+    }
+    out
 }
 
 /// An outcome form the server refused: what it held and why. The page shows it again as it
@@ -57,7 +104,7 @@ async fn tasks_page(
     Path(id): Path<i64>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
-    tasks_view(&ctx, &state, id, q.done, None).await
+    tasks_view(&ctx, &state, id, q, None).await
 }
 
 /// The door-knock page of a round, laid out for a phone: the tasks first, open ones on top,
@@ -67,59 +114,133 @@ async fn tasks_view(
     ctx: &Ctx,
     state: &AppState,
     id: i64,
-    done: Option<i64>,
+    q: DoneQuery,
     refused: Option<RefusedForm>,
 ) -> Result<Response, AppError> {
     let round = load_round(ctx, id).await?;
     let roots = ctx.principal.roots.clone();
-    let missed = ctx.store.missed(id, &roots).await?;
-    let mut tasks = ctx.store.door_tasks(id, &roots).await?;
-    ctx.audit(
-        "missed.read",
-        "area",
-        &roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-        format!("round {id}"),
-    )
-    .await?;
+    let all = sees_all(ctx);
+    // A volunteer: the tasks assigned to them in their area, and of the missed list only
+    // those tasks' households.
+    let mut tasks = if all {
+        ctx.store.door_tasks(id, &roots).await?
+    } else {
+        let mut mine = ctx.store.door_tasks_assigned(id, ctx.user.id).await?;
+        mine.retain(|t| ctx.principal.covers(&t.unit));
+        mine
+    };
+    let missed = if all {
+        ctx.store.missed(id, &roots).await?
+    } else if tasks.is_empty() {
+        Vec::new()
+    } else {
+        let mut units: Vec<_> = tasks.iter().map(|t| t.unit.clone()).collect();
+        units.sort();
+        units.dedup();
+        let hh: std::collections::HashSet<i64> = tasks.iter().map(|t| t.household_id).collect();
+        ctx.store.missed(id, &units).await?.into_iter().filter(|h| hh.contains(&h.household_id)).collect()
+    };
+    let what = if all { roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",") } else { "assigned".into() };
+    ctx.audit("missed.read", "area", &what, format!("round {id}: {} tasks", tasks.len())).await?;
     let lang = ctx.meta.lang;
-    // Open tasks first: they are the work; done ones below (the sort is stable).
-    tasks.sort_by_key(|t| t.outcome.is_some());
+    let places = place_names(ctx, tasks.iter().map(|t| &t.unit).chain(missed.iter().map(|h| &h.unit))).await?;
+    let place = |u: &cordon_domain::area::AreaCode| places.get(u.as_str()).cloned().unwrap_or_default();
+    // Open tasks first: they are the work; then by building, unit and room.
+    tasks.sort_by(|a, b| {
+        (a.outcome.is_some(), &a.unit, &a.room, a.id).cmp(&(b.outcome.is_some(), &b.unit, &b.room, b.id))
+    });
     // The members still missing of each household: who can be swabbed or corrected at the door.
     let missing: std::collections::HashMap<i64, &[cordon_store::testing::MissedPerson]> =
         missed.iter().map(|h| (h.household_id, h.members.as_slice())).collect();
     let p = pattern(&state.settings.tube_pattern);
     let refused = refused.as_ref();
-    let tasks_json: Vec<_> = tasks
-        .iter()
-        .map(|t| {
-            let members = missing.get(&t.household_id).copied().unwrap_or_default();
-            task_json(ctx, t, members, refused.filter(|r| r.task == t.id))
-        })
-        .collect();
+    let open_count = tasks.iter().filter(|t| t.outcome.is_none()).count();
+    let total = tasks.len();
+    let saved = q.done.and_then(|d| tasks.iter().find(|t| t.id == d)).map(|t| {
+        let pl = place(&t.unit);
+        json!({"id": t.id, "room": t.room, "unit": pl.unit, "building": pl.building,
+               "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string())})
+    });
     // A refusal about a task this page does not list has nowhere else to show.
     let page_error =
         refused.filter(|r| !tasks.iter().any(|t| t.id == r.task)).map(|r| refusal_json(lang, r, &[], false, false));
-    let saved = done.and_then(|d| tasks.iter().find(|t| t.id == d)).map(|t| {
-        json!({"id": t.id, "room": t.room, "unit": t.unit.as_str(),
-               "outcome": t.outcome.map(|o| lang.pick(o.zh(), o.en()).to_string())})
-    });
+    // The refused task's page is shown, whatever page was asked for.
+    let task_page =
+        refused.and_then(|r| tasks.iter().position(|t| t.id == r.task)).map(|i| i / TASKS_PER_PAGE + 1).or(q.page);
+    let assignees = if all { assignees(ctx).await? } else { Vec::new() };
+    let names: std::collections::HashMap<i64, String> = assignees.iter().map(|a| (a.0, a.1.clone())).collect();
+    let (shown, page, pages) = page_of(tasks, task_page, TASKS_PER_PAGE);
+    let tasks_json: Vec<_> = shown
+        .iter()
+        .map(|t| {
+            let members = missing.get(&t.household_id).copied().unwrap_or_default();
+            let mut v = task_json(ctx, t, members, refused.filter(|r| r.task == t.id));
+            let pl = place(&t.unit);
+            v["building"] = json!(pl.building);
+            v["unit_name"] = json!(pl.unit);
+            v["assigned"] = json!(t.assigned_to.map(|u| names.get(&u).cloned().unwrap_or_else(|| format!("#{u}"))));
+            v
+        })
+        .collect();
+    let households_json = missed_json(&missed);
+    let households: Vec<serde_json::Value> = households_json
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .zip(missed.iter())
+        .map(|(mut v, h)| {
+            let pl = place(&h.unit);
+            v["building"] = json!(pl.building);
+            v["unit_name"] = json!(pl.unit);
+            v
+        })
+        .collect();
+    let household_count = households.len();
+    let (households, mpage, mpages) = page_of(households, q.mpage, HOUSEHOLDS_PER_PAGE);
     let corrections: Vec<_> = ["moved_out", "returned", "phone", "flags", "temporary_on", "temporary_off"]
         .iter()
         .map(|k| json!({"code": k, "label": crate::i18n::text(lang, &format!("correct.{k}"))}))
         .collect();
     let reasons: Vec<_> =
         ExemptionReason::ALL.iter().map(|o| json!({"code": o.as_str(), "label": lang.pick(o.zh(), o.en())})).collect();
+    let assignees_json: Vec<_> =
+        assignees.iter().map(|(id, name, role)| json!({"id": id, "label": format!("{name}（{role}）")})).collect();
     let html = render(
         ctx,
         "testing/tasks.html",
         "/testing",
-        json!({"round": {"id": round.id, "date": round.date.to_string()}, "households": missed_json(&missed),
-               "tasks": tasks_json, "open_count": tasks.iter().filter(|t| t.outcome.is_none()).count(),
+        json!({"round": {"id": round.id, "date": round.date.to_string()},
+               "households": households, "household_count": household_count,
+               "missed_groups": by_building(households.clone()),
+               "mpage": mpage, "mpages": mpages, "page": page, "pages": pages,
+               "tasks": tasks_json.clone(), "task_groups": by_building(tasks_json), "total": total,
+               "open_count": open_count, "sees_all": all, "assignees": assignees_json, "assigned": q.assigned,
                "reasons": reasons, "corrections": corrections, "saved": saved, "page_error": page_error,
                "pattern": p.as_str(), "pattern_attr": pattern_attr(&p), "tube_inputmode": tube_inputmode(&p)}),
     )?;
     let status = if refused.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok((status, html).into_response())
+    Ok((status, [(axum::http::header::CACHE_CONTROL, "no-store")], html).into_response())
+}
+
+/// The grid workers and volunteers whose area meets the caller's: who tasks can go to,
+/// as (user id, display name, role in the page's language).
+async fn assignees(ctx: &Ctx) -> Result<Vec<(i64, String, String)>, AppError> {
+    let lang = ctx.meta.lang;
+    let mut out = Vec::new();
+    for u in ctx.store.users().await? {
+        if !matches!(u.role, Role::GridWorker | Role::Volunteer) {
+            continue;
+        }
+        let who = cordon_store::principal_for(ctx.store.as_ref(), &u).await?;
+        let meets =
+            who.roots.iter().any(|r| ctx.principal.covers(r) || ctx.principal.roots.iter().any(|m| r.contains(m)));
+        if meets {
+            let name = if u.display_name.is_empty() { u.username.clone() } else { u.display_name.clone() };
+            out.push((u.id, name, lang.pick(u.role.zh(), u.role.en()).to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// One task of the door-knock page; `refused` is this task's refused form, if any.
@@ -143,7 +264,13 @@ fn task_json(
     let members_json: Vec<_> = members
         .iter()
         .map(|m| {
-            json!({"id": m.resident_id, "name": m.name, "tube": sent(&format!("tube_{}", m.resident_id)),
+            // A volunteer at the door needs who lives there, not their full names.
+            let name = if sees_all(ctx) {
+                m.name.clone()
+            } else {
+                cordon_domain::PersonName::parse(&m.name).map(|n| n.masked()).unwrap_or_else(|_| "*".into())
+            };
+            json!({"id": m.resident_id, "name": name, "phone": m.phone, "tube": sent(&format!("tube_{}", m.resident_id)),
                    "chosen": sent("member").trim() == m.resident_id.to_string()})
         })
         .collect();
@@ -268,7 +395,8 @@ async fn task_outcome(
         Err(AppError::Field(error)) => error.into(),
         Err(e) => return Err(e),
     };
-    tasks_view(&ctx, &state, task.round_id, None, Some(RefusedForm { task: id, form: f, refusal })).await
+    tasks_view(&ctx, &state, task.round_id, DoneQuery::default(), Some(RefusedForm { task: id, form: f, refusal }))
+        .await
 }
 
 /// Checks an outcome form and records it with the store, in one call. A refusal about one
@@ -324,6 +452,50 @@ async fn record_outcome(
     };
     let entry = ctx.entry("door.outcome", "door_task", &id.to_string(), outcome.as_str());
     Ok(ctx.store.record_door_outcome(id, &report, &note, ctx.user.id, ctx.now, &entry).await?.map(|_| ()))
+}
+
+/// Assigns the ticked tasks (`task`, repeated) to `assignee` (a user id; empty: unassign).
+/// Each task must be in the caller's area and the assignee a grid worker or volunteer whose
+/// area holds it ([`cordon_domain::testing::door_assignee`]); otherwise nothing is assigned.
+async fn assign_tasks(
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let csrf = f.iter().find(|(k, _)| k == "_csrf").map_or("", |(_, v)| v.as_str());
+    ctx.check_csrf(csrf)?;
+    load_round(&ctx, id).await?;
+    let mut wanted: Vec<i64> =
+        f.iter().filter(|(k, _)| k == "task").filter_map(|(_, v)| v.trim().parse().ok()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() || wanted.len() > 1_000 {
+        return Err(FieldError::new("tasks_none", "task", "请勾选要指派的任务", "tick the tasks to assign").into());
+    }
+    let mine: std::collections::HashMap<i64, cordon_store::testing::DoorTask> =
+        ctx.store.door_tasks(id, &ctx.principal.roots).await?.into_iter().map(|t| (t.id, t)).collect();
+    if wanted.iter().any(|t| !mine.contains_key(t)) {
+        return Err(ctx.refuse_scope("door_task").await);
+    }
+    let assignee = f.iter().find(|(k, _)| k == "assignee").map_or("", |(_, v)| v.trim());
+    let assignee = if assignee.is_empty() {
+        None
+    } else {
+        let bad =
+            || FieldError::new("assignee_unknown", "assignee", "请选择指派对象", "choose whom to assign the tasks to");
+        let uid: i64 = assignee.parse().map_err(|_| bad())?;
+        let user = ctx.store.user(uid).await?.ok_or_else(bad)?;
+        let who = cordon_store::principal_for(ctx.store.as_ref(), &user).await?;
+        for t in &wanted {
+            cordon_domain::testing::door_assignee(&who, &mine[t].unit)?;
+        }
+        Some(uid)
+    };
+    let detail =
+        format!("{} tasks to {}", wanted.len(), assignee.map_or("nobody".to_string(), |u| format!("user {u}")));
+    let entry = ctx.entry("door.assign", "round", &id.to_string(), detail);
+    ctx.store.assign_door_tasks(&wanted, assignee, ctx.user.id, ctx.now, &entry).await?;
+    Ok(Redirect::to(&format!("/testing/rounds/{id}/tasks?assigned={}", wanted.len())).into_response())
 }
 
 #[derive(Deserialize)]

@@ -156,7 +156,7 @@ fn lab_rows(
         missing.push("检测结果 (result)".to_string());
     }
     let (Some(tc), Some(rc)) = (tube_col, result_col) else {
-        return Err(AppError::Sheet(cordon_sheets::SheetError::MissingHeaders { missing }));
+        return Err(AppError::Sheet(cordon_sheets::SheetError::MissingHeaders { row: table.header_row, missing }));
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();

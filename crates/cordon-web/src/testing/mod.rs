@@ -13,6 +13,7 @@ mod chase;
 mod coverage;
 mod door;
 mod lab;
+mod resample;
 mod rounds;
 mod sampler;
 
@@ -48,16 +49,25 @@ pub const FEATURE: Feature = Feature {
         ("testing/missed.html", include_str!("../../templates/testing/missed.html")),
         ("testing/tasks.html", include_str!("../../templates/testing/tasks.html")),
         ("testing/alerts.html", include_str!("../../templates/testing/alerts.html")),
+        ("testing/resample.html", include_str!("../../templates/testing/resample.html")),
     ],
     openapi: Some(TestingDoc::openapi),
     area_panel: None,
 };
 
 fn routes() -> Vec<Route> {
-    [rounds::routes(), sampler::routes(), lab::routes(), coverage::routes(), door::routes(), chase::routes()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        rounds::routes(),
+        sampler::routes(),
+        lab::routes(),
+        coverage::routes(),
+        door::routes(),
+        chase::routes(),
+        resample::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[derive(OpenApi)]
@@ -70,6 +80,8 @@ fn routes() -> Vec<Route> {
         coverage::missed,
         chase::alerts,
         chase::pool_positives,
+        resample::resample_api,
+        resample::chase_api,
     ),
     components(schemas(sampler::BatchIn, sampler::ItemIn, lab::ReceiptIn, lab::ResultsIn, lab::ResultIn))
 )]
@@ -195,6 +207,38 @@ pub const MESSAGES: &[Message] = &[
     ("testing.yes", "是", "yes"),
     ("testing.no", "否", "no"),
     ("testing.open", "未完成", "open"),
+    ("testing.resample", "单采复采任务", "Re-sampling tasks"),
+    ("testing.resample_waiting", "待复采", "To re-sample"),
+    ("testing.resample_show_all", "含已出结果", "Include those with results"),
+    ("testing.resample_open_only", "只看未完成", "Open ones only"),
+    (
+        "testing.resample_how",
+        "混管阳性的成员须单人单管复采：到采样点或上门（居家管控户）采样，扫身份证核对身份，结果出来前请其居家等待。",
+        "Members of a positive pool are re-sampled one to a tube: at the site, or at the door for households under home control; scan the ID card to check who it is, and ask them to wait at home for the result.",
+    ),
+    ("testing.resample_scan", "开始单管复采（扫码）", "Start single-tube re-sampling (scan)"),
+    ("testing.door_to_door", "居家管控·需上门采样", "Home control: sample at the door"),
+    ("testing.resampled_at", "复采于", "re-sampled"),
+    ("testing.resampled_ok", "复采（单采单检）", "Re-sample (single-tube re-test)"),
+    (
+        "testing.single_mode",
+        "单管复采模式：每人一管，扫码后自动封管",
+        "Single-tube mode: one person per tube, sealed after the scan",
+    ),
+    ("testing.pool_timeline", "混管追踪时间线", "Pool timeline"),
+    ("testing.marked_at", "标记管控", "Controlled"),
+    ("testing.resolved_at", "单检结果", "Individual result"),
+    ("testing.pool_time", "全部复采用时", "Time until all re-sampled"),
+    ("testing.next_step", "下一步", "Next"),
+    ("field.assignee", "指派对象", "assignee"),
+    ("field.task", "任务", "task"),
+    ("testing.assign_to", "指派给（勾选下方任务）", "Assign to (tick the tasks below)"),
+    ("testing.assign", "指派所选任务", "Assign the ticked tasks"),
+    ("testing.unassigned", "不指派（收回）", "Nobody (take back)"),
+    ("testing.assigned_to", "已指派", "Assigned to"),
+    ("testing.assigned_done", "已指派任务数", "Tasks assigned"),
+    ("testing.assigned_only", "只显示指派给您的任务", "Only the tasks assigned to you"),
+    ("testing.choose_outcome", "请选择敲门结果", "Choose the outcome"),
 ];
 
 // ---- shared by the jobs ----------------------------------------------------------------------
@@ -257,4 +301,65 @@ pub(super) fn xlsx_download(bytes: Vec<u8>, name: &str) -> Response {
         bytes,
     )
         .into_response()
+}
+
+/// Places by name for units: unit code → "小区 楼栋 单元" (building and unit by name; the
+/// code when the registry has no such area). One read for all of them.
+pub(super) async fn place_names(
+    ctx: &Ctx,
+    units: impl IntoIterator<Item = &cordon_domain::area::AreaCode>,
+) -> Result<std::collections::HashMap<String, Place>, AppError> {
+    let units: std::collections::BTreeSet<cordon_domain::area::AreaCode> = units.into_iter().cloned().collect();
+    let mut codes: std::collections::BTreeSet<cordon_domain::area::AreaCode> = units.clone();
+    for u in &units {
+        if let Some(b) = u.parent() {
+            if let Some(c) = b.parent() {
+                codes.insert(c);
+            }
+            codes.insert(b);
+        }
+    }
+    let codes: Vec<_> = codes.into_iter().collect();
+    let names: std::collections::HashMap<String, String> =
+        ctx.store.areas(&codes).await?.into_iter().map(|a| (a.code.as_str().to_string(), a.name)).collect();
+    let name = |c: Option<&cordon_domain::area::AreaCode>| {
+        c.map(|c| names.get(c.as_str()).cloned().unwrap_or_else(|| c.as_str().to_string())).unwrap_or_default()
+    };
+    Ok(units
+        .iter()
+        .map(|u| {
+            let b = u.parent();
+            let compound = b.as_ref().and_then(|b| b.parent());
+            let place = Place {
+                building_code: b.as_ref().map(|b| b.as_str().to_string()).unwrap_or_default(),
+                building: format!("{}{}", name(compound.as_ref()), name(b.as_ref())),
+                unit: name(Some(u)),
+            };
+            (u.as_str().to_string(), place)
+        })
+        .collect())
+}
+
+/// A unit's place in words: its compound and building, and the unit's name.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(super) struct Place {
+    pub building_code: String,
+    pub building: String,
+    pub unit: String,
+}
+
+/// A time in the district's zone, as a page shows it (月-日 时:分).
+pub(super) fn local_time(ctx: &Ctx, t: chrono::DateTime<chrono::Utc>) -> String {
+    ctx.tz.local(t).format("%m-%d %H:%M").to_string()
+}
+
+/// A duration in words: minutes (or seconds under a minute).
+pub(super) fn duration_words(lang: Lang, secs: i64) -> String {
+    if secs < 60 {
+        lang.pick(&format!("{secs} 秒"), &format!("{secs} s")).to_string()
+    } else if secs < 3600 * 2 {
+        lang.pick(&format!("{} 分钟", secs / 60), &format!("{} min", secs / 60)).to_string()
+    } else {
+        lang.pick(&format!("{:.1} 小时", secs as f64 / 3600.0), &format!("{:.1} h", secs as f64 / 3600.0)).to_string()
+    }
 }

@@ -31,6 +31,7 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
     let rounds = ctx.store.rounds(20).await?;
     let profile = crate::policy::active_profile(ctx.store.as_ref()).await?;
     let root = ctx.principal.roots.first().cloned();
+    let resample = super::resample::RESAMPLE.iter().any(|a| a.allowed(role));
     let rows: Vec<_> = rounds
         .iter()
         .map(|r| {
@@ -40,6 +41,7 @@ async fn index(ctx: Ctx) -> Result<Response, AppError> {
                 "coverage_href": if Action::ViewCoverage.allowed(role) { root.as_ref().map(|c| format!("/testing/rounds/{}/areas/{c}", r.id)) } else { None },
                 "missed_href": if role == Role::BuildingLeader { root.as_ref().map(|c| format!("/testing/rounds/{}/buildings/{c}/missed", r.id)) } else { None },
                 "scan_href": Action::SampleResidents.allowed(role).then(|| format!("/testing/rounds/{}/scan", r.id)),
+                "resample_href": resample.then(|| format!("/testing/rounds/{}/resample", r.id)),
                 "tasks_href": Action::DoorKnock.allowed(role).then(|| format!("/testing/rounds/{}/tasks", r.id)),
             })
         })

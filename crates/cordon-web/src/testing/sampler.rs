@@ -8,7 +8,7 @@ use crate::auth::Ctx;
 use crate::error::AppError;
 use crate::routes::Route;
 use crate::shell::render;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use chrono::{DateTime, Utc};
@@ -48,15 +48,28 @@ fn pattern_regex(p: &BarcodePattern) -> String {
     s
 }
 
-async fn scan_page(ctx: Ctx, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
+#[derive(Deserialize)]
+struct ScanQuery {
+    /// Opens the page in single-tube mode (re-sampling, door-to-door).
+    #[serde(default)]
+    single: Option<String>,
+}
+
+async fn scan_page(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ScanQuery>,
+) -> Result<Response, AppError> {
     let round = load_round(&ctx, id).await?;
+    let single = q.single.as_deref().is_some_and(|s| !s.is_empty() && s != "0");
     let p = pattern(&state.settings.tube_pattern);
     let html = render(
         &ctx,
         "testing/scan.html",
         "/testing",
         json!({"round": {"id": round.id, "date": round.date.to_string(), "pool": round.pool.get()},
-               "pattern": p.as_str(), "pattern_re": pattern_regex(&p)}),
+               "pattern": p.as_str(), "pattern_re": pattern_regex(&p), "single": single}),
     )?;
     Ok(html.into_response())
 }

@@ -35,7 +35,7 @@
     if (o.count !== undefined && o.tube) { count = o.count; capacity = o.capacity || capacity; }
     if (o.code === 'ok' || o.code === 'replayed') {
       if (o.resident_id) last = o.resident_id;
-      const who = o.masked_name ? o.masked_name + '  ' : '';
+      const who = (o.resample ? el.dataset.resample + ' · ' : '') + (o.masked_name ? o.masked_name + '  ' : '');
       if (o.sealed) { show('✓ ' + who + count + '/' + capacity + ' — ' + el.dataset.sealedNew, 'ok'); tube = null; last = null; }
       else show('✓ ' + who + count + '/' + capacity, 'ok');
     } else {

@@ -71,6 +71,8 @@ cordon_store::codes_conformance_tests!(make_or_skip);
 cordon_store::scanpath_conformance_tests!(make_or_skip);
 cordon_store::colour_conformance_tests!(make_or_skip);
 cordon_store::containment_conformance_tests!(make_or_skip);
+cordon_store::credentials_conformance_tests!(make_or_skip);
+cordon_store::tracing_conformance_tests!(make_or_skip);
 
 /// Two app instances (two pools) on one schema run the zone clock for the same day at the
 /// same moment, and then the whole job: the day applies once, the other instance sees it.

@@ -20,3 +20,5 @@ cordon_store::codes_conformance_tests!(make);
 cordon_store::scanpath_conformance_tests!(make);
 cordon_store::colour_conformance_tests!(make);
 cordon_store::containment_conformance_tests!(make);
+cordon_store::credentials_conformance_tests!(make);
+cordon_store::tracing_conformance_tests!(make);

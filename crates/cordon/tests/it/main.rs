@@ -5,5 +5,6 @@
 mod conformance_pg;
 mod conformance_sqlite;
 mod differential;
+mod roster;
 mod sheets;
 mod web;

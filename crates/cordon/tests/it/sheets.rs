@@ -127,7 +127,10 @@ async fn round_trip(format: Format) {
     assert_eq!(e.detail, format!("{} residents ({format})", want.len()));
     let imported = empty.audit("residents.import").await;
     assert_eq!(imported.len(), 1);
-    assert_eq!(imported[0].entry.detail, format!("imported {0} of {0} rows (all_or_nothing)", want.len()));
+    assert_eq!(
+        imported[0].entry.detail,
+        format!("imported {0} of {0} rows (all_or_nothing); updated 0, moved out 0, unchanged 0", want.len())
+    );
     assert_eq!(imported[0].entry.target, community.as_str());
 }
 
@@ -251,7 +254,10 @@ async fn valid_rows_only_writes_exactly_the_good_rows() {
 
     let report =
         import_residents(&f.store, &who, &bytes, Format::Xlsx, ImportMode::ValidRowsOnly, "r2", now()).await.unwrap();
-    assert_eq!((report.rows, report.bad_rows, report.imported, report.committed), (13, 10, 3, true));
+    assert_eq!((report.rows, report.bad_rows, report.imported, report.committed), (13, 9, 3, true));
+    // Row 6 names a registered resident of the community: it updates them.
+    assert_eq!((report.updated, report.diff.changed), (1, 1));
+    assert_eq!(report.diff.changes[0].row, 6);
     let after = f.residents(community).await;
     let mut new: Vec<&Resident> = after.iter().filter(|r| !before.iter().any(|b| b.id == r.id)).collect();
     new.sort_by_key(|r| r.room.clone());
@@ -276,15 +282,16 @@ async fn valid_rows_only_writes_exactly_the_good_rows() {
     let audit = f.audit("residents.import").await;
     assert_eq!(audit.len(), 1);
     let e = &audit[0].entry;
-    assert_eq!(e.detail, "imported 3 of 13 rows (valid_rows_only)");
+    assert_eq!(e.detail, "imported 3 of 13 rows (valid_rows_only); updated 1, moved out 0, unchanged 0");
     assert_eq!((e.target_kind.as_str(), e.target.as_str(), e.request_id.as_str()), ("area", community.as_str(), "r2"));
     assert_eq!((e.actor_id, e.role), (Some(42), Some(Role::CommunityWorker)));
 
-    // The same file again: the three are now registered, nothing new is written.
+    // The same file again: the four are registered as the file says, nothing is written.
     let again =
         import_residents(&f.store, &who, &bytes, Format::Xlsx, ImportMode::ValidRowsOnly, "r3", now()).await.unwrap();
-    assert_eq!((again.imported, again.committed), (0, false));
-    assert_eq!(again.errors.iter().filter(|e| e.code == "id_number_exists").count(), 4);
+    assert_eq!((again.imported, again.updated, again.committed), (0, 0, false));
+    assert_eq!((again.diff.added, again.diff.changed, again.diff.unchanged), (0, 0, 4));
+    assert!(!again.errors.iter().any(|e| e.code == "id_number_exists"));
 }
 
 #[derive(Serialize)]

@@ -59,9 +59,28 @@ const TESTING_LANDING: &[Role] = &[
     Role::Tracer,
     Role::Volunteer,
 ];
+const RESAMPLERS: &[Role] =
+    &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker, Role::Sampler, Role::Tracer];
+const RESAMPLE_JOBS: &[Action] = &[Action::SampleResidents, Action::FollowHome, Action::ViewChase];
 const TESTING_JOBS: &[Action] =
     &[Action::ManageRounds, Action::SampleResidents, Action::LabResults, Action::ViewCoverage, Action::DoorKnock];
 const CHECKPOINT_JOBS: &[Action] = &[Action::ScanCheckpoint, Action::ManageCheckpoints];
+const QUARANTINE_JOBS: &[Action] =
+    &[Action::IssueOrders, Action::DispatchTransfer, Action::DriveTransfer, Action::ManageSite];
+const QUARANTINE_LANDING: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatcher, Role::SiteManager];
+const ORDERERS: &[Role] = &[Role::Commander, Role::Tracer, Role::TransferDispatcher];
+const SITE: &[Role] = &[Role::Commander, Role::SiteManager];
+const DISPATCH: &[Role] = &[Role::Commander, Role::TransferDispatcher];
+const DRIVER: &[Role] = &[Role::TransferDispatcher];
+const FOLLOW_HOME: &[Role] = &[Role::Commander, Role::StreetOfficer, Role::CommunityWorker, Role::GridWorker];
+const CONTAINMENT: &[Role] = &[
+    Role::Commander,
+    Role::StreetOfficer,
+    Role::CommunityWorker,
+    Role::Tracer,
+    Role::TransferDispatcher,
+    Role::SiteManager,
+];
 
 /// How a route treats a target outside the caller's subtree.
 #[derive(Clone, Copy)]
@@ -371,8 +390,12 @@ fn table() -> Vec<Case> {
         }),
         get("/api/v1/rounds/{id}/missed/{code}", Action::ViewMissed, KEEPERS, Refused),
         get("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Untargeted),
-        post("/testing/rounds/{id}/tasks", Action::DoorKnock, DOOR, Refused, |_, s| {
+        post("/testing/rounds/{id}/tasks", Action::ViewMissed, KEEPERS, Refused, |_, s| {
             no_query(form(&[("household", s.household.to_string())]))
+        }),
+        // No assignee: the task is taken back (unassigned), a harmless write.
+        post("/testing/rounds/{id}/tasks/assign", Action::ViewMissed, KEEPERS, Refused, |_, s| {
+            no_query(form(&[("task", s.task.to_string()), ("assignee", String::new())]))
         }),
         post("/testing/rounds/{id}/exemptions", Action::DoorKnock, DOOR, Refused, |_, s| {
             no_query(form(&[("resident", s.resident.id.to_string()), ("reason", "no-such-reason".into())]))
@@ -383,6 +406,137 @@ fn table() -> Vec<Case> {
         get("/testing/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/alerts", Action::ViewChase, CHASE, Untargeted),
         get("/api/v1/rounds/{id}/pool-positives", Action::ViewChase, CHASE, Untargeted),
+        // ---- accounts and credentials (the side's fixture account: acting on it harms no caller)
+        get("/accounts", Action::ManageAccounts, COMMANDER, Untargeted),
+        post("/accounts/users/{id}", Action::ManageAccounts, COMMANDER, Refused, |_, _| {
+            no_query(form(&[("do", "no-such-action".into())]))
+        }),
+        post("/accounts/tokens/{id}/revoke", Action::ManageAccounts, COMMANDER, Refused, |_, _| no_query(form(&[]))),
+        // ---- quarantine and transfer
+        get("/quarantine", Need::AnyOf(QUARANTINE_JOBS), QUARANTINE_LANDING, Untargeted),
+        get("/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
+        post("/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| no_query(form(&[]))),
+        post("/quarantine/arrivals", Action::IssueOrders, ORDERERS, Refused, |_, s| {
+            no_query(form(&[
+                ("resident_id", s.resident.id.to_string()),
+                ("last_exposure", "not-a-time".into()),
+                ("reason", "北京".into()),
+            ]))
+        }),
+        get("/api/v1/quarantine/queue", Action::IssueOrders, ORDERERS, Untargeted),
+        post("/api/v1/quarantine/orders", Action::IssueOrders, ORDERERS, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"contacts": []})))
+        }),
+        get("/quarantine/sites", Action::ManageSite, SITE, Untargeted),
+        post("/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
+            no_query(form(&[
+                ("name", String::new()),
+                ("kind", "hotel".into()),
+                ("area_code", s.building.to_string()),
+                ("category", "close_contact".into()),
+            ]))
+        }),
+        get("/quarantine/sites/{id}", Action::ManageSite, SITE, Refused),
+        post("/quarantine/sites/{id}/rooms", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("rooms", "not rooms".into())]))
+        }),
+        post("/quarantine/sites/{id}/assign", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
+        get("/quarantine/sites/{id}/notices", Action::ManageSite, SITE, Refused),
+        post("/quarantine/rooms/{id}/state", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("event", "no-such-event".into())]))
+        }),
+        post("/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(form(&[("temperature", "99".into())]))
+        }),
+        post("/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| no_query(form(&[]))),
+        get("/api/v1/quarantine/sites", Action::ManageSite, SITE, Untargeted),
+        post("/api/v1/quarantine/sites", Action::ManageSite, SITE, Refused, |_, s| {
+            no_query(Payload::Json(serde_json::json!({
+                "name": "", "kind": "hotel", "address": "", "area_code": s.building, "manager": "",
+                "categories": ["close_contact"],
+            })))
+        }),
+        get("/api/v1/quarantine/sites/{id}/board", Action::ManageSite, SITE, Refused),
+        post("/api/v1/quarantine/sites/{id}/assignments", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"placements": []})))
+        }),
+        post("/api/v1/quarantine/orders/{id}/checks", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"temperature": "99"})))
+        }),
+        post("/api/v1/quarantine/orders/{id}/release", Action::ManageSite, SITE, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({})))
+        }),
+        get("/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
+        post("/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
+            no_query(form(&[("site_id", s.site.to_string()), ("plate", "??".into()), ("seats", "7".into())]))
+        }),
+        get("/api/v1/quarantine/dispatch", Action::DispatchTransfer, DISPATCH, Untargeted),
+        post("/api/v1/quarantine/runs", Action::DispatchTransfer, DISPATCH, Refused, |_, s| {
+            no_query(Payload::Json(serde_json::json!({
+                "orders": [], "site_id": s.site, "plate": "??", "driver_user_id": 0, "team": "", "seats": 7,
+            })))
+        }),
+        get("/quarantine/driver", Action::DriveTransfer, DRIVER, Untargeted),
+        get("/quarantine/runs/{id}", Action::DriveTransfer, DRIVER, Untargeted),
+        post("/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(form(&[("key", "authz".into()), ("who", "not-a-code".into())]))
+        }),
+        post("/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(form(&[("key", String::new())]))
+        }),
+        get("/api/v1/quarantine/driver/runs", Action::DriveTransfer, DRIVER, Untargeted),
+        post("/api/v1/quarantine/runs/{id}/pickups", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"key": "authz", "who": "not-a-code"})))
+        }),
+        post("/api/v1/quarantine/runs/{id}/arrival", Action::DriveTransfer, DRIVER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"key": ""})))
+        }),
+        // ---- zones on the clock (the commander's: no proposal or zone of the fixtures
+        // exists, so an allowed call is refused as unknown, 422)
+        post("/zones/proposals/{id}/decide", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("decision", "accept".into())]))
+        }),
+        post("/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(form(&[("reason", "流调排除".into())]))
+        }),
+        get("/api/v1/zones/proposals", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/proposals/{id}/decision", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"decision": "accept"})))
+        }),
+        get("/api/v1/zones/forecast", Action::ManageZones, COMMANDER, Untargeted),
+        post("/api/v1/zones/{id}/lift", Action::ManageZones, COMMANDER, Untargeted, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"reason": "流调排除"})))
+        }),
+        get("/api/v1/zones/history", Action::ManageZones, COMMANDER, Untargeted),
+        // ---- home quarantine follow-up and the containment KPIs
+        get(
+            "/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("data-order=\"{}\"", s.home_order)) == shown
+            }),
+        ),
+        post("/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(form(&[("temperature", "45.2".into())]))
+        }),
+        get(
+            "/api/v1/followup",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("\"order_id\":{},", s.home_order)) == shown
+            }),
+        ),
+        post("/api/v1/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
+            no_query(Payload::Json(serde_json::json!({"temperature": "45.2"})))
+        }),
+        get("/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/api/v1/kpis/containment", Action::ViewContainment, CONTAINMENT, Untargeted),
+        get("/testing/rounds/{id}/resample", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        get("/api/v1/rounds/{id}/resample-tasks", Need::AnyOf(RESAMPLE_JOBS), RESAMPLERS, Untargeted),
+        // A malformed barcode: answered 422 after authorization.
+        get("/api/v1/chases/{tube}", Action::ViewChase, CHASE, Untargeted),
     ]
 }
 
@@ -404,6 +558,17 @@ struct Side {
     /// A missed household of the round, and a door-knock task for another one.
     household: i64,
     task: i64,
+    /// A building leader's account for the building, and a token of it.
+    account: i64,
+    account_token: i64,
+    /// A quarantine site in the building with two rooms, an order of a resident of the
+    /// building on a run to it (driven by the demo driver).
+    site: i64,
+    room: i64,
+    order: i64,
+    run: i64,
+    /// A resident of the building in home quarantine: their order.
+    home_order: i64,
 }
 
 struct Fx {
@@ -419,7 +584,7 @@ fn entry(action: &str) -> cordon_domain::audit::AuditEntry {
     cordon_store::conformance::audit_entry(1, "authz-fixture", action, "test", "authz")
 }
 
-async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>) -> Side {
+async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>, contact: i64) -> Side {
     let store = &app.store;
     let now = chrono::Utc::now();
     let resident = app.resident_in(building).await;
@@ -450,6 +615,28 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
     assert!(missed.len() >= 2, "two missed households in {building}");
     let household = missed[0].household_id;
     let tasks = store.create_door_tasks(round, &[missed[1].household_id], 1, now, &entry("door.create")).await.unwrap();
+    let account = store
+        .create_user(&cordon_store::NewUser {
+            username: format!("authz-leader-{building}"),
+            display_name: "楼长乙".into(),
+            role: Role::BuildingLeader,
+            scope: cordon_domain::role::UserScope::Area(building.clone()),
+            password_hash: "x".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap()
+        .id;
+    let account_token = store
+        .issue_api_token(
+            &cordon_store::credentials::NewApiToken::new(format!("authz-{building}"), account, "fixture", now, 1)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (site, room, order, run) = quarantine_fixture(app, building, &resident).await;
+    let at_home = super::zones_followup::later_resident(app, building).await;
+    let home_order = super::zones_followup::home_order(app, &at_home, contact).await;
     Side {
         building: building.clone(),
         unit: resident.unit.clone(),
@@ -460,7 +647,89 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>)
         pass,
         household,
         task: tasks[0].id,
+        account,
+        account_token,
+        site,
+        room,
+        order,
+        run,
+        home_order,
     }
+}
+
+/// A site in `building`, and an order of one of its residents (not `avoid`, nobody with an
+/// open order) on a run to it driven by the demo driver.
+async fn quarantine_fixture(app: &TestApp, building: &AreaCode, avoid: &Resident) -> (i64, i64, i64, i64) {
+    use cordon_domain::containment::quarantine::{Category, NewRoom, NewSite, Person, SiteKind};
+    use cordon_store::containment::{DispatchRequest, IsolationCandidate, OrderQuery, OrderRequest};
+    let store = &app.store;
+    let now = chrono::Utc::now();
+    let p = cordon_store::conformance_containment::profile("protocol-9");
+    let act = |what: &str| cordon_store::conformance_containment::act(&p, now, "authz-fixture", what);
+    let site = NewSite::new(
+        "测试酒店",
+        SiteKind::Hotel,
+        "测试路1号",
+        building.clone(),
+        "测试",
+        None,
+        None,
+        &[Category::CloseContact],
+        now,
+    )
+    .unwrap();
+    let rooms = vec![NewRoom::new(1, "101", 1).unwrap(), NewRoom::new(1, "102", 1).unwrap()];
+    let site = store.open_site(site, rooms, act("site.open")).await.unwrap().unwrap();
+    let room = store.rooms_of(site.id).await.unwrap()[0].room.id;
+    let mut person = None;
+    for h in store.building_roster(building).await.unwrap() {
+        for r in h.members {
+            let open = store
+                .orders(OrderQuery { resident_ids: Some(vec![r.id]), open: true, ..OrderQuery::default() })
+                .await
+                .unwrap();
+            if r.id != avoid.id && open.is_empty() && person.is_none() {
+                person = Some(r);
+            }
+        }
+    }
+    let r = person.expect("a resident without an order");
+    static CONTACT: AtomicU32 = AtomicU32::new(880_000);
+    let contact_id = i64::from(CONTACT.fetch_add(1, Ordering::Relaxed));
+    let cand = IsolationCandidate {
+        contact_id,
+        person: Person {
+            resident_id: Some(r.id),
+            name: r.name.clone(),
+            id_number: None,
+            phone: None,
+            unit: Some(r.unit.clone()),
+            address: String::new(),
+            household_id: Some(r.household_id),
+        },
+        class: cordon_domain::colour::ContactClass::Close,
+        last_exposure: now - chrono::Duration::hours(10),
+        identified_at: now - chrono::Duration::hours(2),
+        deadline: now + chrono::Duration::hours(20),
+    };
+    store.enqueue_isolation(vec![cand], act("contacts.enqueue")).await.unwrap().unwrap();
+    let order = store
+        .issue_orders(vec![OrderRequest::Contact { contact_id }], act("orders.issue"))
+        .await
+        .unwrap()
+        .unwrap()
+        .remove(0)
+        .id;
+    let driver = store.user_by_username("transfer_dispatcher").await.unwrap().unwrap();
+    let vehicle =
+        cordon_domain::containment::transfer::Vehicle::new("晋K54321", "司机", Some(driver.id), "专班", 7).unwrap();
+    let run = store
+        .dispatch(DispatchRequest { order_ids: vec![order], vehicle, site_id: site.id }, act("transfer.dispatch"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    (site.id, room, order, run)
 }
 
 async fn fixture() -> Fx {
@@ -475,8 +744,8 @@ async fn fixture() -> Fx {
     let round = store.create_round(&round, &entry("round.create")).await.unwrap().id;
     let guard = store.user_by_username("checkpoint_guard").await.unwrap().unwrap();
     let demo_gate = store.checkpoints_of_guard(guard.id).await.unwrap().first().expect("the demo gate").id;
-    let inside = side(&app, &app.building, round, Some(demo_gate)).await;
-    let outside = side(&app, &app.other_building, round, None).await;
+    let inside = side(&app, &app.building, round, Some(demo_gate), 1).await;
+    let outside = side(&app, &app.other_building, round, None, 2).await;
     let body = app.get_json(Role::Commander, &format!("/api/v1/residents/{}/code", inside.resident.id)).await;
     let token = body["token"].as_str().expect("a health-code token").to_string();
     Fx { app, round, token, sides: [inside, outside] }
@@ -484,7 +753,15 @@ async fn fixture() -> Fx {
 
 /// The path with its parameters taken from the side's fixtures.
 fn fill(fx: &Fx, s: &Side, path: &str) -> String {
-    let id = if path.starts_with("/residents/") || path.starts_with("/api/v1/residents/") {
+    let id = if path.starts_with("/quarantine/sites/") || path.starts_with("/api/v1/quarantine/sites/") {
+        s.site
+    } else if path.starts_with("/quarantine/rooms/") {
+        s.room
+    } else if path.starts_with("/quarantine/orders/") || path.starts_with("/api/v1/quarantine/orders/") {
+        s.order
+    } else if path.starts_with("/quarantine/runs/") || path.starts_with("/api/v1/quarantine/runs/") {
+        s.run
+    } else if path.starts_with("/residents/") || path.starts_with("/api/v1/residents/") {
         s.resident.id
     } else if path.starts_with("/testing/rounds/") || path.starts_with("/api/v1/rounds/") {
         fx.round
@@ -496,6 +773,15 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         s.venue
     } else if path.starts_with("/passes/") || path.starts_with("/api/v1/passes/") {
         s.pass
+    } else if path.starts_with("/accounts/users/") {
+        s.account
+    } else if path.starts_with("/accounts/tokens/") {
+        s.account_token
+    } else if path.starts_with("/followup/orders/") || path.starts_with("/api/v1/followup/orders/") {
+        s.home_order
+    } else if path.starts_with("/zones/") || path.starts_with("/api/v1/zones/") {
+        // No such proposal or zone: the commander's call is refused as unknown.
+        987_654
     } else {
         0
     };
@@ -504,6 +790,7 @@ fn fill(fx: &Fx, s: &Side, path: &str) -> String {
         .replace("{id}", &id.to_string())
         .replace("{code}", s.building.as_str())
         .replace("{tag}", "en")
+        .replace("{tube}", "not-a-tube")
         .replace("{name}", "app.css");
     assert!(!filled.contains('{'), "no fixture for the parameters of {path}");
     filled

@@ -411,7 +411,12 @@ async fn testing_door_outcome_form() {
     let to = r.headers()[reqwest::header::LOCATION].to_str().unwrap().to_string();
     assert_eq!(to, format!("/testing/rounds/{round}/tasks?done={t1}"));
     let saved = worker.get(format!("{}{to}", app.url)).send().await.unwrap().text().await.unwrap();
-    assert!(saved.contains(&format!("data-testid=\"saved\">Outcome saved · #{t1} · {}", h1.room)), "{saved}");
+    // Named by unit and room, in words.
+    let unit_name = app.store.area(&h1.unit).await.unwrap().unwrap().name;
+    assert!(
+        saved.contains(&format!("data-testid=\"saved\">Outcome saved · #{t1} · {unit_name} {}", h1.room)),
+        "{saved}"
+    );
     assert_eq!(open(t1).await, Some(DoorOutcome::SampledAtDoor));
     let tb = app.store.tube(&p.parse(&good_tube).unwrap()).await.unwrap().unwrap();
     assert_eq!((tb.capacity.get(), tb.count, tb.state), (1, 1, TubeState::Sealed));
@@ -460,7 +465,15 @@ async fn testing_door_outcome_form() {
     assert!(next_to_member.contains("member_missing"), "{next_to_member}");
     assert!(body.contains("value=\"phone\" selected") && body.contains("value=\"13800000000\""), "{body}");
     // …a volunteer may knock on doors but not correct the roster: the page does not offer
-    // it, and the outcome is refused…
+    // it, and the outcome is refused (the grid worker gives them the task first)…
+    let volunteer = app.store.user_by_username(Role::Volunteer.code()).await.unwrap().unwrap().id;
+    let r = worker
+        .post(format!("{}/testing/rounds/{round}/tasks/assign", app.url))
+        .form(&[("_csrf", csrf.as_str()), ("task", &t2.to_string()), ("assignee", &volunteer.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let vpage = app.get(Role::Volunteer, &format!("/testing/rounds/{round}/tasks")).send().await.unwrap();
     assert_eq!(vpage.status(), StatusCode::OK);
     let vhtml = vpage.text().await.unwrap();
@@ -503,4 +516,106 @@ async fn testing_door_outcome_form() {
     assert_eq!(door_log[0].entry.request_id, log[0].entry.request_id, "one request, one transaction");
     let cov = app.store.coverage(round, &app.building).await.unwrap();
     assert!(cov.sampled <= cov.expected);
+}
+
+/// Issue 10 #2: a volunteer sees only the door-knock tasks assigned to them, and of the
+/// missed list only those households — not the community's names and phones. Tasks are
+/// assigned by those who see the missed list, to a grid worker or a volunteer of the area;
+/// the outcome has no default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_volunteer_sees_only_assigned_tasks() {
+    let app = spawn_app().await;
+    let round = make_round(&app, 10).await;
+    let missed = app.store.missed(round, std::slice::from_ref(&app.building)).await.unwrap();
+    let (mine, other) = (&missed[0], &missed[1]);
+    let e = cordon_store::conformance::audit_entry(1, "setup", "door.create", "round", "x");
+    let tasks = app
+        .store
+        .create_door_tasks(round, &[mine.household_id, other.household_id], 1, chrono::Utc::now(), &e)
+        .await
+        .unwrap();
+    let phone_of = |h: &cordon_store::testing::MissedHousehold| h.members.iter().find_map(|m| m.phone.clone());
+    let page = |role: Role| {
+        let app = &app;
+        async move {
+            let r = app.get(role, &format!("/testing/rounds/{round}/tasks")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+
+    // Nothing assigned yet: the volunteer's page lists no task and no missed household.
+    let v = page(Role::Volunteer).await;
+    assert_eq!(v.matches("data-testid=\"task\"").count(), 0, "no task assigned yet");
+    assert!(!v.contains("data-testid=\"missed-household\""), "no missed list for a volunteer");
+    for h in [mine, other] {
+        if let Some(p) = phone_of(h) {
+            assert!(!v.contains(&p), "no phone of an unassigned household");
+        }
+        assert!(h.members.iter().all(|m| !v.contains(&m.name)), "no name of an unassigned household");
+    }
+    // The API refuses them the missed list too.
+    let r = app.get(Role::Volunteer, &format!("/api/v1/rounds/{round}/missed/{}", app.building)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nor may they hand out work.
+    let r = app
+        .post(Role::Volunteer, &format!("/testing/rounds/{round}/tasks/assign"))
+        .form(&[("task", tasks[0].id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The grid worker sees both, grouped by building, with an outcome to choose (no
+    // default), and assigns one to the volunteer; not to a sampler, nor to someone whose
+    // area does not hold the household.
+    let worker = session(&app, Role::GridWorker).await;
+    let html =
+        worker.get(format!("{}/testing/rounds/{round}/tasks", app.url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html.matches("data-testid=\"task\"").count(), 2);
+    assert!(html.contains("data-testid=\"task-building\""));
+    assert!(
+        html.matches("<select name=\"outcome\" required><option value=\"\">").count() == 2,
+        "each outcome starts unchosen"
+    );
+    assert!(!html.contains("\" selected>"), "no outcome is preselected");
+    let csrf = first_csrf(&html);
+    let assign = |task: i64, to: String| {
+        worker
+            .post(format!("{}/testing/rounds/{round}/tasks/assign", app.url))
+            .form(&[("_csrf", csrf.clone()), ("task", task.to_string()), ("assignee", to)])
+            .send()
+    };
+    let sampler = app.store.user_by_username(Role::Sampler.code()).await.unwrap().unwrap().id;
+    let r = assign(tasks[0].id, sampler.to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("assignee_role"));
+    let volunteer = app.store.user_by_username(Role::Volunteer.code()).await.unwrap().unwrap().id;
+    let r = assign(tasks[0].id, volunteer.to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.store.door_task(tasks[0].id).await.unwrap().unwrap().assigned_to, Some(volunteer));
+    let log = app
+        .store
+        .audit_log(&AuditFilter { action: Some("door.assign".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+
+    // The volunteer now sees that task alone: its household's members (masked) and phones,
+    // building, unit and room; nothing of the other household.
+    let v = page(Role::Volunteer).await;
+    assert_eq!(v.matches("data-testid=\"task\"").count(), 1);
+    assert!(v.contains(&format!("data-household=\"{}\"", mine.household_id)));
+    assert!(!v.contains(&format!("data-household=\"{}\"", other.household_id)));
+    assert!(!v.contains("data-testid=\"missed-household\""));
+    if let Some(p) = phone_of(mine) {
+        assert!(v.contains(&p), "the phone of the assigned household");
+    }
+    if let Some(p) = phone_of(other) {
+        assert!(!v.contains(&p));
+    }
+    let unit_name = app.store.area(&mine.unit).await.unwrap().unwrap().name;
+    assert!(v.contains(&format!("{unit_name} {}", mine.room)), "unit and room by name");
+    let first = &mine.members[0].name;
+    assert!(!v.contains(first.as_str()) || first.chars().count() < 2, "names masked for a volunteer");
 }
