@@ -76,7 +76,9 @@ test('a community worker re-imports an edited export: preview, then apply', asyn
   assert.ok(!(await page.textContent('main')).includes(edits[0]), 'no ID number on the page');
 
   // Nothing written by the preview.
-  const search = async (id) => (await (await page.request.get(`${server.url}/api/v1/residents?q=${id}`)).json());
+  // An ID number is searched by POST (never in a URL), with the session's CSRF token.
+  const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+  const search = async (id) => (await (await page.request.post(`${server.url}/api/v1/residents/search`, { data: { q: id }, headers: { 'x-csrf-token': csrf } })).json());
   const before = await search(edits[1]);
 
   await Promise.all([page.waitForNavigation(), page.click('[data-testid=import-apply]')]);

@@ -248,6 +248,20 @@ impl Direction {
     pub fn parse(s: &str) -> Direction {
         if s.trim().eq_ignore_ascii_case("out") { Direction::Out } else { Direction::In }
     }
+    /// A direction as a device or a form sends it: `in` or `out` (nothing: `in`);
+    /// anything else is refused rather than taken as `in`.
+    pub fn parse_strict(s: &str) -> Result<Direction, crate::FieldError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            _ => Err(crate::FieldError::new(
+                "direction_invalid",
+                "direction",
+                "方向应为 in（进）或 out（出）",
+                "direction must be in or out",
+            )),
+        }
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::In => "in",

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod regime;
 pub mod registry;
 pub mod role;
+pub mod security;
 pub mod synth;
 pub mod testing;
 pub mod token;

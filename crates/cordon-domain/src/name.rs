@@ -22,7 +22,9 @@ impl PersonName {
                 "name is too long (40 characters at most)",
             ));
         }
-        if s.chars().any(|c| c.is_control() || c.is_ascii_digit()) {
+        // Control characters, digits, and bidirectional or zero-width characters (which
+        // would show a name as another).
+        if s.chars().any(|c| crate::security::is_forbidden_char(c) || c.is_ascii_digit()) {
             return Err(FieldError::new("name_chars", "name", "姓名含有无效字符", "name contains invalid characters"));
         }
         Ok(PersonName(s.to_string()))
@@ -74,6 +76,13 @@ impl fmt::Debug for PersonName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidirectional_overrides_are_refused() {
+        for evil in ["张\u{202E}三", "\u{2067}李四", "王\u{200B}五", "赵\u{200F}六"] {
+            assert_eq!(PersonName::parse(evil).unwrap_err().code, "name_chars", "{evil:?}");
+        }
+    }
 
     #[test]
     fn masks() {

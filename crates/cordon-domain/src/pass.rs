@@ -131,9 +131,33 @@ pub struct NewPass {
     pub issuer_id: i64,
     pub issuer: String,
     pub issued_at: DateTime<Utc>,
+    /// The subtrees of the issuer's scope: a person pass's holder must live in one
+    /// ([`NewPass::check_holder`], applied by the store in the issuing transaction).
+    pub issuer_roots: Vec<AreaCode>,
 }
 
+/// Areas one pass may open at most (a pass names a few compounds or streets, never a list
+/// of every building).
+pub const MAX_SCOPE_AREAS: usize = 50;
+
 impl NewPass {
+    /// The holder rule: a person pass is issued only to a resident whose unit lies in the
+    /// issuer's scope (`holder_unit`: the stored unit of the holder, `None` when there is
+    /// no such resident). Refused as "no such resident", so an issuer learns nothing about
+    /// people outside their scope.
+    pub fn check_holder(&self, holder_unit: Option<&AreaCode>) -> Result<(), FieldError> {
+        let Holder::Person(_) = self.holder else { return Ok(()) };
+        match holder_unit {
+            Some(unit) if self.issuer_roots.iter().any(|r| r.contains(unit)) => Ok(()),
+            _ => Err(FieldError::new(
+                "pass_holder_unknown",
+                "resident_id",
+                "您的管辖范围内没有该居民",
+                "no such resident in your area",
+            )),
+        }
+    }
+
     /// Checks a pass request; `longest_days` is the profile's longest validity
     /// ([`crate::policy::PassRules`]).
     pub fn check(self, longest_days: u32) -> Result<NewPass, FieldError> {
@@ -148,6 +172,22 @@ impl NewPass {
         }
         if self.scope.is_empty() {
             return Err(FieldError::new("pass_scope", "scope", "请选择通行范围", "choose the areas the pass opens"));
+        }
+        if self.scope.len() > MAX_SCOPE_AREAS {
+            return Err(FieldError::new(
+                "pass_scope_size",
+                "scope",
+                format!("通行范围最多{MAX_SCOPE_AREAS}个区域"),
+                format!("a pass opens {MAX_SCOPE_AREAS} areas at most"),
+            ));
+        }
+        if purpose.chars().any(crate::security::is_forbidden_char) {
+            return Err(FieldError::new(
+                "text_chars",
+                "purpose",
+                "用途含有不可见字符或控制字符",
+                "the purpose contains invisible or control characters",
+            ));
         }
         if self.valid_until <= self.valid_from {
             return Err(FieldError::new(
@@ -229,8 +269,20 @@ mod tests {
             issuer_id: 1,
             issuer: "c".into(),
             issued_at: now(),
+            issuer_roots: vec![AreaCode::parse("141102001").unwrap()],
         };
         assert!(new(now(), now() + Duration::days(3), "医护").check(31).is_ok());
+        let p = new(now(), now() + Duration::days(3), "医护");
+        let inside = AreaCode::parse("141102001001001").unwrap();
+        let outside = AreaCode::parse("141102002001001").unwrap();
+        assert!(p.check_holder(Some(&inside)).is_ok());
+        assert_eq!(p.check_holder(Some(&outside)).unwrap_err().code, "pass_holder_unknown");
+        assert_eq!(p.check_holder(None).unwrap_err().code, "pass_holder_unknown");
+        let vehicle = NewPass { holder: Holder::Vehicle("晋K12345".into()), ..p.clone() };
+        assert!(vehicle.check_holder(None).is_ok(), "a vehicle has no home");
+        let wide = NewPass { scope: vec![AreaCode::parse("141102").unwrap(); MAX_SCOPE_AREAS + 1], ..p.clone() };
+        assert_eq!(wide.check(31).unwrap_err().code, "pass_scope_size");
+        assert_eq!(new(now(), now() + Duration::days(1), "医\u{202E}护").check(31).unwrap_err().code, "text_chars");
         assert_eq!(new(now(), now(), "医护").check(31).unwrap_err().code, "pass_window");
         assert_eq!(new(now(), now() + Duration::days(40), "医护").check(31).unwrap_err().code, "pass_window_long");
         assert!(new(now(), now() + Duration::days(40), "医护").check(60).is_ok(), "the profile's longest validity");

@@ -345,6 +345,9 @@ pub struct Profile {
     pub testing: TestingRules,
     pub codes: CodeRules,
     pub passes: PassRules,
+    /// Login throttling and how far device clocks are trusted (defaults when absent).
+    #[serde(default)]
+    pub security: crate::security::SecurityRules,
     pub tracing: TracingRules,
     pub instructions: Instructions,
 }
@@ -615,6 +618,16 @@ impl Profile {
         }
         if self.codes.token_valid_days == 0 || self.codes.token_valid_days > 366 {
             return err("codes", "token_valid_days", "must be between 1 and 366".into());
+        }
+        let sec = &self.security;
+        if sec.login_window_minutes == 0 || sec.login_first_delay_seconds == 0 {
+            return err("security", "login_window_minutes", "login window and first delay must be at least 1".into());
+        }
+        if sec.login_account_max_delay_seconds > sec.login_client_max_delay_seconds {
+            return err("security", "login_account_max_delay_seconds", "must not exceed the client address's".into());
+        }
+        if sec.device_time_max_age_hours == 0 {
+            return err("security", "device_time_max_age_hours", "must be at least 1".into());
         }
         let tr = &self.tracing;
         if !(1..=30).contains(&tr.lookback_days) {

@@ -52,10 +52,29 @@ pub struct NewSite {
     pub areas: Vec<AreaCode>,
 }
 
+/// Longest proof of an exemption ([`ExemptionReason::check_proof`]).
+pub const EXEMPTION_PROOF_MAX: usize = 500;
+
+/// Longest site name and opening hours; longest address; most areas one site serves.
+pub const SITE_NAME_MAX: usize = 80;
+pub const SITE_ADDRESS_MAX: usize = 200;
+pub const SITE_AREAS_MAX: usize = 100;
+
 impl NewSite {
     pub fn check(&self) -> Result<(), FieldError> {
         if self.name.trim().is_empty() {
             return Err(FieldError::new("site_name_empty", "name", "请填写检测点名称", "the site needs a name"));
+        }
+        crate::security::bounded_text("name", &self.name, SITE_NAME_MAX)?;
+        crate::security::bounded_text("address", &self.address, SITE_ADDRESS_MAX)?;
+        crate::security::bounded_text("hours", &self.hours, SITE_NAME_MAX)?;
+        if self.areas.len() > SITE_AREAS_MAX {
+            return Err(FieldError::new(
+                "site_areas_many",
+                "areas",
+                format!("检测点最多服务{SITE_AREAS_MAX}个区域"),
+                format!("a site serves {SITE_AREAS_MAX} areas at most"),
+            ));
         }
         if self.areas.is_empty() {
             return Err(FieldError::new(
@@ -432,6 +451,23 @@ impl ExemptionReason {
             ExemptionReason::AwayWithProof => "away, with proof",
             ExemptionReason::Deceased => "deceased",
         }
+    }
+
+    /// The proof an exemption rests on (the hospital or quarantine site, a certificate's
+    /// number, who vouched): required for every reason — an exemption takes a person off
+    /// the missed list, so whoever records it, a volunteer included, says on what
+    /// grounds — plain text of 4 to [`EXEMPTION_PROOF_MAX`] characters.
+    pub fn check_proof(self, proof: &str) -> Result<String, FieldError> {
+        let p = crate::security::bounded_text("proof", proof, EXEMPTION_PROOF_MAX)?;
+        if p.chars().count() < 4 {
+            return Err(FieldError::new(
+                "exemption_proof",
+                "proof",
+                format!("“{}”须写明证明（如医院、隔离点或证明编号）", self.zh()),
+                format!("“{}” needs its proof (the hospital, the quarantine site or a certificate number)", self.en()),
+            ));
+        }
+        Ok(p)
     }
 
     pub fn parse(s: &str) -> Result<ExemptionReason, FieldError> {
@@ -919,6 +955,10 @@ mod tests {
     fn reasons_and_outcomes_round_trip() {
         for r in ExemptionReason::ALL {
             assert_eq!(ExemptionReason::parse(r.as_str()).unwrap(), r);
+            assert_eq!(r.check_proof("").unwrap_err().code, "exemption_proof", "{r:?} needs proof");
+            assert_eq!(r.check_proof("  ok ").unwrap_err().code, "exemption_proof");
+            assert_eq!(r.check_proof("市一院住院部 2026-118").unwrap(), "市一院住院部 2026-118");
+            assert_eq!(r.check_proof(&"证".repeat(501)).unwrap_err().code, "text_too_long");
         }
         for o in DoorOutcome::ALL {
             assert_eq!(DoorOutcome::parse(o.as_str()).unwrap(), o);

@@ -675,6 +675,18 @@ impl CodesStore for PgStore {
         let scope = scope.join(" ");
         let mut c = self.client().await?;
         let tx = c.transaction().await.db()?;
+        // The holder rule, on the holder's unit as this transaction sees it (locked, so a
+        // move out of scope cannot slip in between).
+        if let Holder::Person(id) = n.holder {
+            let unit = tx
+                .query_opt("SELECT unit_code FROM residents WHERE id = $1 FOR SHARE", &[&id])
+                .await
+                .db()?
+                .map(|r| get::<String>(&r, 0))
+                .transpose()?
+                .and_then(|u| AreaCode::parse(&u).ok());
+            n.check_holder(unit.as_ref()).map_err(|_| StoreError::NotFound("resident"))?;
+        }
         let row = tx
             .query_one(
                 &format!(

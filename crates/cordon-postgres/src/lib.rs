@@ -22,6 +22,7 @@ mod rows;
 mod scanpath;
 mod store;
 mod testing;
+mod throttle;
 mod tracing;
 
 use cordon_store::StoreError;

@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "containment", include_str!("../migrations/0020_containment.sql")),
     (30, "credentials_audit_chain", include_str!("../migrations/0030_credentials_audit_chain.sql")),
     (31, "audit_chain_links", include_str!("../migrations/0031_audit_chain_links.sql")),
+    (40, "login_throttle", include_str!("../migrations/0040_login_throttle.sql")),
 ];
 
 /// Serialises migrations of one schema across every connection to the server; other

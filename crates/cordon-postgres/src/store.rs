@@ -663,25 +663,18 @@ impl RegistryStore for PgStore {
         self.issue_api_token(&token).await.map(|_| ())
     }
 
-    async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()> {
-        let c = self.client().await?;
-        c.execute("INSERT INTO login_failures (username, at) VALUES ($1, $2)", &[&username, &at]).await.db()?;
-        Ok(())
+    async fn login_throttle(
+        &self,
+        op: cordon_domain::security::ThrottleOp,
+        keys: &[(cordon_domain::security::ThrottleKind, String)],
+        now: DateTime<Utc>,
+        rules: &cordon_domain::security::SecurityRules,
+    ) -> Result<cordon_domain::security::LoginAttempt> {
+        self.throttle(op, keys, now, rules).await
     }
 
-    async fn login_failures_since(&self, username: &str, since: DateTime<Utc>) -> Result<u32> {
-        let c = self.client().await?;
-        let stmt =
-            c.prepare_cached("SELECT count(*) FROM login_failures WHERE username = $1 AND at >= $2").await.db()?;
-        let row = c.query_one(&stmt, &[&username, &since]).await.db()?;
-        let n: i64 = get(&row, 0)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    async fn clear_login_failures(&self, username: &str) -> Result<()> {
-        let c = self.client().await?;
-        c.execute("DELETE FROM login_failures WHERE username = $1", &[&username]).await.db()?;
-        Ok(())
+    async fn instance_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>> {
+        self.secret(name, candidate).await
     }
 
     // ---- audit ----------------------------------------------------------------------

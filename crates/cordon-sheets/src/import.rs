@@ -167,10 +167,10 @@ pub async fn import_residents(
 /// is. File-level problems (not an xlsx, no header, too large, …) are errors; row-level
 /// ones are in the report.
 ///
-/// Every attempt is audited: an applied import by its `residents.import` entry (written
-/// with the changes), a preview by `residents.import_preview`, any other outcome — bad
-/// rows, nothing to do, a file that does not read — by `residents.import.refused` with
-/// counts only.
+/// Every attempt is audited: a committed import by its `residents.import` entry (written
+/// with the rows), a preview by its own, any other outcome — bad rows, a stale plan, a
+/// file that does not read — by a `residents.import.refused` entry with counts and codes
+/// only.
 pub async fn import_roster(
     store: &dyn RegistryStore,
     who: &Principal,
@@ -183,33 +183,34 @@ pub async fn import_roster(
     authorize(who, Action::ImportResidents, None)?;
     let outcome = import_checked(store, who, bytes, format, opts, request_id, now).await;
     let detail = match &outcome {
-        Ok(r) if r.committed || r.preview => return outcome,
+        Ok(r) if r.committed || (r.preview && !r.stale) => return outcome,
         Ok(r) => format!(
-            "nothing imported: {} rows, {} bad, {} registered elsewhere ({})",
+            "nothing imported: {} rows, {} bad, {} registered elsewhere ({}{})",
             r.rows,
             r.bad_rows,
             r.errors.iter().filter(|e| e.code == ELSEWHERE).count(),
-            opts.mode.code()
+            opts.mode.code(),
+            if r.stale { ", stale" } else { "" }
         ),
         Err(e) => format!("nothing imported: {}", e.code()),
     };
-    store
-        .append_audit(&[AuditEntry {
-            at: now,
-            actor_id: Some(who.user_id),
-            actor: who.username.clone(),
-            role: Some(who.role),
-            action: "residents.import.refused".into(),
-            target_kind: "area".into(),
-            target: who.roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-            request_id: request_id.into(),
-            detail,
-        }])
-        .await?;
+    let audit = AuditEntry {
+        at: now,
+        actor_id: Some(who.user_id),
+        actor: who.username.clone(),
+        role: Some(who.role),
+        action: "residents.import.refused".into(),
+        target_kind: "area".into(),
+        target: who.roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+        request_id: request_id.into(),
+        detail,
+    };
+    store.append_audit(&[audit]).await?;
     outcome
 }
 
-/// The code of a row whose ID number is registered outside the caller's scope.
+/// The code of a row whose ID number is registered outside the caller's scope (the
+/// report says neither where nor whose).
 const ELSEWHERE: &str = "id_number_unavailable";
 
 async fn import_checked(

@@ -1,4 +1,4 @@
-//! Users, browser sessions, API tokens and login throttling. Only hashes of tokens are
+//! Users and browser sessions (login throttling is `throttle.rs`). Only hashes of tokens are
 //! stored; password hashes are opaque PHC strings made above this layer.
 
 use crate::rows::{OrBackend, RawUser, USER_COLS, backend, is_unique_violation, parse_ts, scope_columns, ts};
@@ -114,27 +114,5 @@ pub(crate) fn session(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -
 
 pub(crate) fn delete_session(conn: &Connection, token_hash: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1").db()?.execute([token_hash]).db()?;
-    Ok(())
-}
-
-pub(crate) fn record_login_failure(conn: &Connection, username: &str, at: DateTime<Utc>) -> Result<()> {
-    conn.prepare_cached("INSERT INTO login_failures (username, at) VALUES (?1, ?2)")
-        .db()?
-        .execute(params![username, ts(at)])
-        .db()?;
-    Ok(())
-}
-
-pub(crate) fn login_failures_since(conn: &Connection, username: &str, since: DateTime<Utc>) -> Result<u32> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM login_failures WHERE username = ?1 AND at >= ?2")
-        .db()?
-        .query_row(params![username, ts(since)], |r| r.get(0))
-        .db()?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-pub(crate) fn clear_login_failures(conn: &Connection, username: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM login_failures WHERE username = ?1").db()?.execute([username]).db()?;
     Ok(())
 }

@@ -620,6 +620,17 @@ pub(crate) fn pass(c: &Connection, id: i64) -> Result<Option<Pass>> {
 }
 
 fn issue_pass(c: &Connection, n: &NewPass, a: &AuditEntry) -> Result<Pass> {
+    // The holder rule, on the holder's unit as this (writer) transaction sees it.
+    if let Holder::Person(id) = n.holder {
+        let unit: Option<String> = c
+            .prepare_cached("SELECT unit_code FROM residents WHERE id = ?1")
+            .db()?
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .db()?;
+        let unit = unit.and_then(|u| AreaCode::parse(&u).ok());
+        n.check_holder(unit.as_ref()).map_err(|_| StoreError::NotFound("resident"))?;
+    }
     let (kind, resident, plate) = match &n.holder {
         Holder::Person(id) => ("person", Some(*id), None),
         Holder::Vehicle(p) => ("vehicle", None, Some(p.clone())),

@@ -26,6 +26,7 @@ mod roster;
 mod rows;
 mod scanpath;
 mod testing;
+mod throttle;
 mod tracing;
 mod writer;
 
@@ -356,19 +357,20 @@ impl RegistryStore for SqliteStore {
         self.issue_api_token(&token).await.map(|_| ())
     }
 
-    async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()> {
-        let username = username.to_string();
-        self.write(move |tx| accounts::record_login_failure(tx, &username, at)).await
+    async fn login_throttle(
+        &self,
+        op: cordon_domain::security::ThrottleOp,
+        keys: &[(cordon_domain::security::ThrottleKind, String)],
+        now: DateTime<Utc>,
+        rules: &cordon_domain::security::SecurityRules,
+    ) -> Result<cordon_domain::security::LoginAttempt> {
+        let (keys, rules) = (keys.to_vec(), rules.clone());
+        self.write(move |tx| throttle::login_throttle(tx, op, &keys, now, &rules)).await
     }
 
-    async fn login_failures_since(&self, username: &str, since: DateTime<Utc>) -> Result<u32> {
-        let username = username.to_string();
-        self.read(move |c| accounts::login_failures_since(c, &username, since)).await
-    }
-
-    async fn clear_login_failures(&self, username: &str) -> Result<()> {
-        let username = username.to_string();
-        self.write(move |tx| accounts::clear_login_failures(tx, &username)).await
+    async fn instance_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>> {
+        let (name, candidate) = (name.to_string(), candidate.to_vec());
+        self.write(move |tx| throttle::instance_secret(tx, &name, &candidate)).await
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (20, include_str!("../migrations/0020_containment.sql")),
     (30, include_str!("../migrations/0030_credentials_audit_chain.sql")),
     (31, include_str!("../migrations/0031_audit_chain_links.sql")),
+    (40, include_str!("../migrations/0040_login_throttle.sql")),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use cordon_domain::security::{SecurityRules, ThrottleKind, ThrottleOp};
 use cordon_domain::synth::{GenParams, generate};
 
 async fn fresh() -> (SqliteStore, tempfile::TempDir) {
@@ -53,17 +54,30 @@ async fn many_concurrent_reads_and_writes() {
     let (store, _dir) = fresh().await;
     let store = Arc::new(store);
     let mut tasks = Vec::new();
+    let rules = SecurityRules { login_free_failures: 100, ..SecurityRules::default() };
     for i in 0..32 {
-        let store = Arc::clone(&store);
+        let (store, rules) = (Arc::clone(&store), rules.clone());
         tasks.push(tokio::spawn(async move {
-            store.record_login_failure("alice", chrono::Utc::now()).await.unwrap();
-            store.login_failures_since("alice", chrono::DateTime::UNIX_EPOCH).await.unwrap() + i
+            let keys = [(ThrottleKind::Account, "a:alice".to_string())];
+            store.login_throttle(ThrottleOp::Attempt, &keys, chrono::Utc::now(), &rules).await.unwrap();
+            throttle_failures(&store, "a:alice").await + i
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(store.login_failures_since("alice", chrono::DateTime::UNIX_EPOCH).await.unwrap(), 32);
+    assert_eq!(throttle_failures(&store, "a:alice").await, 32);
+}
+
+async fn throttle_failures(store: &SqliteStore, key: &str) -> u32 {
+    let key = key.to_string();
+    store
+        .read(move |c| {
+            c.query_row("SELECT coalesce(max(failures), 0) FROM login_throttle WHERE key = ?1", [&key], |r| r.get(0))
+                .db()
+        })
+        .await
+        .unwrap()
 }
 
 /// Plans for the hot queries use the indexes (run after ANALYZE, as in production).
@@ -297,8 +311,11 @@ async fn a_panicking_write_does_not_stop_the_writer() {
     let (store, _dir) = fresh().await;
     let err = store
         .write(|tx| {
-            tx.execute("INSERT INTO login_failures (username, at) VALUES ('ghost', '2026-01-01T00:00:00Z')", [])
-                .db()?;
+            tx.execute(
+                "INSERT INTO login_throttle VALUES ('ghost', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                [],
+            )
+            .db()?;
             panic!("a bug inside a write");
             #[allow(unreachable_code)]
             Ok(())
@@ -306,10 +323,10 @@ async fn a_panicking_write_does_not_stop_the_writer() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "database_error");
-    let since = chrono::DateTime::UNIX_EPOCH;
-    assert_eq!(store.login_failures_since("ghost", since).await.unwrap(), 0, "rolled back");
-    store.record_login_failure("alice", chrono::Utc::now()).await.unwrap();
-    assert_eq!(store.login_failures_since("alice", since).await.unwrap(), 1);
+    assert_eq!(throttle_failures(&store, "ghost").await, 0, "rolled back");
+    let keys = [(ThrottleKind::Account, "alice".to_string())];
+    store.login_throttle(ThrottleOp::Attempt, &keys, chrono::Utc::now(), &SecurityRules::default()).await.unwrap();
+    assert_eq!(throttle_failures(&store, "alice").await, 1);
 }
 
 /// The in-transaction helpers the lead wires into `person_state` and `record_results`:

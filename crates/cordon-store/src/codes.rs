@@ -89,7 +89,8 @@ impl NewCheckpoint {
             ));
         }
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 80 {
+        if name.is_empty() || name.chars().count() > 80 || name.chars().any(cordon_domain::security::is_forbidden_char)
+        {
             return Err(FieldError::new(
                 "checkpoint_name",
                 "name",
@@ -220,7 +221,8 @@ pub struct NewVenue {
 impl NewVenue {
     pub fn new(name: &str, kind: VenueKind, area: AreaCode, now: DateTime<Utc>) -> Result<NewVenue, FieldError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 80 {
+        if name.is_empty() || name.chars().count() > 80 || name.chars().any(cordon_domain::security::is_forbidden_char)
+        {
             return Err(FieldError::new(
                 "venue_name",
                 "name",

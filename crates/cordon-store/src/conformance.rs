@@ -50,7 +50,7 @@ macro_rules! conformance_tests {
             users_and_username_conflict,
             sessions_expire_and_delete,
             api_tokens,
-            login_failures,
+            login_throttle_is_atomic,
             audit_log_filters_and_paging,
         );
     };
@@ -761,21 +761,80 @@ pub async fn api_tokens(store: &dyn Store) {
     assert_eq!(user_of("tok-c").await, None);
 }
 
-pub async fn login_failures(store: &dyn Store) {
-    for s in [0, 10, 20] {
-        store.record_login_failure("alice", t(s)).await.unwrap();
-    }
-    store.record_login_failure("bob", t(15)).await.unwrap();
-    assert_eq!(store.login_failures_since("alice", t(-5)).await.unwrap(), 3);
-    assert_eq!(store.login_failures_since("alice", t(5)).await.unwrap(), 2);
-    assert_eq!(store.login_failures_since("alice", t(25)).await.unwrap(), 0);
-    assert_eq!(store.login_failures_since("bob", t(-5)).await.unwrap(), 1);
-    assert_eq!(store.login_failures_since("carol", t(-5)).await.unwrap(), 0);
+/// Polls every future to completion, interleaved (a join without a futures crate).
+async fn join_all<T>(mut futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + '_>>>) -> Vec<T> {
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
 
-    store.clear_login_failures("alice").await.unwrap();
-    assert_eq!(store.login_failures_since("alice", t(-5)).await.unwrap(), 0);
-    assert_eq!(store.login_failures_since("bob", t(-5)).await.unwrap(), 1);
-    store.clear_login_failures("nobody").await.unwrap();
+/// Twenty concurrent attempts on one account from one address: exactly the free failures
+/// and one more go to a password check, the rest wait (the check and the charge are one
+/// transaction). A success forgets the account's failures and gives the address back the
+/// one it was charged; the delay is per key.
+pub async fn login_throttle_is_atomic(store: &dyn Store) {
+    use cordon_domain::security::{LoginAttempt, SecurityRules, ThrottleKind, ThrottleOp};
+    let rules = SecurityRules::default();
+    let keys = vec![(ThrottleKind::Account, "a:alice".to_string()), (ThrottleKind::Client, "c:10.0.0.1".to_string())];
+    let futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = LoginAttempt> + '_>>> = (0..20)
+        .map(|_| {
+            let (keys, rules) = (keys.clone(), rules.clone());
+            Box::pin(async move { store.login_throttle(ThrottleOp::Attempt, &keys, t(0), &rules).await.unwrap() })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = LoginAttempt> + '_>>
+        })
+        .collect();
+    let answers = join_all(futs).await;
+    let went = answers.iter().filter(|a| **a == LoginAttempt::Go).count();
+    assert_eq!(went, rules.login_free_failures as usize + 1, "{answers:?}");
+    let wait = t(0) + chrono::Duration::seconds(i64::from(rules.login_first_delay_seconds));
+    assert!(answers.iter().all(|a| *a == LoginAttempt::Go || *a == LoginAttempt::Wait { until: wait }), "{answers:?}");
+
+    // The account waits, from any address; another account from the same address does
+    // not (the address has 4 of its 20 free failures).
+    let elsewhere =
+        vec![(ThrottleKind::Account, "a:alice".to_string()), (ThrottleKind::Client, "c:10.0.0.2".to_string())];
+    let r = store.login_throttle(ThrottleOp::Attempt, &elsewhere, t(1), &rules).await.unwrap();
+    assert_eq!(r, LoginAttempt::Wait { until: wait });
+    let other = vec![(ThrottleKind::Account, "a:bob".to_string()), (ThrottleKind::Client, "c:10.0.0.1".to_string())];
+    assert_eq!(store.login_throttle(ThrottleOp::Attempt, &other, t(1), &rules).await.unwrap(), LoginAttempt::Go);
+    // After the wait one more goes and succeeds: the account is forgotten.
+    assert_eq!(store.login_throttle(ThrottleOp::Attempt, &keys, t(2), &rules).await.unwrap(), LoginAttempt::Go);
+    assert_eq!(store.login_throttle(ThrottleOp::Success, &keys, t(2), &rules).await.unwrap(), LoginAttempt::Go);
+    for _ in 0..3 {
+        let r = store.login_throttle(ThrottleOp::Attempt, &elsewhere, t(2), &rules).await.unwrap();
+        assert_eq!(r, LoginAttempt::Go, "alice's failures were forgotten");
+    }
+
+    // One address guessing at many accounts at once: its free failures and one more go.
+    let futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = LoginAttempt> + '_>>> = (0..30)
+        .map(|i| {
+            let keys =
+                vec![(ThrottleKind::Account, format!("a:user{i}")), (ThrottleKind::Client, "c:10.9.9.9".to_string())];
+            let rules = rules.clone();
+            Box::pin(async move { store.login_throttle(ThrottleOp::Attempt, &keys, t(10), &rules).await.unwrap() })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = LoginAttempt> + '_>>
+        })
+        .collect();
+    let answers = join_all(futs).await;
+    let went = answers.iter().filter(|a| **a == LoginAttempt::Go).count();
+    assert_eq!(went, rules.login_client_free_failures as usize + 1, "{answers:?}");
+
+    // The deployment's secret: the first candidate is kept.
+    assert_eq!(store.instance_secret("login", b"first").await.unwrap(), b"first".to_vec());
+    assert_eq!(store.instance_secret("login", b"second").await.unwrap(), b"first".to_vec());
+    assert_eq!(store.instance_secret("other", b"x").await.unwrap(), b"x".to_vec());
 }
 
 /// Newest first, each filter alone and combined, paging with `before_id` and `limit`.

@@ -294,6 +294,7 @@ pub async fn codes_passes_issue_and_revoke(store: &dyn Store) {
         issuer_id: 1,
         issuer: "commander".into(),
         issued_at: t(1),
+        issuer_roots: vec![d.district()],
     }
     .check(31)
     .unwrap();
@@ -302,6 +303,13 @@ pub async fn codes_passes_issue_and_revoke(store: &dyn Store) {
         (p.holder.clone(), p.scope.clone(), p.revoked_at),
         (Holder::Person(r.id), vec![community.clone(), d.district()], None)
     );
+    // The holder must live in the issuer's scope: refused as no such resident, nothing written.
+    let elsewhere =
+        d.level(AreaLevel::Community).iter().map(|a| a.code.clone()).find(|c| !c.contains(&r.unit)).unwrap();
+    let outside = NewPass { issuer_roots: vec![elsewhere.clone()], scope: vec![elsewhere], ..person.clone() };
+    let refused = store.issue_pass(&outside, &entry("pass.issue", "")).await;
+    assert!(matches!(refused, Err(crate::StoreError::NotFound("resident"))), "{refused:?}");
+    assert_eq!(store.passes(10).await.unwrap().len(), 1, "nothing written");
     let vehicle =
         NewPass { holder: Holder::Vehicle("晋K12345".into()), holder_label: "晋K12345".into(), ..person.clone() };
     let v = store.issue_pass(&vehicle, &entry("pass.issue", "")).await.unwrap();

@@ -139,6 +139,7 @@ pub async fn scanpath_context_equals_individual_reads(store: Arc<dyn Store>) {
         issuer_id: 1,
         issuer: "commander".into(),
         issued_at: t(1),
+        issuer_roots: vec![d.district()],
     }
     .check(31)
     .unwrap();

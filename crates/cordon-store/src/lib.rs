@@ -51,6 +51,7 @@ use cordon_domain::audit::{AuditEntry, AuditRecord};
 use cordon_domain::id_number::IdNumber;
 use cordon_domain::registry::{BuildingLeader, Correction, Grid, NewResident, Resident};
 use cordon_domain::role::{Role, UserScope};
+use cordon_domain::security::{LoginAttempt, SecurityRules, ThrottleKind, ThrottleOp};
 use cordon_domain::synth::Batch;
 use serde::Serialize;
 
@@ -302,10 +303,24 @@ pub trait RegistryStore: Send + Sync + 'static {
         created_at: DateTime<Utc>,
     ) -> Result<()>;
 
-    /// Login throttling, shared by every app instance.
-    async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> Result<()>;
-    async fn login_failures_since(&self, username: &str, since: DateTime<Utc>) -> Result<u32>;
-    async fn clear_login_failures(&self, username: &str) -> Result<()>;
+    /// Login throttling, shared by every app instance: the states of `keys` (an account's
+    /// and a client address's keyed hashes, never a username) read and rewritten in one
+    /// transaction that takes the keys' rows in key order, so concurrent attempts are
+    /// decided one after the other. `Attempt` stores the states
+    /// [`cordon_domain::security::plan_login_attempt`] plans (when it says go); `Success`
+    /// those of [`cordon_domain::security::plan_login_success`].
+    async fn login_throttle(
+        &self,
+        op: ThrottleOp,
+        keys: &[(ThrottleKind, String)],
+        now: DateTime<Utc>,
+        rules: &SecurityRules,
+    ) -> Result<LoginAttempt>;
+
+    /// A random secret of this deployment by `name` (e.g. the key of the keyed hashes of
+    /// login names), made once: the first caller's `candidate` is stored and every later
+    /// caller, on any instance, gets that one.
+    async fn instance_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>>;
 
     // ---- audit ----------------------------------------------------------------------
 

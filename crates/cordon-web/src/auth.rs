@@ -27,8 +27,6 @@ pub const SESSION_COOKIE: &str = "cordon_session";
 pub const LANG_COOKIE: &str = "lang";
 pub const LOGIN_CSRF_COOKIE: &str = "cordon_login_csrf";
 pub const SESSION_HOURS: i64 = 12;
-pub const MAX_FAILURES: u32 = 5;
-pub const THROTTLE_MINUTES: i64 = 15;
 
 /// Hashes a password with argon2id (the crate's default algorithm and parameters).
 pub fn hash_password(password: &str) -> Result<String, AppError> {

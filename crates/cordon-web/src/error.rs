@@ -31,6 +31,12 @@ pub enum AppError {
     /// A failure of the server itself (not of the store, not of the input): logged with
     /// its detail, answered with its kind's code and no detail.
     Internal(Internal, String),
+    /// A body, form or query that did not deserialize: the field at fault when the
+    /// framework named one, never the parser's own text (see `from_rejection`).
+    Malformed {
+        status: StatusCode,
+        field: Option<String>,
+    },
     /// A request refused by the framework before a handler ran (see `from_rejection`).
     Rejected {
         status: StatusCode,
@@ -104,14 +110,23 @@ pub struct ErrorBody {
 }
 
 impl AppError {
-    /// Wraps a framework rejection (plain-text body) in Cordon's error shape.
-    pub fn from_rejection(status: StatusCode, detail: String) -> AppError {
+    /// Wraps a framework rejection (plain-text body) in Cordon's error shape. `limit`: the
+    /// body limit of the route, for a body over it.
+    pub fn from_rejection(status: StatusCode, detail: String, limit: Option<usize>) -> AppError {
         let (code, zh, en) = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => (
-                "upload_too_large",
-                format!("上传内容过大（上限{}MB）", cordon_sheets::MAX_UPLOAD_BYTES / (1024 * 1024)),
-                format!("the upload is too large (limit {} MB)", cordon_sheets::MAX_UPLOAD_BYTES / (1024 * 1024)),
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                let limit = limit.unwrap_or(cordon_sheets::MAX_UPLOAD_BYTES);
+                let size = if limit >= 1024 * 1024 {
+                    format!("{} MB", limit / (1024 * 1024))
+                } else {
+                    format!("{} KB", limit / 1024)
+                };
+                (
+                    "upload_too_large",
+                    format!("提交的内容过大（上限{size}）"),
+                    format!("the request is too large (limit {size})"),
+                )
+            }
             StatusCode::NOT_FOUND => ("not_found", "页面不存在".to_string(), "no such page".to_string()),
             StatusCode::METHOD_NOT_ALLOWED => {
                 ("method_not_allowed", "不支持该请求方法".to_string(), "method not allowed".to_string())
@@ -119,16 +134,16 @@ impl AppError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "请求的内容类型不受支持".to_string(),
-                format!("unsupported content type: {detail}"),
+                "unsupported content type: send JSON (application/json) or a form".to_string(),
             ),
-            _ => ("bad_request", format!("请求格式错误：{detail}"), format!("malformed request: {detail}")),
+            _ => return AppError::Malformed { status, field: rejected_field(&detail) },
         };
         AppError::Rejected { status, code, zh, en }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Rejected { status, .. } => *status,
+            AppError::Rejected { status, .. } | AppError::Malformed { status, .. } => *status,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Denied(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::Field(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -154,12 +169,15 @@ impl AppError {
             AppError::Internal(kind, _) => kind.code().into(),
             AppError::Sheet(s) => s.code().into(),
             AppError::BadRequest { code, .. } | AppError::Rejected { code, .. } => (*code).into(),
+            AppError::Malformed { field: Some(_), .. } => "field_invalid".into(),
+            AppError::Malformed { field: None, .. } => "bad_request".into(),
         }
     }
 
     pub fn field(&self) -> Option<String> {
         match self {
             AppError::Field(f) => Some(f.field.to_string()),
+            AppError::Malformed { field, .. } => field.clone(),
             _ => None,
         }
     }
@@ -176,7 +194,7 @@ impl AppError {
                 "the form has expired or did not come from this site; reload the page and try again".into(),
             ),
             AppError::Throttled => {
-                ("登录失败次数过多，请15分钟后再试".into(), "too many failed logins; try again in 15 minutes".into())
+                ("登录失败次数过多，请稍后再试".into(), "too many failed logins; try again shortly".into())
             }
             AppError::Store(StoreError::Conflict { code, .. }) => match *code {
                 "id_number_exists" => ("身份证号已登记".into(), "this ID number is already registered".into()),
@@ -189,6 +207,12 @@ impl AppError {
             }
             AppError::Sheet(s) => (s.zh(), s.en()),
             AppError::BadRequest { zh, en, .. } | AppError::Rejected { zh, en, .. } => (zh.clone(), en.clone()),
+            AppError::Malformed { field: Some(f), .. } => {
+                (format!("{}：缺少或格式不对", field_zh(f)), format!("{f}: missing or not valid"))
+            }
+            AppError::Malformed { field: None, .. } => {
+                ("请求格式错误（不是有效的表单或JSON）".into(), "malformed request (not a valid form or JSON)".into())
+            }
         }
     }
 
@@ -203,6 +227,27 @@ impl AppError {
             request_id: request_id.to_string(),
         }
     }
+}
+
+/// The field a deserialization error names, from the framework's text: the path before
+/// the parser's message (`items[0].kind: …`), or the name in "missing field `x`" /
+/// "unknown field `x`". Only a plain identifier path is taken, so nothing of the input
+/// is echoed.
+fn rejected_field(detail: &str) -> Option<String> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+            && s.chars().any(|c| c.is_ascii_alphabetic())
+    };
+    let rest = detail.split_once(": ").map_or(detail, |(_, r)| r);
+    if let Some((path, _)) = rest.split_once(": ")
+        && plain(path)
+    {
+        return Some(path.to_string());
+    }
+    let named = rest.split_once("field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f);
+    named.filter(|f| plain(f)).map(str::to_string)
 }
 
 /// The Chinese name of an input field, for messages: the `field.<name>` row of the
@@ -238,6 +283,33 @@ impl IntoResponse for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_name_the_field_and_never_the_parser() {
+        let cases = [
+            (
+                "Failed to deserialize the JSON body into the target type: items[0].kind: invalid type: integer `3`, expected a string at line 1 column 40",
+                Some("items[0].kind"),
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: missing field `batch_id` at line 1 column 2",
+                Some("batch_id"),
+            ),
+            ("Failed to deserialize form body: missing field `username`", Some("username")),
+            ("Failed to parse the request body as JSON: expected value at line 1 column 1", None),
+            ("Failed to deserialize query string: invalid digit found in string", None),
+        ];
+        for (detail, field) in cases {
+            let e = AppError::from_rejection(StatusCode::UNPROCESSABLE_ENTITY, detail.into(), None);
+            assert_eq!(e.field().as_deref(), field, "{detail}");
+            let (zh, en) = e.messages();
+            for m in [&zh, &en] {
+                assert!(!m.contains("line 1") && !m.contains("expected") && !m.contains("invalid type"), "{m}");
+            }
+        }
+        let e = AppError::from_rejection(StatusCode::PAYLOAD_TOO_LARGE, String::new(), Some(16 * 1024));
+        assert!(e.messages().1.contains("16 KB"));
+    }
 
     #[test]
     fn internal_failures_keep_their_kind() {

@@ -22,6 +22,7 @@ mod quarantine;
 mod registry;
 pub mod routes;
 pub mod scanpath;
+pub mod security;
 mod shell;
 pub mod templates;
 mod testing;
@@ -59,11 +60,13 @@ pub struct WebSettings {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: WebSettings,
+    /// The key of [`security::Keyed`], read from the store once.
+    login_key: Arc<tokio::sync::OnceCell<[u8; 32]>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: WebSettings) -> AppState {
-        AppState { store, settings }
+        AppState { store, settings, login_key: Arc::default() }
     }
 
     pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
@@ -87,9 +90,12 @@ pub struct RequestMeta {
 
 /// The whole application: every route of the registry ([`routes`]), nothing else.
 pub fn router(state: AppState) -> Router {
+    // Each route carries its own body limit ([`routes::Route::body_limit`]); this one
+    // covers what no route answers.
     routes::router(&state)
-        .layer(DefaultBodyLimit::max(cordon_sheets::MAX_UPLOAD_BYTES + 64 * 1024))
+        .layer(DefaultBodyLimit::max(security::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(middleware::from_fn(security::headers))
         .with_state(state)
 }
 
@@ -102,19 +108,22 @@ fn new_request_id() -> String {
 /// Request id, language, tracing span, and rendering of errors for people or programs.
 async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = req
+    // The request id is always the server's own: it names audit entries, so a client may
+    // not choose it. A device's own id (bounded, plain) is only logged beside it.
+    let request_id = new_request_id();
+    let client_request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_string)
-        .unwrap_or_else(new_request_id);
+        .unwrap_or("")
+        .to_string();
     let lang = auth::cookie(req.headers(), auth::LANG_COOKIE).map(Lang::from_tag).unwrap_or_default();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let meta = RequestMeta { request_id: request_id.clone(), lang, route: path.clone() };
     req.extensions_mut().insert(meta.clone());
-    let span = tracing::info_span!("request", %method, path = %path, request_id = %request_id);
+    let span = tracing::info_span!("request", %method, path = %path, request_id = %request_id, client_request_id = %client_request_id);
     let mut resp = next.run(req).instrument(span.clone()).await;
     if let Some(ErrorMark(err)) = resp.extensions_mut().remove::<ErrorMark>() {
         resp = render_error(&state, &meta, &path, &err);
@@ -122,11 +131,12 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         // An extractor's rejection (bad JSON, body over the limit, unknown route): the same
         // envelope and page as every other error.
         let status = resp.status();
+        let limit = resp.extensions().get::<routes::BodyLimit>().map(|l| l.0);
         let detail = match axum::body::to_bytes(std::mem::take(resp.body_mut()), 4096).await {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(_) => String::new(),
         };
-        resp = render_error(&state, &meta, &path, &AppError::from_rejection(status, detail));
+        resp = render_error(&state, &meta, &path, &AppError::from_rejection(status, detail, limit));
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -180,7 +190,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The peer's address is what login throttling counts ([`security::client_key`]).
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Static assets are compiled in.
@@ -188,7 +201,10 @@ pub(crate) fn static_asset(name: &str) -> Response {
     let (body, mime) = match name {
         "app.css" => (templates::APP_CSS, "text/css; charset=utf-8"),
         "echarts.min.js" => (templates::ECHARTS_JS, "text/javascript; charset=utf-8"),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+        page => match templates::PAGE_SCRIPTS.iter().find(|(n, _)| *n == page) {
+            Some((_, js)) => (*js, "text/javascript; charset=utf-8"),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        },
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], Body::from(body)).into_response()
 }

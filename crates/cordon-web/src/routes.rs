@@ -92,6 +92,8 @@ pub struct RouteInfo {
     pub need: Need,
     /// Further actions the handler checks for some inputs ([`Ctx::authorize_also`]).
     pub also: &'static [Action],
+    /// The largest request body the route takes, in bytes ([`Route::body_limit`]).
+    pub body_limit: usize,
 }
 
 /// A declared route: its [`RouteInfo`] and its handler.
@@ -118,7 +120,17 @@ impl Route {
     }
 
     fn new(verb: Verb, path: &'static str, need: Need, endpoint: MethodRouter<AppState>) -> Route {
-        Route { info: RouteInfo { verb, path, need, also: &[] }, endpoint }
+        Route {
+            info: RouteInfo { verb, path, need, also: &[], body_limit: crate::security::DEFAULT_BODY_LIMIT },
+            endpoint,
+        }
+    }
+
+    /// Declares a body limit above [`crate::security::DEFAULT_BODY_LIMIT`] (uploads, device
+    /// batches); every other route takes a few KB at most.
+    pub fn body_limit(mut self, bytes: usize) -> Route {
+        self.info.body_limit = bytes;
+        self
     }
 
     /// Declares further actions the handler may check for some inputs.
@@ -147,9 +159,25 @@ pub(crate) fn router(state: &AppState) -> axum::Router<AppState> {
         } else {
             endpoint.route_layer(middleware::from_fn_with_state((state.clone(), info), guard))
         };
+        let limit = info.body_limit;
+        let endpoint = endpoint
+            .layer(axum::extract::DefaultBodyLimit::max(limit))
+            .layer(middleware::from_fn(move |req: Request, next: Next| mark_limit(limit, req, next)));
         router = router.route(info.path, endpoint);
     }
     router
+}
+
+/// The body limit of the route that answered 413, for the error's message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+async fn mark_limit(limit: usize, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        resp.extensions_mut().insert(BodyLimit(limit));
+    }
+    resp
 }
 
 /// Authenticates the caller and checks the declared role requirement before the handler

@@ -64,7 +64,7 @@ pub const MESSAGES: &[Message] = &[
     ("login.password", "密码", "Password"),
     ("login.submit", "登录", "Log in"),
     ("login.failed", "用户名或密码错误", "Wrong username or password"),
-    ("login.throttled", "登录失败次数过多，请15分钟后再试", "Too many failed attempts; try again in 15 minutes"),
+    ("login.throttled", "登录失败次数过多，请{s}秒后再试", "Too many failed attempts; try again in {s} seconds"),
     ("area.your_scope", "您的管辖范围", "Your area"),
     ("error.title", "出错了", "Something went wrong"),
     ("error.request", "请求号", "Request id"),
@@ -138,12 +138,9 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only local paths are followed after login or a language switch (no open redirect).
+/// Only paths of this site are followed after login or a language switch.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
-    }
+    crate::security::safe_next(next)
 }
 
 fn login_form(
@@ -184,33 +181,48 @@ struct LoginForm {
     next: String,
 }
 
+/// Logs in. Throttled by account and by client address before the password is checked
+/// (one transaction decides and charges the attempt, see
+/// [`cordon_domain::security::plan_login_attempt`]); a name that is no account's is
+/// recorded only as its keyed hash, so a password or an ID number typed into the
+/// username box never reaches the audit log.
 async fn login(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    use cordon_domain::security::{LoginAttempt, PASSWORD_MAX, ThrottleKind, ThrottleOp, USERNAME_MAX};
     let expected = auth::cookie(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !auth::same_token(expected, &f.csrf) {
         return Err(AppError::Csrf);
     }
     let now = Utc::now();
-    let username = f.username.trim().to_string();
     let next = safe_next(Some(&f.next));
     let store = &state.store;
-    let failures = store.login_failures_since(&username, now - Duration::minutes(auth::THROTTLE_MINUTES)).await?;
-    if failures >= auth::MAX_FAILURES {
-        tracing::warn!(username = %username, "login throttled");
-        return login_form(
-            &state,
-            &meta,
-            &next,
-            &username,
-            Some(text(meta.lang, "login.throttled")),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    // Bounded at the edge: a name longer than any account's is not one, and is not shown back.
+    let typed = f.username.trim();
+    let plausible = typed.chars().count() <= USERNAME_MAX && f.password.chars().count() <= PASSWORD_MAX;
+    let username = if plausible { typed } else { "" };
+    let keyed = crate::security::Keyed::load(&state).await?;
+    let client = crate::security::client_key(peer.map(|Extension(c)| c.0.ip()));
+    let keys = [
+        (ThrottleKind::Account, keyed.hash("a:", &typed.to_lowercase())),
+        (ThrottleKind::Client, keyed.hash("c:", &client)),
+    ];
+    let rules = crate::policy::active_profile(store.as_ref()).await?.security.clone();
+    if let LoginAttempt::Wait { until } = store.login_throttle(ThrottleOp::Attempt, &keys, now, &rules).await? {
+        let secs = (until - now).num_seconds().max(1);
+        tracing::warn!(wait_s = secs, "login throttled");
+        let msg = text(meta.lang, "login.throttled").replace("{s}", &secs.to_string());
+        let mut resp = login_form(&state, &meta, &next, username, Some(msg), StatusCode::TOO_MANY_REQUESTS)?;
+        if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
     }
-    let user = store.user_by_username(&username).await?;
+    let user = if plausible { store.user_by_username(username).await? } else { None };
     let ok = match &user {
         Some(u) => auth::verify_password(&f.password, &u.password_hash),
         None => {
@@ -220,31 +232,39 @@ async fn login(
         }
     };
     // A disabled account is refused like a wrong password (no hint that it exists).
-    let Some(user) = user.filter(|u| ok && u.disabled_at.is_none()) else {
-        store.record_login_failure(&username, now).await?;
+    let (user, known) = match user {
+        Some(u) if ok && u.disabled_at.is_none() => (Some(u), None),
+        other => (None, other),
+    };
+    let Some(user) = user else {
+        // An account's name may be named; anything else only by its keyed hash.
+        let (actor, target) = match &known {
+            Some(u) => (u.username.clone(), u.id.to_string()),
+            None => ("?".to_string(), keys[0].1.clone()),
+        };
         store
             .append_audit(&[cordon_domain::audit::AuditEntry {
                 at: now,
                 actor_id: None,
-                actor: username.clone(),
+                actor,
                 role: None,
                 action: "login.failed".into(),
                 target_kind: "user".into(),
-                target: username.clone(),
+                target,
                 request_id: meta.request_id.clone(),
-                detail: String::new(),
+                detail: if known.is_some() { String::new() } else { "unknown username".into() },
             }])
             .await?;
         return login_form(
             &state,
             &meta,
             &next,
-            &username,
+            username,
             Some(text(meta.lang, "login.failed")),
             StatusCode::UNAUTHORIZED,
         );
     };
-    store.clear_login_failures(&username).await?;
+    store.login_throttle(ThrottleOp::Success, &keys, now, &rules).await?;
     let token = auth::new_token();
     let session = Session {
         token_hash: auth::token_hash(&token),

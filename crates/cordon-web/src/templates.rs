@@ -16,6 +16,21 @@ pub const APP_CSS: &str = include_str!("../static/app.css");
 /// graphs of the command pages.
 pub const ECHARTS_JS: &str = include_str!("../static/vendor/echarts-6.1.0.min.js");
 
+/// The scripts of pages, served as `/static/<name>` (the CSP allows no inline script: a
+/// page's script is a file here, named after its template, `<feature>-<page>.js`).
+pub const PAGE_SCRIPTS: &[(&str, &str)] = &[
+    ("testing-alerts.js", include_str!("../static/js/testing-alerts.js")),
+    ("testing-coverage.js", include_str!("../static/js/testing-coverage.js")),
+    ("testing-missed.js", include_str!("../static/js/testing-missed.js")),
+    ("testing-scan.js", include_str!("../static/js/testing-scan.js")),
+    ("testing-tasks.js", include_str!("../static/js/testing-tasks.js")),
+    ("codes-scan.js", include_str!("../static/js/codes-scan.js")),
+    ("codes-cards.js", include_str!("../static/js/codes-cards.js")),
+    ("registry-import.js", include_str!("../static/js/registry-import.js")),
+    ("followup-kpi.js", include_str!("../static/js/followup-kpi.js")),
+    ("quarantine-queue.js", include_str!("../static/js/quarantine-queue.js")),
+];
+
 /// The process-wide template environment (templates are compiled in and never change).
 pub fn environment_cached() -> &'static Environment<'static> {
     static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
@@ -42,6 +57,17 @@ fn translate(state: &State, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_page_script_a_template_names_is_served() {
+        for (name, src) in super::sources() {
+            for part in src.split("<script src=\"/static/").skip(1) {
+                let file = part.split('"').next().unwrap_or("");
+                let served = file == "echarts.min.js" || super::PAGE_SCRIPTS.iter().any(|(n, _)| *n == file);
+                assert!(served, "{name} loads /static/{file}, which is not in PAGE_SCRIPTS");
+            }
+        }
+    }
+
     #[test]
     fn all_templates_compile() {
         let mut env = minijinja::Environment::new();

@@ -307,6 +307,9 @@ pub async fn main() -> Result<()> {
         Command::User { cmd: UserCmd::Add { username, role, scope, display_name, password_stdin } } => {
             let store = open_store(&db_url(&db)?).await?;
             let password = read_password(password_stdin)?;
+            // A new account's name is short and plain, its password not a common one (the
+            // demo's published passwords are made by `cordon demo`, not here).
+            check_new_account(&username, &password)?;
             let user = add_user(store.as_ref(), &username, &role, &scope, display_name.as_deref(), &password).await?;
             eprintln!("user {} ({}) created with id {}", user.username, user.role.code(), user.id);
         }
@@ -343,6 +346,8 @@ pub async fn main() -> Result<()> {
         Command::User { cmd: UserCmd::ResetPassword { username, password_stdin } } => {
             let store = open_store(&db_url(&db)?).await?;
             let password = read_password(password_stdin)?;
+            cordon_domain::security::password_acceptable(&password, &username)
+                .map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
             let change = CredentialChange::ResetPassword { password_hash: credentials_cli::password_hash(&password)? };
             let o = credentials_cli::change_user(store.as_ref(), &username, change, "user.password_reset").await?;
             eprintln!("{username}: password set, {} sessions ended", o.sessions_ended);
@@ -467,6 +472,17 @@ fn cli_principal(scope: &str) -> Result<Principal> {
     })
 }
 
+/// The rules of a new account's name and password ([`cordon_domain::security`]).
+pub fn check_new_account(username: &str, password: &str) -> Result<()> {
+    use cordon_domain::security::{USERNAME_MAX, bounded_text, password_acceptable};
+    let name = bounded_text("username", username, USERNAME_MAX).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+    if name.is_empty() || name != username || name.chars().any(char::is_whitespace) {
+        bail!("用户名不能为空或含空格 / a username is one word without spaces");
+    }
+    password_acceptable(password, username).map_err(|e| anyhow::anyhow!("{} / {}", e.zh, e.en))?;
+    Ok(())
+}
+
 pub async fn add_user(
     store: &dyn Store,
     username: &str,
@@ -559,5 +575,26 @@ async fn zone_clock(store: Arc<dyn Store>, tz: cordon_domain::clock::DistrictTz)
             }
             Err(e) => tracing::warn!(error = %e, "zone clock tick failed; retried at the next one"),
         }
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::check_new_account;
+
+    #[test]
+    fn new_accounts_refuse_common_passwords_and_odd_names() {
+        assert!(check_new_account("wang_li", "tall-river-lamp-42").is_ok());
+        for (u, p) in [
+            ("wang_li", "password123"),
+            ("wang_li", "12345678901"),
+            ("wang_li", "wang_li-2026!"),
+            ("wang li", "tall-river-lamp-42"),
+            ("", "tall-river-lamp-42"),
+            ("w\u{202E}l", "tall-river-lamp-42"),
+        ] {
+            assert!(check_new_account(u, p).is_err(), "{u:?} {p:?}");
+        }
+        assert!(check_new_account(&"u".repeat(65), "tall-river-lamp-42").is_err());
     }
 }

@@ -126,12 +126,26 @@ struct PassForm {
 }
 
 async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
-    let mut scope = Vec::new();
-    for s in f.scope.split(|c: char| c == ',' || c == '，' || c.is_whitespace()).filter(|s| !s.is_empty()) {
+    let mut scope: Vec<AreaCode> = Vec::new();
+    let codes: Vec<&str> =
+        f.scope.split(|c: char| c == ',' || c == '，' || c.is_whitespace()).filter(|s| !s.is_empty()).collect();
+    // Bounded before any is looked at (the rule itself is the domain's `check`).
+    if codes.len() > cordon_domain::pass::MAX_SCOPE_AREAS {
+        let max = cordon_domain::pass::MAX_SCOPE_AREAS;
+        return Err(field(
+            "pass_scope_size",
+            "scope",
+            &format!("通行范围最多{max}个区域"),
+            &format!("a pass opens {max} areas at most"),
+        ));
+    }
+    for s in codes {
         let code = AreaCode::parse(s).map_err(|e| e.on_field("scope"))?;
         // Within the issuer's scope only.
         ctx.authorize(Some(&code)).await?;
-        scope.push(code);
+        if !scope.contains(&code) {
+            scope.push(code);
+        }
     }
     let (holder, label) = match f.holder_kind.as_str() {
         "vehicle" => {
@@ -146,6 +160,9 @@ async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
                 None => holder_by_search(ctx, &f.holder_q).await?,
             };
             let r = ctx.store.resident(id).await?.ok_or(AppError::NotFound("resident"))?;
+            // The holder lives in the issuer's scope (a refusal is audited and names no
+            // one); the store checks it again in the issuing transaction.
+            ctx.authorize(Some(&r.unit)).await?;
             (Holder::Person(r.id), r.name.masked())
         }
     };
@@ -159,6 +176,7 @@ async fn issue(ctx: &Ctx, f: &PassForm) -> Result<Pass, AppError> {
         issuer_id: ctx.user.id,
         issuer: ctx.user.username.clone(),
         issued_at: ctx.now,
+        issuer_roots: ctx.principal.roots.clone(),
     }
     .check(crate::policy::active_profile(ctx.store.as_ref()).await?.passes.longest_days)?;
     let entry = ctx.entry(

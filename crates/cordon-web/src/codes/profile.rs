@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/codes/policy", Action::ManagePolicy, policy_page),
-        Route::post("/codes/policy", Action::ManagePolicy, policy_switch),
-        Route::post("/api/v1/policy", Action::ManagePolicy, policy),
+        Route::post("/codes/policy", Action::ManagePolicy, policy_switch).body_limit(128 * 1024),
+        Route::post("/api/v1/policy", Action::ManagePolicy, policy).body_limit(128 * 1024),
     ]
 }
 

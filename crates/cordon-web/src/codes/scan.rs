@@ -19,6 +19,7 @@ use cordon_domain::colour::{self, Colour, Decision, Direction, Reason};
 use cordon_domain::containment::zoneclock;
 use cordon_domain::error::Denied;
 use cordon_domain::pass::{Holder, Pass};
+use cordon_domain::security::device_time;
 use cordon_domain::token::{self, SubjectKind, TokenError};
 use cordon_store::Store;
 use cordon_store::codes::{Checkpoint, PersonContext, PolicySetting, Scan, ScanContext, ScanSubject, VenueKind};
@@ -30,7 +31,7 @@ pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/checkpoints/{id}/scan", Action::ScanCheckpoint, scan_page),
         Route::post("/checkpoints/{id}/scan", Action::ScanCheckpoint, scan_submit),
-        Route::post("/api/v1/checkpoints/{id}/scans", Action::ScanCheckpoint, scans),
+        Route::post("/api/v1/checkpoints/{id}/scans", Action::ScanCheckpoint, scans).body_limit(512 * 1024),
     ]
 }
 
@@ -460,7 +461,7 @@ struct ScanForm {
 async fn scan_submit(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<ScanForm>) -> Result<Response, AppError> {
     ctx.check_csrf(&f.csrf)?;
     let cp = checkpoint_for_scan(&ctx, id).await?;
-    let direction = Direction::parse(&f.direction);
+    let direction = Direction::parse_strict(&f.direction)?;
     let outcome = scan(ctx.store.as_ref(), &cp, &f.token, direction, Some(ctx.user.id), ctx.now).await?;
     scan_view(&ctx, &cp, direction, Some(&outcome)).await
 }
@@ -496,18 +497,31 @@ fn outcome_json(o: &ScanOutcome) -> serde_json::Value {
     responses((status = 200, description = "the decision: colour, reasons, masked name and ID, pass or deny with where to go (a batch: `results`)"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBody>) -> Result<Response, AppError> {
-    let one = |s: &OneScan| (s.token.clone(), Direction::parse(s.direction.as_deref().unwrap_or("in")), s.at);
+    // A device time is believed within the profile's bounds ([`device_time`]); the profile
+    // is read only when a device sent one (an online scanner sends none).
+    let rules = match &body {
+        ScanBody::One(OneScan { at: Some(_), .. }) => Some(crate::policy::active_profile(ctx.store.as_ref()).await?),
+        ScanBody::Batch { scans } if scans.iter().any(|s| s.at.is_some()) => {
+            Some(crate::policy::active_profile(ctx.store.as_ref()).await?)
+        }
+        _ => None,
+    };
+    let one = |s: &OneScan| -> Result<_, AppError> {
+        let dir = Direction::parse_strict(s.direction.as_deref().unwrap_or("in"))?;
+        let at = match (&rules, s.at) {
+            (Some(p), at @ Some(_)) => device_time(at, ctx.now, &p.security),
+            _ => ctx.now,
+        };
+        Ok((s.token.clone(), dir, at))
+    };
     match body {
         ScanBody::One(s) => {
-            let (token, dir, at) = one(&s);
-            // A device clock far from ours is not trusted beyond a day back.
-            let at = at.filter(|t| *t <= ctx.now && ctx.now - *t < chrono::Duration::days(1)).unwrap_or(ctx.now);
+            let (token, dir, at) = one(&s)?;
             // The checkpoint is read with the scan's data and admitted before the verdict.
             let o = scan_at_checkpoint(&ctx, id, &token, dir, at).await?;
             Ok(Json(outcome_json(&o)).into_response())
         }
         ScanBody::Batch { scans } => {
-            let cp = checkpoint_for_scan(&ctx, id).await?;
             if scans.len() > MAX_BATCH {
                 return Err(AppError::BadRequest {
                     code: "batch_too_large",
@@ -515,10 +529,10 @@ pub(super) async fn scans(ctx: Ctx, Path(id): Path<i64>, Json(body): Json<ScanBo
                     en: format!("at most {MAX_BATCH} scans per batch"),
                 });
             }
+            let parsed = scans.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            let cp = checkpoint_for_scan(&ctx, id).await?;
             let mut results = Vec::with_capacity(scans.len());
-            for s in &scans {
-                let (token, dir, at) = one(s);
-                let at = at.filter(|t| *t <= ctx.now && ctx.now - *t < chrono::Duration::days(1)).unwrap_or(ctx.now);
+            for (token, dir, at) in parsed {
                 results.push(outcome_json(&scan(ctx.store.as_ref(), &cp, &token, dir, Some(ctx.user.id), at).await?));
             }
             Ok(Json(json!({"results": results})).into_response())

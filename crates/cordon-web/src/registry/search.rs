@@ -1,14 +1,16 @@
 //! Finding residents by name, full ID number or full phone, within the caller's subtree
-//! (page and API). The query text is never audited, only how many were found.
+//! (page and API). The query text is never audited, only how many were found. An ID
+//! number or a phone is searched by POST only (the form, `POST /api/v1/residents/search`):
+//! in a URL it would land in browser history, proxy and server logs.
 
 use super::address;
 use super::residents::ResidentDto;
 use crate::auth::Ctx;
 use crate::error::{AppError, ErrorBody};
 use crate::routes::Route;
-use axum::Json;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
 use cordon_domain::authz::Action;
 use cordon_domain::{IdNumber, Phone};
 use cordon_store::ResidentQuery;
@@ -18,7 +20,9 @@ use serde_json::json;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/search", Action::SearchResidents, search_page),
+        Route::post("/search", Action::SearchResidents, search_submit),
         Route::get("/api/v1/residents", Action::SearchResidents, search),
+        Route::post("/api/v1/residents/search", Action::SearchResidents, search_post),
     ]
 }
 
@@ -48,13 +52,50 @@ struct SearchQuery {
     q: String,
 }
 
+#[derive(Deserialize, Default)]
+struct SearchForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    q: String,
+}
+
+/// What a query in a URL may be: a name. An ID number or a phone is refused unsearched.
+fn url_query(q: &str) -> Result<ResidentQuery, cordon_domain::FieldError> {
+    match classify_query(q)? {
+        ResidentQuery::IdNumber(_) | ResidentQuery::Phone(_) => Err(cordon_domain::FieldError::new(
+            "query_in_url",
+            "q",
+            "身份证号和手机号请在搜索框中提交，不要放在网址里",
+            "send an ID number or a phone in the search form or a POST body, never in the URL",
+        )),
+        name => Ok(name),
+    }
+}
+
 async fn search_page(ctx: Ctx, Query(sq): Query<SearchQuery>) -> Result<Response, AppError> {
+    let q = crate::security::field("q", &sq.q, 64)?;
+    search_view(ctx, q.clone(), url_query(&q)).await
+}
+
+async fn search_submit(ctx: Ctx, Form(f): Form<SearchForm>) -> Result<Response, AppError> {
+    ctx.check_csrf(&f.csrf)?;
+    let q = crate::security::field("q", &f.q, 64)?;
+    let query = classify_query(&q);
+    search_view(ctx, q, query).await
+}
+
+async fn search_view(
+    ctx: Ctx,
+    q: String,
+    query: Result<ResidentQuery, cordon_domain::FieldError>,
+) -> Result<Response, AppError> {
     let lang = ctx.meta.lang;
     let mut results = Vec::new();
     let mut error = None;
-    let searched = !sq.q.trim().is_empty();
+    let searched = !q.is_empty();
     if searched {
-        match classify_query(&sq.q) {
+        match query {
             Ok(query) => {
                 let found = ctx.store.search_residents(&ctx.principal.roots, &query, 50).await?;
                 // The query text may be an ID or phone number: the audit says only how many.
@@ -71,23 +112,36 @@ async fn search_page(ctx: Ctx, Query(sq): Query<SearchQuery>) -> Result<Response
         &ctx,
         "search.html",
         "/search",
-        json!({"q": sq.q, "results": results, "searched": searched, "error": error}),
+        json!({"q": q, "results": results, "searched": searched, "error": error}),
     )?
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct Q {
     q: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/residents", params(("q" = String, Query, description = "name prefix, full ID number or full phone")),
+#[utoipa::path(get, path = "/api/v1/residents", params(("q" = String, Query, description = "a name prefix (an ID number or a phone: POST /api/v1/residents/search)")),
     responses((status = 200, body = [ResidentDto]), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn search(ctx: Ctx, Query(q): Query<Q>) -> Result<Json<Vec<ResidentDto>>, AppError> {
-    let query = classify_query(&q.q)?;
-    let found = ctx.store.search_residents(&ctx.principal.roots, &query, 50).await?;
-    ctx.audit("residents.search", "route", "/api/v1/residents", format!("{} results", found.len())).await?;
-    let age = super::elderly_age(&ctx).await?;
+    let text = crate::security::field("q", &q.q, 64)?;
+    let query = url_query(&text)?;
+    found(&ctx, &query, "/api/v1/residents").await
+}
+
+#[utoipa::path(post, path = "/api/v1/residents/search", request_body = Q,
+    responses((status = 200, body = [ResidentDto]), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn search_post(ctx: Ctx, Json(q): Json<Q>) -> Result<Json<Vec<ResidentDto>>, AppError> {
+    let text = crate::security::field("q", &q.q, 64)?;
+    let query = classify_query(&text)?;
+    found(&ctx, &query, "/api/v1/residents/search").await
+}
+
+async fn found(ctx: &Ctx, query: &ResidentQuery, route: &str) -> Result<Json<Vec<ResidentDto>>, AppError> {
+    let found = ctx.store.search_residents(&ctx.principal.roots, query, 50).await?;
+    ctx.audit("residents.search", "route", route, format!("{} results", found.len())).await?;
+    let age = super::elderly_age(ctx).await?;
     Ok(Json(found.iter().map(|r| ResidentDto::from(r, None, age)).collect()))
 }
 
@@ -101,5 +155,8 @@ mod tests {
         assert!(matches!(classify_query("138 1234 5678"), Ok(ResidentQuery::Phone(_))));
         assert!(matches!(classify_query("张"), Ok(ResidentQuery::NamePrefix(_))));
         assert!(classify_query("1234").is_err());
+        assert_eq!(url_query("11010519491231002x").unwrap_err().code, "query_in_url");
+        assert_eq!(url_query("13812345678").unwrap_err().code, "query_in_url");
+        assert!(matches!(url_query("张"), Ok(ResidentQuery::NamePrefix(_))));
     }
 }

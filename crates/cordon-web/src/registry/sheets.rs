@@ -20,9 +20,10 @@ use utoipa::ToSchema;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/import", Action::ImportResidents, import_page),
-        Route::post("/import", Action::ImportResidents, import_upload),
+        Route::post("/import", Action::ImportResidents, import_upload).body_limit(crate::security::UPLOAD_LIMIT),
         Route::get("/export", Action::ExportResidents, export_download),
-        Route::post("/api/v1/residents/import", Action::ImportResidents, import),
+        Route::post("/api/v1/residents/import", Action::ImportResidents, import)
+            .body_limit(crate::security::UPLOAD_LIMIT),
         Route::get("/api/v1/residents/export", Action::ExportResidents, export),
     ]
 }

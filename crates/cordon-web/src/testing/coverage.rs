@@ -131,7 +131,16 @@ async fn missed_page(
     let (round, code) = round_and_area(&ctx, id, &code, true).await?;
     let missed = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
     let cov = ctx.store.coverage(id, &code).await?;
-    ctx.audit("missed.read", "building", code.as_str(), format!("round {id}, {} households", missed.len())).await?;
+    let key = format!("round {id}");
+    crate::security::audit_read_once(
+        &ctx,
+        "missed.read",
+        "building",
+        code.as_str(),
+        &key,
+        format!("{} households", missed.len()),
+    )
+    .await?;
     let html = render(
         &ctx,
         "testing/missed.html",
@@ -188,6 +197,16 @@ pub(super) async fn missed(ctx: Ctx, Path((id, code)): Path<(i64, String)>) -> R
     let (_, code) = round_and_area(&ctx, id, &code, false).await?;
     let list = ctx.store.missed(id, std::slice::from_ref(&code)).await?;
     let cov = ctx.store.coverage(id, &code).await?;
-    ctx.audit("missed.read", "area", code.as_str(), format!("round {id}, {} households", list.len())).await?;
+    // The page polls this every few seconds: the first read of a window is audited.
+    let key = format!("round {id}");
+    crate::security::audit_read_once(
+        &ctx,
+        "missed.read",
+        "area",
+        code.as_str(),
+        &key,
+        format!("{} households", list.len()),
+    )
+    .await?;
     Ok(Json(json!({"node": coverage_json(&cov), "households": missed_json(&list)})).into_response())
 }

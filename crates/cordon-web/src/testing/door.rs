@@ -515,7 +515,7 @@ async fn record_exemption(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<Exemption
     ctx.authorize(Some(&r.unit)).await?;
     load_round(&ctx, id).await?;
     let reason = ExemptionReason::parse(&f.reason)?;
-    let proof: String = f.proof.trim().chars().take(500).collect();
+    let proof = reason.check_proof(&f.proof)?;
     let entry = ctx.entry("exemption.record", "resident", &r.id.to_string(), reason.as_str());
     ctx.store.record_exemption(id, r.id, reason, &proof, ctx.user.id, ctx.now, &entry).await??;
     Ok(Redirect::to(&format!("/testing/rounds/{id}/tasks")).into_response())

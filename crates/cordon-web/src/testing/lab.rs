@@ -22,11 +22,11 @@ use utoipa::ToSchema;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/testing/lab", Action::LabResults, lab_page),
-        Route::post("/testing/lab/receive", Action::LabResults, lab_receive),
-        Route::post("/testing/lab/result", Action::LabResults, lab_result),
-        Route::post("/testing/lab/upload", Action::LabResults, lab_upload),
-        Route::post("/api/v1/receipts", Action::LabResults, receipts),
-        Route::post("/api/v1/results", Action::LabResults, results),
+        Route::post("/testing/lab/receive", Action::LabResults, lab_receive).body_limit(256 * 1024),
+        Route::post("/testing/lab/result", Action::LabResults, lab_result).body_limit(256 * 1024),
+        Route::post("/testing/lab/upload", Action::LabResults, lab_upload).body_limit(crate::security::UPLOAD_LIMIT),
+        Route::post("/api/v1/receipts", Action::LabResults, receipts).body_limit(1024 * 1024),
+        Route::post("/api/v1/results", Action::LabResults, results).body_limit(4 * 1024 * 1024),
     ]
 }
 

@@ -128,12 +128,13 @@ async fn create_site(ctx: Ctx, Form(f): Form<SiteForm>) -> Result<Response, AppE
         .filter(|s| !s.is_empty())
         .map(|s| AreaCode::parse(s).map_err(|e| e.on_field("areas")))
         .collect::<Result<Vec<_>, _>>()?;
-    for a in &areas {
-        ctx.authorize(Some(a)).await?;
-    }
     let new =
         NewSite { name: f.name.trim().into(), address: f.address.trim().into(), hours: f.hours.trim().into(), areas };
+    // Bounded (names, count of areas) before any area is looked at.
     new.check()?;
+    for a in &new.areas {
+        ctx.authorize(Some(a)).await?;
+    }
     let entry = ctx.entry("site.create", "site", "new", format!("{} areas", new.areas.len()));
     ctx.store.create_site(&new, &entry).await?;
     Ok(Redirect::to("/testing").into_response())

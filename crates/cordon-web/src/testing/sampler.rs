@@ -25,8 +25,8 @@ use utoipa::ToSchema;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/testing/rounds/{id}/scan", Action::SampleResidents, scan_page),
-        Route::post("/testing/boxes", Action::SampleResidents, box_tubes),
-        Route::post("/api/v1/rounds/{id}/scans", Action::SampleResidents, scans),
+        Route::post("/testing/boxes", Action::SampleResidents, box_tubes).body_limit(64 * 1024),
+        Route::post("/api/v1/rounds/{id}/scans", Action::SampleResidents, scans).body_limit(1024 * 1024),
     ]
 }
 
@@ -156,7 +156,9 @@ fn refused(client_id: &str, e: FieldError) -> ScanOutcome {
 
 fn parse_item(it: &ItemIn, p: &BarcodePattern, profile: &Profile, now: DateTime<Utc>) -> Result<ScanItem, FieldError> {
     let tube = p.parse(&it.tube)?;
-    let at = it.at.unwrap_or(now);
+    // A device clock is believed within the profile's bounds; a time far back or ahead
+    // (a clock reset to 1900) is recorded as the time of receipt.
+    let at = cordon_domain::security::device_time(it.at, now, &profile.security);
     let client_id = it.client_id.clone();
     Ok(match it.kind.as_str() {
         "open" => ScanItem::Open { client_id, tube, capacity: profile.pool_capacity(it.capacity)?, at },

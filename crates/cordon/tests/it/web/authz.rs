@@ -199,6 +199,7 @@ fn table() -> Vec<Case> {
         post("/api/v1/residents/{id}/corrections", Action::EditResident, KEEPERS, Refused, |_, _| {
             no_query(Payload::Json(serde_json::json!({"kind": "no-such-kind"})))
         }),
+        // A name in the URL; an ID number (or a phone) only in a POST body.
         get_q(
             "/search",
             Action::SearchResidents,
@@ -206,7 +207,16 @@ fn table() -> Vec<Case> {
             Filtered(|s, shown, status, body| {
                 status == StatusCode::OK && body.contains(&format!("href=\"/residents/{}\"", s.resident.id)) == shown
             }),
-            |_, s| (format!("q={}", s.resident.id_number.as_str()), Payload::None),
+            |_, s| (format!("q={}", s.resident.name.as_str()), Payload::None),
+        ),
+        post(
+            "/search",
+            Action::SearchResidents,
+            READERS,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("href=\"/residents/{}\"", s.resident.id)) == shown
+            }),
+            |_, s| no_query(form(&[("q", s.resident.id_number.as_str().to_string())])),
         ),
         get_q(
             "/api/v1/residents",
@@ -214,9 +224,23 @@ fn table() -> Vec<Case> {
             READERS,
             Filtered(|s, shown, status, body| {
                 status == StatusCode::OK
+                    && if shown {
+                        body.contains(&format!("\"id\":{},", s.resident.id))
+                    } else {
+                        !body.contains(&format!("\"id\":{},", s.resident.id))
+                    }
+            }),
+            |_, s| (format!("q={}", s.resident.name.as_str()), Payload::None),
+        ),
+        post(
+            "/api/v1/residents/search",
+            Action::SearchResidents,
+            READERS,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK
                     && if shown { body.contains(&format!("\"id\":{},", s.resident.id)) } else { body == "[]" }
             }),
-            |_, s| (format!("q={}", s.resident.id_number.as_str()), Payload::None),
+            |_, s| no_query(Payload::Json(serde_json::json!({"q": s.resident.id_number.as_str()}))),
         ),
         get("/import", Action::ImportResidents, MANAGERS, Untargeted),
         post(
@@ -635,6 +659,7 @@ async fn side(app: &TestApp, building: &AreaCode, round: i64, gate: Option<i64>,
         issuer_id: 1,
         issuer: "authz-fixture".into(),
         issued_at: now,
+        issuer_roots: vec![building.clone()],
     };
     let pass = store.issue_pass(&pass, &entry("pass.issue")).await.unwrap().id;
     let missed = store.missed(round, std::slice::from_ref(building)).await.unwrap();

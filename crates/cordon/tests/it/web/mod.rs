@@ -12,6 +12,7 @@ mod pages;
 mod quarantine;
 mod resample;
 mod scanpath;
+mod security;
 mod testing;
 mod tracing;
 mod zones_followup;
