@@ -206,13 +206,16 @@ impl RegistryStore for Mem {
     async fn create_api_token(&self, _: &str, _: i64, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
         unreachable!("cordon-sheets never calls this")
     }
-    async fn record_login_failure(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<()> {
+    async fn login_throttle(
+        &self,
+        _: cordon_domain::security::ThrottleOp,
+        _: &[(cordon_domain::security::ThrottleKind, String)],
+        _: DateTime<Utc>,
+        _: &cordon_domain::security::SecurityRules,
+    ) -> cordon_store::Result<cordon_domain::security::LoginAttempt> {
         unreachable!("cordon-sheets never calls this")
     }
-    async fn login_failures_since(&self, _: &str, _: DateTime<Utc>) -> cordon_store::Result<u32> {
-        unreachable!("cordon-sheets never calls this")
-    }
-    async fn clear_login_failures(&self, _: &str) -> cordon_store::Result<()> {
+    async fn instance_secret(&self, _: &str, _: &[u8]) -> cordon_store::Result<Vec<u8>> {
         unreachable!("cordon-sheets never calls this")
     }
     async fn append_audit(&self, entries: &[AuditEntry]) -> cordon_store::Result<()> {

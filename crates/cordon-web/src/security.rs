@@ -94,6 +94,7 @@ pub async fn audit_read_once(
     let filter = cordon_store::AuditFilter {
         actor: Some(ctx.user.username.clone()),
         action: Some(action.to_string()),
+        action_family: None,
         target_kind: Some(target_kind.to_string()),
         target: Some(target.to_string()),
         before_id: None,
