@@ -29,6 +29,8 @@ pub const PAGE_SCRIPTS: &[(&str, &str)] = &[
     ("registry-import.js", include_str!("../static/js/registry-import.js")),
     ("followup-kpi.js", include_str!("../static/js/followup-kpi.js")),
     ("quarantine-queue.js", include_str!("../static/js/quarantine-queue.js")),
+    ("codes-passes.js", include_str!("../static/js/codes-passes.js")),
+    ("tracing-chains.js", include_str!("../static/js/tracing-chains.js")),
 ];
 
 /// The process-wide template environment (templates are compiled in and never change).

@@ -40,6 +40,7 @@ pub(super) fn routes() -> Vec<Route> {
 pub(super) const MESSAGES: &[Message] = &[
     ("nav.followup", "居家随访", "Home follow-up"),
     ("followup.title", "居家隔离随访", "Home quarantine follow-up"),
+    ("followup.print_notices", "打印本辖区居家隔离告知书", "Print the home quarantine notices of this area"),
     (
         "followup.none",
         "辖区内暂无居家隔离或居家健康监测人员",

@@ -41,6 +41,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::post("/quarantine/sites/{id}/rooms", Action::ManageSite, add_rooms_form),
         Route::post("/quarantine/sites/{id}/assign", Action::ManageSite, assign_form),
         Route::get("/quarantine/sites/{id}/notices", Action::ManageSite, notices_page),
+        Route::get("/quarantine/home-notices", Action::FollowHome, home_notices_page),
         Route::post("/quarantine/rooms/{id}/state", Action::ManageSite, room_form),
         Route::post("/quarantine/orders/{id}/checks", Action::ManageSite, check_form),
         Route::post("/quarantine/orders/{id}/release", Action::ManageSite, release_form),
@@ -581,6 +582,35 @@ async fn notices_page(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppErro
         "quarantine/notices.html",
         "/quarantine",
         json!({"site": site_json(lang, &board.site), "notices": notices,
+               "today": ctx.tz.today(ctx.now).to_string()}),
+    )?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], html).into_response())
+}
+
+/// The notices (隔离告知书) of everyone in home quarantine in the caller's subtree (a
+/// community's or a grid's), in bulk, for the community worker to hand out at the door.
+async fn home_notices_page(ctx: Ctx) -> Result<Response, AppError> {
+    let q = OrderQuery { roots: Some(ctx.principal.roots.clone()), open: true, ..OrderQuery::default() };
+    let notices: Vec<_> = ctx
+        .store
+        .orders(q)
+        .await?
+        .iter()
+        .filter(|o| !o.centralised())
+        .map(|o| {
+            let mut j = order_json(&ctx, o);
+            j["full_name"] = json!(o.person.name.as_str());
+            j["tests"] = json!(o.schedule.tests.iter().map(|t| t.date.to_string()).collect::<Vec<_>>());
+            j
+        })
+        .collect();
+    let scope = ctx.principal.roots.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    ctx.audit("notices.print", "area", &scope, format!("{} home notices", notices.len())).await?;
+    let html = render(
+        &ctx,
+        "quarantine/notices.html",
+        "/followup",
+        json!({"site": null, "scope": ctx.principal.scope_label, "notices": notices,
                "today": ctx.tz.today(ctx.now).to_string()}),
     )?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], html).into_response())

@@ -526,6 +526,14 @@ fn table() -> Vec<Case> {
                 status == StatusCode::OK && body.contains(&format!("data-order=\"{}\"", s.home_order)) == shown
             }),
         ),
+        get(
+            "/quarantine/home-notices",
+            Action::FollowHome,
+            FOLLOW_HOME,
+            Filtered(|s, shown, status, body| {
+                status == StatusCode::OK && body.contains(&format!("data-order=\"{}\"", s.home_order)) == shown
+            }),
+        ),
         post("/followup/orders/{id}/checks", Action::FollowHome, FOLLOW_HOME, Refused, |_, _| {
             no_query(form(&[("temperature", "45.2".into())]))
         }),

@@ -419,7 +419,7 @@ async fn security_import_is_no_id_number_oracle() {
         .collect();
     // The importer's own resident is an update (no error); the other area's is refused
     // without saying where.
-    assert_eq!(codes, vec![(2, "id_number_elsewhere")], "{report}");
+    assert_eq!(codes, vec![(2, "id_number_unavailable")], "{report}");
     for leak in [outsider.name.as_str(), outsider.unit.as_str(), &outsider.name.masked()] {
         assert!(!text.contains(leak), "the report names nothing of the other area: {leak}");
     }
