@@ -31,9 +31,14 @@ async function designate(page, area, level, reason) {
 }
 
 // A resident of `building` (first member of the roster) and their current token.
-async function residentToken(page, building) {
+async function residentToken(page, building, colour) {
   await page.goto(`${server.url}/buildings/${building}`);
-  const href = await page.getAttribute('[data-testid=member] a[href^="/residents/"]', 'href');
+  // The demo's other work (cases, quarantine orders, a positive pool) colours some
+  // residents; with `colour`, take the first member the roster shows in that colour.
+  const member = colour
+    ? page.locator('[data-testid=member]', { has: page.locator(`[data-testid=member-colour][data-colour=${colour}]`) }).first()
+    : page.locator('[data-testid=member]').first();
+  const href = await member.locator('a[href^="/residents/"]').first().getAttribute('href');
   await page.goto(`${server.url}${href}/code`);
   const token = (await page.textContent('[data-testid=token]')).trim();
   assert.match(token, /^CD1\./);
@@ -71,8 +76,8 @@ test('a guard scans a green and a yellow code with the keyboard', async () => {
   // The first building is the building leader's (the next test's); use two others.
   const [, yellowBuilding, greenBuilding] = buildings;
   await designate(commander, yellowBuilding, 'high', '确诊病例居住');
-  const green = await residentToken(commander, greenBuilding);
-  const yellow = await residentToken(commander, yellowBuilding);
+  const green = await residentToken(commander, greenBuilding, 'green');
+  const yellow = await residentToken(commander, yellowBuilding, 'yellow');
   assert.equal(green.colour, 'green');
   assert.equal(yellow.colour, 'yellow');
 

@@ -184,11 +184,25 @@ pub async fn seed(store: &dyn Store, district: &AreaCode) -> Result<()> {
         zone(counting, ZoneLevel::High, 3 * 24 + 2, "确诊病例居住楼栋")?,
         zone(reset, ZoneLevel::High, 7 * 24 + 2, "确诊病例居住楼栋")?,
     ];
-    // The medium zone on a compound holding none of the other zones nor the case.
-    let medium = with_people[3..]
-        .iter()
-        .filter_map(|b| b.parent())
-        .find(|c| ![case_building, counting, reset].iter().any(|b| c.contains(b)));
+    // The medium zone on a compound holding none of the other zones, the case, nor any
+    // other case of the demo (the tracing demo's), which would restart its clock.
+    let mut medium = None;
+    for c in with_people[3..].iter().filter_map(|b| b.parent()) {
+        if [case_building, counting, reset].iter().any(|b| c.contains(b)) {
+            continue;
+        }
+        let mut has_case = false;
+        for r in active_in(&residents, &c) {
+            if store.case_of(r.id).await?.is_some() {
+                has_case = true;
+                break;
+            }
+        }
+        if !has_case {
+            medium = Some(c);
+            break;
+        }
+    }
     if let Some(compound) = medium {
         orders.push(zone(&compound, ZoneLevel::Medium, 7 * 24, "病例活动轨迹涉及")?);
     }
