@@ -52,3 +52,41 @@ impl Denied {
         }
     }
 }
+
+/// A capability's refusals as one enum: each variant with its stable code, the field it
+/// is about and its text in both languages, `error()` and the conversions to
+/// `FieldError` and to the code (what `serde` writes). The capability modules
+/// (containment, tracing) declare their table with it.
+macro_rules! refusal_enum {
+    ($(#[$m:meta])* $($variant:ident => ($code:literal, $field:literal, $zh:literal, $en:literal),)*) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(into = "&'static str")]
+        pub enum Refusal { $($variant,)* }
+
+        impl Refusal {
+            pub const ALL: &'static [Refusal] = &[$(Refusal::$variant,)*];
+            pub fn code(self) -> &'static str { match self { $(Refusal::$variant => $code,)* } }
+            pub fn field(self) -> &'static str { match self { $(Refusal::$variant => $field,)* } }
+            pub fn zh(self) -> &'static str { match self { $(Refusal::$variant => $zh,)* } }
+            pub fn en(self) -> &'static str { match self { $(Refusal::$variant => $en,)* } }
+            /// The refusal as a field error.
+            pub fn error(self) -> $crate::error::FieldError {
+                $crate::error::FieldError::new(self.code(), self.field(), self.zh(), self.en())
+            }
+        }
+
+        impl From<Refusal> for &'static str {
+            fn from(r: Refusal) -> &'static str {
+                r.code()
+            }
+        }
+
+        impl From<Refusal> for $crate::error::FieldError {
+            fn from(r: Refusal) -> $crate::error::FieldError {
+                r.error()
+            }
+        }
+    };
+}
+pub(crate) use refusal_enum;

@@ -20,27 +20,11 @@ pub mod zoneclock;
 
 use crate::error::FieldError;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
-use serde::Serialize;
 
-macro_rules! refusals {
-    ($($variant:ident => ($code:literal, $field:literal, $zh:literal, $en:literal),)*) => {
-        /// Every refusal of the containment capability: stable code, the field it is
-        /// about, and its text in both languages.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(into = "&'static str")]
-        pub enum Refusal { $($variant,)* }
+crate::error::refusal_enum! {
+    /// Every refusal of the containment capability: stable code, the field it is about,
+    /// and its text in both languages.
 
-        impl Refusal {
-            pub const ALL: &'static [Refusal] = &[$(Refusal::$variant,)*];
-            pub fn code(self) -> &'static str { match self { $(Refusal::$variant => $code,)* } }
-            pub fn field(self) -> &'static str { match self { $(Refusal::$variant => $field,)* } }
-            pub fn zh(self) -> &'static str { match self { $(Refusal::$variant => $zh,)* } }
-            pub fn en(self) -> &'static str { match self { $(Refusal::$variant => $en,)* } }
-        }
-    };
-}
-
-refusals! {
     ZoneAreaUnknown => ("zone_area_unknown", "area_code", "未找到该区域", "no such area"),
     ZoneLevelNotInProfile => ("zone_level_profile", "level", "当前防控策略不设此等级的风险区", "the active policy has no zones of this level"),
     ZoneUnknown => ("zone_unknown", "zone", "未找到该风险区", "no such risk zone"),
@@ -111,18 +95,7 @@ refusals! {
     ResidentUnknown => ("resident_unknown", "resident", "未找到该居民", "no such resident"),
 }
 
-impl From<Refusal> for &'static str {
-    fn from(r: Refusal) -> &'static str {
-        r.code()
-    }
-}
-
 impl Refusal {
-    /// The refusal as a field error.
-    pub fn error(self) -> FieldError {
-        FieldError::new(self.code(), self.field(), self.zh(), self.en())
-    }
-
     /// The refusal with a detail appended to both messages (e.g. which test day).
     pub fn detail(self, zh: impl AsRef<str>, en: impl AsRef<str>) -> FieldError {
         FieldError::new(
@@ -131,12 +104,6 @@ impl Refusal {
             format!("{}：{}", self.zh(), zh.as_ref()),
             format!("{}: {}", self.en(), en.as_ref()),
         )
-    }
-}
-
-impl From<Refusal> for FieldError {
-    fn from(r: Refusal) -> FieldError {
-        r.error()
     }
 }
 

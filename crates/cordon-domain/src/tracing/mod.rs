@@ -13,30 +13,14 @@ pub mod chains;
 pub mod kpi;
 
 use crate::colour::{CaseKind, ContactClass};
-use crate::error::FieldError;
 use crate::policy::{Profile, Regime};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-macro_rules! refusals {
-    ($($variant:ident => ($code:literal, $field:literal, $zh:literal, $en:literal),)*) => {
-        /// Every refusal of case investigation: stable code, the field it is about, and
-        /// its text in both languages.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(into = "&'static str")]
-        pub enum Refusal { $($variant,)* }
+crate::error::refusal_enum! {
+    /// Every refusal of case investigation: stable code, the field it is about, and its
+    /// text in both languages.
 
-        impl Refusal {
-            pub const ALL: &'static [Refusal] = &[$(Refusal::$variant,)*];
-            pub fn code(self) -> &'static str { match self { $(Refusal::$variant => $code,)* } }
-            pub fn field(self) -> &'static str { match self { $(Refusal::$variant => $field,)* } }
-            pub fn zh(self) -> &'static str { match self { $(Refusal::$variant => $zh,)* } }
-            pub fn en(self) -> &'static str { match self { $(Refusal::$variant => $en,)* } }
-        }
-    };
-}
-
-refusals! {
     CaseExists => ("case_exists", "resident", "此人已是病例", "this person is already a case"),
     CaseUnknown => ("case_unknown", "case", "未找到该病例", "no such case"),
     ResidentUnknown => ("trace_resident_unknown", "resident", "未找到该居民", "no such resident"),
@@ -71,24 +55,6 @@ refusals! {
     PlaceOutsideWindow => ("place_window", "at", "时间不在流调追溯期内", "the time is outside the look-back window"),
     TaskUnknown => ("task_unknown", "task", "未找到该流调任务", "no such tracing task"),
     TaskDone => ("task_done", "task", "该任务已完成", "this task is done already"),
-}
-
-impl From<Refusal> for &'static str {
-    fn from(r: Refusal) -> &'static str {
-        r.code()
-    }
-}
-
-impl Refusal {
-    pub fn error(self) -> FieldError {
-        FieldError::new(self.code(), self.field(), self.zh(), self.en())
-    }
-}
-
-impl From<Refusal> for FieldError {
-    fn from(r: Refusal) -> FieldError {
-        r.error()
-    }
 }
 
 macro_rules! words {
